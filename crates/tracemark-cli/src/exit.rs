@@ -1,0 +1,65 @@
+//! Exit codes and the one-line failure messages behind them.
+
+use tracemark_audio_io::AudioError;
+use tracemark_engine::EngineError;
+
+/// Usage error: bad arguments or payload (clap also exits 2).
+pub const USAGE: i32 = 2;
+/// Extraction ran but found no watermark.
+pub const NOT_FOUND: i32 = 3;
+/// The input audio could not be read: missing, empty, corrupt, unsupported or too large.
+pub const BAD_AUDIO: i32 = 4;
+/// The key file is missing, damaged, or would be overwritten.
+pub const BAD_KEY: i32 = 5;
+/// The output could not be written.
+pub const WRITE_FAILED: i32 = 6;
+/// The input is too short or too silent to carry the mark.
+pub const TOO_LITTLE_SIGNAL: i32 = 7;
+
+/// A failure with its exit code and one-line message.
+#[derive(Debug)]
+pub struct Failure {
+    /// Process exit code.
+    pub code: i32,
+    /// One line for standard error.
+    pub message: String,
+}
+
+impl Failure {
+    pub fn usage(message: String) -> Self {
+        Failure {
+            code: USAGE,
+            message,
+        }
+    }
+
+    pub fn key(message: String) -> Self {
+        Failure {
+            code: BAD_KEY,
+            message,
+        }
+    }
+
+    pub fn audio(error: AudioError) -> Self {
+        let code = match error {
+            AudioError::Write { .. } | AudioError::UnsupportedOutput(_) => WRITE_FAILED,
+            _ => BAD_AUDIO,
+        };
+        Failure {
+            code,
+            message: error.to_string(),
+        }
+    }
+
+    pub fn engine(error: EngineError) -> Self {
+        let code = match error {
+            EngineError::TooLittleSignal { .. } => TOO_LITTLE_SIGNAL,
+            EngineError::BadStrength(_) => USAGE,
+            EngineError::BadChannels | EngineError::BadRate(_) => BAD_AUDIO,
+        };
+        Failure {
+            code,
+            message: error.to_string(),
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The `tracemark` command.
+//!
+//! Owns: argument parsing, key files (created 0600, never printed), turning
+//! every failure into one clear line and a distinct exit code, and the human
+//! and JSON reports. Must not hold signal-processing or file-format logic:
+//! that lives in `tracemark-engine` and `tracemark-audio-io`.
+
+mod exit;
+mod keyfile;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracemark_engine::{Detection, SearchGrid};
+
+use exit::Failure;
+
+/// Leak tracing for sensitive audio: keyed, inaudible watermarks that survive
+/// the channels leaks go through.
+#[derive(Parser)]
+#[command(name = "tracemark", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a new 256-bit secret key to KEYFILE (mode 0600; never overwrites).
+    Keygen {
+        /// Where to write the key.
+        keyfile: PathBuf,
+    },
+    /// Embed a 64-bit payload into a recording.
+    Embed {
+        /// Input audio (WAV, FLAC, MP3, AAC/M4A, Ogg Vorbis, Opus).
+        input: PathBuf,
+        /// Output file (.wav or .flac), same rate, channels and length as the input.
+        output: PathBuf,
+        /// Key file made by `tracemark keygen`.
+        #[arg(long)]
+        key: PathBuf,
+        /// Payload: 16 hexadecimal digits (64 bits).
+        #[arg(long)]
+        payload: String,
+        /// Strength factor (1 = default; higher is more robust and less transparent).
+        #[arg(long, default_value_t = 1.0)]
+        strength: f32,
+        /// Print the embedding report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find and read the payload of a (possibly excerpted and damaged) copy.
+    Extract {
+        /// Audio to examine.
+        input: PathBuf,
+        /// Key file made by `tracemark keygen`.
+        #[arg(long)]
+        key: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("tracemark: {}", failure.message);
+            ExitCode::from(failure.code as u8)
+        }
+    }
+}
+
+fn run(command: Command) -> Result<ExitCode, Failure> {
+    match command {
+        Command::Keygen { keyfile } => {
+            keyfile::create(&keyfile)?;
+            println!("wrote a new key to {}", keyfile.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Embed {
+            input,
+            output,
+            key,
+            payload,
+            strength,
+            json,
+        } => {
+            let payload = parse_payload(&payload)?;
+            let key = keyfile::load(&key)?;
+            let mut audio = tracemark_audio_io::read(&input).map_err(Failure::audio)?;
+            let report =
+                tracemark_engine::embed(&mut audio.channels, audio.rate, &key, payload, strength)
+                    .map_err(Failure::engine)?;
+            tracemark_audio_io::write(&output, &audio).map_err(Failure::audio)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("report serialises")
+                );
+            } else {
+                println!(
+                    "marked {} → {}: {:.1} s, {:.1} s carrying the mark, SNR {:.1} dB",
+                    input.display(),
+                    output.display(),
+                    report.duration_s,
+                    report.marked_s,
+                    report.snr_db
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Extract { input, key, json } => {
+            let key = keyfile::load(&key)?;
+            let audio = tracemark_audio_io::read(&input).map_err(Failure::audio)?;
+            let detection = tracemark_engine::extract(
+                &audio.channels,
+                audio.rate,
+                &key,
+                &SearchGrid::default(),
+            )
+            .map_err(Failure::engine)?;
+            report_detection(&detection, json);
+            Ok(if detection.found.is_empty() {
+                ExitCode::from(exit::NOT_FOUND as u8)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
+
+fn parse_payload(text: &str) -> Result<u64, Failure> {
+    let digits = text.trim_start_matches("0x");
+    if digits.len() != 16 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Failure::usage(format!(
+            "payload must be exactly 16 hexadecimal digits (64 bits), got '{text}'"
+        )));
+    }
+    u64::from_str_radix(digits, 16).map_err(|e| Failure::usage(e.to_string()))
+}
+
+fn report_detection(detection: &Detection, json: bool) {
+    if json {
+        let found = detection.found.first();
+        let value = serde_json::json!({
+            "found": found.is_some(),
+            "payload": found.map(|f| format!("{:016x}", f.payload)),
+            "p_value": found.map(|f| f.p_value),
+            "segments": found.map(|f| f.segments.clone()).unwrap_or_default(),
+            "payloads": detection.found.iter().map(|f| serde_json::json!({
+                "payload": format!("{:016x}", f.payload),
+                "p_value": f.p_value,
+                "pilot_z": f.pilot_z,
+                "time_scale": f.scale.time_scale,
+                "freq_scale": f.scale.freq_scale,
+                "segments": f.segments,
+            })).collect::<Vec<_>>(),
+            "duration_s": detection.duration_s,
+            "best_pilot_z": detection.best_pilot_z,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).expect("report serialises")
+        );
+        return;
+    }
+    if detection.found.is_empty() {
+        println!(
+            "no watermark found ({:.1} s examined, best pilot z = {:.2})",
+            detection.duration_s, detection.best_pilot_z
+        );
+        return;
+    }
+    for found in &detection.found {
+        let segments: Vec<String> = found
+            .segments
+            .iter()
+            .map(|s| format!("{:.2}–{:.2} s", s.start_s, s.end_s))
+            .collect();
+        println!(
+            "payload {:016x}  p ≤ {:.2e}  pilot z = {:.1}  speed ×{:.3} pitch ×{:.3}  in {}",
+            found.payload,
+            found.p_value,
+            found.pilot_z,
+            1.0 / found.scale.time_scale,
+            found.scale.freq_scale,
+            segments.join(", ")
+        );
+    }
+}

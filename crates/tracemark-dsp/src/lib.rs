@@ -1,0 +1,210 @@
+//! Pure signal-processing building blocks for tracemark.
+//!
+//! Owns: analysis windows, short-time Fourier frames on `realfft`, sample-rate
+//! conversion on `rubato`, and per-band energies of power spectra. Everything
+//! works on `f32` slices in memory and returns new buffers.
+//!
+//! Must not touch: files, keys, the watermark's layout or any policy. This
+//! crate knows nothing about watermarks; `tracemark-engine` builds on it.
+
+use std::sync::Arc;
+
+use realfft::num_complex::Complex32;
+use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
+use rubato::{FftFixedIn, Resampler};
+
+/// Periodic Hann window of `len` samples (sums to a constant at 50 % overlap).
+pub fn hann(len: usize) -> Vec<f32> {
+    (0..len)
+        .map(|i| {
+            let phase = std::f32::consts::TAU * i as f32 / len as f32;
+            0.5 - 0.5 * phase.cos()
+        })
+        .collect()
+}
+
+/// Square root of the periodic Hann window: used for analysis *and* synthesis,
+/// so that analysis·synthesis is a Hann window and overlap-add at 50 % overlap
+/// reconstructs the input exactly when nothing is changed.
+pub fn sqrt_hann(len: usize) -> Vec<f32> {
+    hann(len).into_iter().map(f32::sqrt).collect()
+}
+
+/// A forward/inverse real FFT pair of one size, with scratch space.
+pub struct Fft {
+    len: usize,
+    forward: Arc<dyn RealToComplex<f32>>,
+    inverse: Arc<dyn ComplexToReal<f32>>,
+    time: Vec<f32>,
+    scratch: Vec<Complex32>,
+}
+
+impl Fft {
+    /// Plans transforms of `len` samples (`len / 2 + 1` bins).
+    pub fn new(len: usize) -> Self {
+        let mut planner = RealFftPlanner::<f32>::new();
+        let forward = planner.plan_fft_forward(len);
+        let inverse = planner.plan_fft_inverse(len);
+        let scratch_len = forward.get_scratch_len().max(inverse.get_scratch_len());
+        Fft {
+            len,
+            forward,
+            inverse,
+            time: vec![0.0; len],
+            scratch: vec![Complex32::default(); scratch_len],
+        }
+    }
+
+    /// Transform length in samples.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: a planned transform has at least one sample.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of frequency bins (`len / 2 + 1`).
+    pub fn bins(&self) -> usize {
+        self.len / 2 + 1
+    }
+
+    /// Spectrum of `frame · window`. `frame` may be shorter than the window
+    /// (it is zero-padded); `spectrum` must hold [`Fft::bins`] values.
+    pub fn forward(&mut self, frame: &[f32], window: &[f32], spectrum: &mut [Complex32]) {
+        let n = frame.len().min(self.len);
+        for ((t, &x), &w) in self.time.iter_mut().zip(&frame[..n]).zip(window) {
+            *t = x * w;
+        }
+        self.time[n..].iter_mut().for_each(|t| *t = 0.0);
+        self.forward
+            .process_with_scratch(&mut self.time, spectrum, &mut self.scratch)
+            .expect("buffer sizes match the plan");
+    }
+
+    /// Inverse transform of `spectrum` (consumed as scratch), scaled by `1/len`,
+    /// multiplied by `window` and added into `out`.
+    pub fn inverse_add(&mut self, spectrum: &mut [Complex32], window: &[f32], out: &mut [f32]) {
+        // A real signal's DC and Nyquist bins are real; rounding may leave dust.
+        spectrum[0].im = 0.0;
+        if let Some(last) = spectrum.last_mut() {
+            last.im = 0.0;
+        }
+        self.inverse
+            .process_with_scratch(spectrum, &mut self.time, &mut self.scratch)
+            .expect("buffer sizes match the plan");
+        let scale = 1.0 / self.len as f32;
+        for ((o, &t), &w) in out.iter_mut().zip(&self.time).zip(window) {
+            *o += t * w * scale;
+        }
+    }
+}
+
+/// Converts `input` sampled at `from` Hz to `to` Hz.
+///
+/// The output has `round(len · to / from)` samples and is aligned with the
+/// input (the resampler's delay is removed).
+pub fn resample(input: &[f32], from: u32, to: u32) -> Vec<f32> {
+    let target_len = ((input.len() as u64 * to as u64 + from as u64 / 2) / from as u64) as usize;
+    if from == to {
+        return input.to_vec();
+    }
+    if input.is_empty() {
+        return Vec::new();
+    }
+    const CHUNK: usize = 4096;
+    let mut resampler = FftFixedIn::<f32>::new(from as usize, to as usize, CHUNK, 2, 1)
+        .expect("positive rates and chunk size are accepted");
+    let delay = resampler.output_delay();
+    let mut out = Vec::with_capacity(target_len + delay + CHUNK);
+    let mut pos = 0;
+    let mut chunk = vec![0.0f32; CHUNK];
+    while out.len() < target_len + delay {
+        let take = input.len().saturating_sub(pos).min(CHUNK);
+        chunk[..take].copy_from_slice(&input[pos..pos + take]);
+        chunk[take..].iter_mut().for_each(|c| *c = 0.0);
+        pos += take;
+        let produced = resampler
+            .process(&[&chunk[..]], None)
+            .expect("chunk has the planned size");
+        out.extend_from_slice(&produced[0]);
+    }
+    out.drain(..delay);
+    out.truncate(target_len);
+    out
+}
+
+/// Energy in dB of a sum of squared magnitudes, floored so silence stays finite.
+///
+/// `floor` is the smallest energy considered (same units as `energy`).
+pub fn energy_db(energy: f32, floor: f32) -> f32 {
+    10.0 * energy.max(floor).log10()
+}
+
+/// Root-mean-square level of `x` in dB relative to full scale (1.0); −inf-safe.
+pub fn rms_db(x: &[f32]) -> f32 {
+    if x.is_empty() {
+        return -200.0;
+    }
+    let mean_sq = x.iter().map(|v| (*v as f64) * (*v as f64)).sum::<f64>() / x.len() as f64;
+    (10.0 * mean_sq.max(1e-20).log10()) as f32
+}
+
+/// Signal-to-noise ratio in dB of `marked` relative to `original` (same length).
+pub fn snr_db(original: &[f32], marked: &[f32]) -> f32 {
+    let mut signal = 0.0f64;
+    let mut noise = 0.0f64;
+    for (&o, &m) in original.iter().zip(marked) {
+        signal += (o as f64).powi(2);
+        noise += ((m - o) as f64).powi(2);
+    }
+    (10.0 * (signal.max(1e-20) / noise.max(1e-20)).log10()) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stft_with_sqrt_hann_reconstructs() {
+        let len = 64;
+        let hop = len / 2;
+        let window = sqrt_hann(len);
+        let mut fft = Fft::new(len);
+        let signal: Vec<f32> = (0..1024)
+            .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+            .collect();
+        let mut out = vec![0.0f32; signal.len()];
+        let mut spec = vec![Complex32::default(); fft.bins()];
+        let mut start = 0;
+        while start + len <= signal.len() {
+            fft.forward(&signal[start..start + len], &window, &mut spec);
+            fft.inverse_add(&mut spec, &window, &mut out[start..start + len]);
+            start += hop;
+        }
+        for i in len..signal.len() - len {
+            assert!((out[i] - signal[i]).abs() < 1e-4, "sample {i}");
+        }
+    }
+
+    #[test]
+    fn resample_keeps_length_and_tone() {
+        let from = 44_100;
+        let to = 8_000;
+        let tone: Vec<f32> = (0..from)
+            .map(|i| (std::f32::consts::TAU * 440.0 * i as f32 / from as f32).sin())
+            .collect();
+        let out = resample(&tone, from, to);
+        assert_eq!(out.len(), 8_000);
+        // Same phase after delay compensation: compare against the ideal tone.
+        let err: f32 = (1000..7000)
+            .map(|i| {
+                let ideal = (std::f32::consts::TAU * 440.0 * i as f32 / to as f32).sin();
+                (out[i] - ideal).powi(2)
+            })
+            .sum::<f32>()
+            / 6000.0;
+        assert!(err < 1e-3, "mean squared error {err}");
+    }
+}

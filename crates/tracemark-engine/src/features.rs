@@ -1,0 +1,149 @@
+//! Band levels of the analysis signal and the cell values read from them.
+//!
+//! Both the embedder and the detector read cells through [`cell_values`], so
+//! the embedder's informed decisions are made on exactly what the detector
+//! will later compute.
+
+use tracemark_dsp::{hann, Fft};
+
+use crate::layout::{band_edges_hz, ANALYSIS_RATE, BANDS, FRAMES_PER_TILE, TILE_SAMPLES};
+
+/// Cell values are clipped to ±this many dB, so that a speech onset (a jump of
+/// 20–40 dB between tiles) cannot outvote many small, reliable cells.
+pub const CELL_CLIP_DB: f32 = 3.0;
+/// Band levels below this (dB re a full-scale sine's band power) count as silence.
+pub const SILENCE_FLOOR_DB: f32 = -100.0;
+/// Bands more than this many dB below the loudest band of the same cell column
+/// are ignored: their level is dominated by codec noise after any lossy channel.
+pub const ACTIVE_RANGE_DB: f32 = 40.0;
+/// Level assigned to empty bands, dB.
+const ZERO_LEVEL_DB: f32 = -120.0;
+
+/// Band levels in dB for analysis frames taken every `hop` samples at
+/// [`ANALYSIS_RATE`], each frame one tile ([`TILE_SAMPLES`]) long.
+#[derive(Clone, Debug)]
+pub struct BandLevels {
+    /// Number of frames.
+    pub frames: usize,
+    /// Frame hop, samples at [`ANALYSIS_RATE`].
+    pub hop: usize,
+    /// `frames × BANDS` levels, dB, row-major by frame.
+    pub levels: Vec<f32>,
+}
+
+impl BandLevels {
+    /// Analyses `signal` (mono, [`ANALYSIS_RATE`]) with band edges scaled by
+    /// `freq_scale` (1.0 = as embedded; 1.06 = the leak is pitched up 100 cents).
+    pub fn compute(signal: &[f32], hop: usize, freq_scale: f32) -> Self {
+        let frames = if signal.len() >= TILE_SAMPLES {
+            (signal.len() - TILE_SAMPLES) / hop + 1
+        } else {
+            0
+        };
+        let window = hann(TILE_SAMPLES);
+        let mut fft = Fft::new(TILE_SAMPLES);
+        let bins = fft.bins();
+        let weights = band_bin_weights(bins, freq_scale);
+        let window_power: f32 = window.iter().map(|w| w * w).sum();
+        let norm = 2.0 / (TILE_SAMPLES as f32 * window_power);
+        let mut spectrum = vec![Default::default(); bins];
+        let mut power = vec![0.0f32; bins];
+        let mut levels = Vec::with_capacity(frames * BANDS);
+        for f in 0..frames {
+            let start = f * hop;
+            fft.forward(&signal[start..start + TILE_SAMPLES], &window, &mut spectrum);
+            for (p, s) in power.iter_mut().zip(&spectrum) {
+                *p = s.norm_sqr() * norm;
+            }
+            for band in &weights {
+                let e: f32 = band.iter().map(|&(k, w)| power[k] * w).sum();
+                levels.push(if e > 0.0 {
+                    10.0 * e.log10()
+                } else {
+                    ZERO_LEVEL_DB
+                });
+            }
+        }
+        BandLevels {
+            frames,
+            hop,
+            levels,
+        }
+    }
+
+    /// The levels of frame `frame`.
+    pub fn frame(&self, frame: usize) -> &[f32] {
+        &self.levels[frame * BANDS..(frame + 1) * BANDS]
+    }
+}
+
+/// For each band, the FFT bins it covers and the fraction of each bin inside it.
+fn band_bin_weights(bins: usize, freq_scale: f32) -> Vec<Vec<(usize, f32)>> {
+    let bin_hz = ANALYSIS_RATE as f32 / TILE_SAMPLES as f32;
+    (0..BANDS)
+        .map(|band| {
+            let (low, high) = band_edges_hz(band);
+            let (low, high) = (low * freq_scale, high * freq_scale);
+            (0..bins)
+                .filter_map(|k| {
+                    let bin_low = (k as f32 - 0.5) * bin_hz;
+                    let bin_high = (k as f32 + 0.5) * bin_hz;
+                    let overlap = (high.min(bin_high) - low.max(bin_low)).max(0.0) / bin_hz;
+                    (overlap > 0.0).then_some((k, overlap))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The value (dB difference, clipped) and weight (0 or 1) of each band's cell
+/// whose first tile is `first` and second tile is `second` (band levels).
+pub fn cell_values(first: &[f32], second: &[f32]) -> [(f32, f32); BANDS] {
+    let loudest = first
+        .iter()
+        .chain(second)
+        .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    let mut out = [(0.0, 0.0); BANDS];
+    let mut common = 0.0f32;
+    let mut active_bands = 0usize;
+    for (b, o) in out.iter_mut().enumerate() {
+        let quieter = first[b].min(second[b]);
+        let active = quieter >= SILENCE_FLOOR_DB && quieter >= loudest - ACTIVE_RANGE_DB;
+        if active {
+            let diff = first[b] - second[b];
+            common += diff;
+            active_bands += 1;
+            *o = (diff, 1.0);
+        }
+    }
+    // The envelope moves all bands together (onsets, decays, gain changes);
+    // the mark's chips are independent across bands, so removing the mean
+    // change over the active bands removes most host motion and little mark.
+    if active_bands > 1 {
+        let common = common / active_bands as f32;
+        for o in out.iter_mut().filter(|o| o.1 > 0.0) {
+            o.0 = (o.0 - common).clamp(-CELL_CLIP_DB, CELL_CLIP_DB);
+        }
+    } else {
+        out = [(0.0, 0.0); BANDS];
+    }
+    out
+}
+
+/// Cell values for every analysis frame taken as a cell's first tile:
+/// `frames × BANDS` pairs of (value · weight, weight). Frames whose second tile
+/// would run past the end are absent.
+pub fn frame_cells(levels: &BandLevels) -> Vec<[(f32, f32); BANDS]> {
+    let tile_frames = TILE_SAMPLES / levels.hop;
+    debug_assert_eq!(TILE_SAMPLES % levels.hop, 0);
+    debug_assert!(levels.hop * FRAMES_PER_TILE == TILE_SAMPLES || tile_frames == 1);
+    (0..levels.frames.saturating_sub(tile_frames))
+        .map(|f| {
+            let mut cells = cell_values(levels.frame(f), levels.frame(f + tile_frames));
+            for c in cells.iter_mut() {
+                c.0 *= c.1;
+            }
+            cells
+        })
+        .collect()
+}

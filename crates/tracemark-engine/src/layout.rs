@@ -1,0 +1,167 @@
+//! The watermark's geometry in time and frequency, and its keyed layout.
+//!
+//! The mark lives in *cells*. A cell is one frequency band over two
+//! consecutive tiles of [`TILE_S`] seconds; the embedder raises the band's
+//! energy in one tile and lowers it in the other, so the cell reads as the
+//! energy difference between its two tiles, in dB. Differences between
+//! neighbouring 40 ms tiles are what speech codecs (AMR, GSM, Opus SILK) and
+//! perceptual codecs keep: they rebuild band energies and envelopes, not fine
+//! spectral detail.
+//!
+//! Cells form a periodic block of [`BLOCK_COLUMNS`] cell columns by [`BANDS`]
+//! bands ([`BLOCK_S`] seconds). Every block carries the whole codeword, so any
+//! excerpt at least one block long holds every coded bit.
+
+use tracemark_keys::{shuffle, Label, SecretKey};
+
+/// Rate at which the detector (and the embedder's analysis) looks at audio, Hz.
+pub const ANALYSIS_RATE: u32 = 8_000;
+/// Duration of one tile, seconds.
+pub const TILE_S: f64 = 0.040;
+/// Samples per tile at [`ANALYSIS_RATE`].
+pub const TILE_SAMPLES: usize = 320;
+/// Analysis hop at [`ANALYSIS_RATE`], samples (5 ms): the resolution of the sync search.
+pub const FRAME_HOP: usize = 40;
+/// Analysis frames per tile.
+pub const FRAMES_PER_TILE: usize = TILE_SAMPLES / FRAME_HOP;
+/// Tiles per cell.
+pub const TILES_PER_CELL: usize = 2;
+/// Analysis frames per cell.
+pub const FRAMES_PER_CELL: usize = FRAMES_PER_TILE * TILES_PER_CELL;
+/// Number of frequency bands.
+pub const BANDS: usize = 24;
+/// Lower edge of the lowest band, Hz. Above the 300 Hz phone high-pass.
+pub const BAND_LOW_HZ: f32 = 350.0;
+/// Width of each band, Hz. The top band ends at 3350 Hz, inside the phone band.
+pub const BAND_WIDTH_HZ: f32 = 125.0;
+/// Cell columns per block.
+pub const BLOCK_COLUMNS: usize = 50;
+/// Cells per block.
+pub const BLOCK_CELLS: usize = BLOCK_COLUMNS * BANDS;
+/// Block duration, seconds.
+pub const BLOCK_S: f64 = BLOCK_COLUMNS as f64 * TILES_PER_CELL as f64 * TILE_S;
+/// Analysis frames per block.
+pub const BLOCK_FRAMES: usize = BLOCK_COLUMNS * FRAMES_PER_CELL;
+/// Cells per block reserved for the synchronisation pilot.
+pub const PILOT_CELLS: usize = BLOCK_CELLS / 6;
+
+/// Label for the cell layout stream (roles and chips).
+pub const LAYOUT_LABEL: Label = Label("tracemark/v1/engine/layout");
+
+/// Lower and upper edge of band `band` in Hz, before any frequency scaling.
+pub fn band_edges_hz(band: usize) -> (f32, f32) {
+    let low = BAND_LOW_HZ + band as f32 * BAND_WIDTH_HZ;
+    (low, low + BAND_WIDTH_HZ)
+}
+
+/// What one cell of the block carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Part of the synchronisation pilot: always embedded with sign +1.
+    Pilot,
+    /// Carries coded bit `index` of the codeword.
+    Data(u16),
+}
+
+/// One cell's role and its keyed chip sign (±1).
+#[derive(Clone, Copy, Debug)]
+pub struct Cell {
+    /// Pilot or data.
+    pub role: Role,
+    /// The keyed sign the cell's modulation is multiplied by.
+    pub chip: f32,
+}
+
+/// The keyed assignment of roles and chips to the cells of one block.
+///
+/// Cell `(column, band)` is at index `column * BANDS + band`.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    cells: Vec<Cell>,
+    coded_bits: usize,
+}
+
+impl Layout {
+    /// Derives the layout for `coded_bits` coded bits from the key.
+    ///
+    /// Mapping (versioned by [`LAYOUT_LABEL`]): the block's cell indices are
+    /// shuffled; the first [`PILOT_CELLS`] become pilot, the k-th remaining one
+    /// carries coded bit `k mod coded_bits`. Chips are the low bits of the
+    /// following stream words.
+    pub fn new(key: &SecretKey, coded_bits: usize) -> Self {
+        assert!(coded_bits > 0 && coded_bits <= BLOCK_CELLS - PILOT_CELLS);
+        let mut rng = key.stream(LAYOUT_LABEL);
+        let mut order: Vec<usize> = (0..BLOCK_CELLS).collect();
+        shuffle(&mut rng, &mut order);
+        let mut cells = vec![
+            Cell {
+                role: Role::Pilot,
+                chip: 1.0
+            };
+            BLOCK_CELLS
+        ];
+        for (rank, &index) in order.iter().enumerate() {
+            cells[index].role = if rank < PILOT_CELLS {
+                Role::Pilot
+            } else {
+                Role::Data(((rank - PILOT_CELLS) % coded_bits) as u16)
+            };
+        }
+        for cell in cells.iter_mut() {
+            use tracemark_keys::uniform_below;
+            cell.chip = if uniform_below(&mut rng, 2) == 1 {
+                1.0
+            } else {
+                -1.0
+            };
+        }
+        Layout { cells, coded_bits }
+    }
+
+    /// The cell at block column `column` (taken modulo [`BLOCK_COLUMNS`]) and `band`.
+    pub fn cell(&self, column: i64, band: usize) -> Cell {
+        let col = column.rem_euclid(BLOCK_COLUMNS as i64) as usize;
+        self.cells[col * BANDS + band]
+    }
+
+    /// Number of coded bits the layout carries.
+    pub fn coded_bits(&self) -> usize {
+        self.coded_bits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_coded_bit_gets_cells_and_pilot_has_its_share() {
+        let layout = Layout::new(&SecretKey::from_seed(5), 282);
+        let mut per_bit = vec![0usize; 282];
+        let mut pilots = 0;
+        for col in 0..BLOCK_COLUMNS as i64 {
+            for band in 0..BANDS {
+                match layout.cell(col, band).role {
+                    Role::Pilot => pilots += 1,
+                    Role::Data(j) => per_bit[j as usize] += 1,
+                }
+            }
+        }
+        assert_eq!(pilots, PILOT_CELLS);
+        assert!(per_bit.iter().all(|&n| n >= 3));
+        assert_eq!(
+            layout.cell(-1, 0).chip,
+            layout.cell(BLOCK_COLUMNS as i64 - 1, 0).chip
+        );
+    }
+
+    #[test]
+    fn layout_is_keyed_and_deterministic() {
+        let a = Layout::new(&SecretKey::from_seed(1), 282);
+        let b = Layout::new(&SecretKey::from_seed(1), 282);
+        let c = Layout::new(&SecretKey::from_seed(2), 282);
+        let chips = |l: &Layout| (0..BANDS).map(|b| l.cell(0, b).chip).collect::<Vec<_>>();
+        assert_eq!(chips(&a), chips(&b));
+        assert_ne!(chips(&a), chips(&c));
+    }
+}

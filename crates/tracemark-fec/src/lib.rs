@@ -1,0 +1,164 @@
+//! Forward error correction for the watermark channel.
+//!
+//! Owns: a rate-1/3, constraint-length-7 convolutional code (the LTE generator
+//! polynomials 133, 171, 165 octal), zero-tail terminated, and its
+//! soft-decision Viterbi decoder.
+//!
+//! Must not touch: keys, audio or any I/O. Bits go in as `bool`s, soft values
+//! come in as `f32`s, and nothing here knows where they came from.
+//!
+//! Soft-value convention: a positive soft value is evidence for a `1` bit, a
+//! negative one for a `0`, zero is an erasure. The magnitude is the
+//! confidence; the decoder maximises the correlation `Σ soft·(2·bit − 1)`, so
+//! a common scale factor on all soft values does not change its decision.
+
+/// Constraint length of the code (memory + 1).
+pub const CONSTRAINT_LENGTH: usize = 7;
+/// Number of zero tail bits appended to terminate the trellis.
+pub const TAIL_BITS: usize = CONSTRAINT_LENGTH - 1;
+/// Coded bits per input bit.
+pub const RATE_INVERSE: usize = 3;
+/// Generator polynomials (octal 133, 171, 165), MSB = current input bit.
+const GENERATORS: [u32; RATE_INVERSE] = [0o133, 0o171, 0o165];
+const STATES: usize = 1 << (CONSTRAINT_LENGTH - 1);
+
+/// Number of coded bits for `info_bits` information bits, tail included.
+pub fn coded_len(info_bits: usize) -> usize {
+    (info_bits + TAIL_BITS) * RATE_INVERSE
+}
+
+fn outputs(register: u32) -> [bool; RATE_INVERSE] {
+    let mut out = [false; RATE_INVERSE];
+    for (o, g) in out.iter_mut().zip(GENERATORS) {
+        *o = (register & g).count_ones() % 2 == 1;
+    }
+    out
+}
+
+/// Encodes `bits`, appending [`TAIL_BITS`] zeros so the trellis ends in state 0.
+pub fn encode(bits: &[bool]) -> Vec<bool> {
+    let mut state: u32 = 0;
+    let mut coded = Vec::with_capacity(coded_len(bits.len()));
+    for &bit in bits.iter().chain(std::iter::repeat_n(&false, TAIL_BITS)) {
+        let register = (u32::from(bit) << (CONSTRAINT_LENGTH - 1)) | state;
+        coded.extend_from_slice(&outputs(register));
+        state = register >> 1;
+    }
+    coded
+}
+
+/// Soft-decision Viterbi decoding of a zero-tail terminated codeword.
+///
+/// `soft` must hold [`coded_len`]`(info_bits)` values. Returns the most likely
+/// information bits (tail removed).
+pub fn decode(soft: &[f32], info_bits: usize) -> Vec<bool> {
+    assert_eq!(
+        soft.len(),
+        coded_len(info_bits),
+        "soft input length must match the code"
+    );
+    let steps = info_bits + TAIL_BITS;
+    let branch_outputs: Vec<[f32; RATE_INVERSE]> = (0..(2 * STATES) as u32)
+        .map(|register| outputs(register).map(|b| if b { 1.0 } else { -1.0 }))
+        .collect();
+    let mut metric = vec![f32::NEG_INFINITY; STATES];
+    metric[0] = 0.0;
+    let mut next = vec![f32::NEG_INFINITY; STATES];
+    // survivor[t][state] = input bit that led into `state` at step t, plus predecessor.
+    let mut survivors: Vec<[u8; STATES]> = Vec::with_capacity(steps);
+    for t in 0..steps {
+        let y = &soft[t * RATE_INVERSE..(t + 1) * RATE_INVERSE];
+        next.iter_mut().for_each(|m| *m = f32::NEG_INFINITY);
+        let mut choice = [0u8; STATES];
+        let tail = t >= info_bits;
+        for (state, &m) in metric.iter().enumerate() {
+            if m == f32::NEG_INFINITY {
+                continue;
+            }
+            for bit in 0..=u32::from(!tail) {
+                let register = (bit << (CONSTRAINT_LENGTH - 1)) | state as u32;
+                let out = &branch_outputs[register as usize];
+                let gain: f32 = out.iter().zip(y).map(|(o, s)| o * s).sum();
+                let to = (register >> 1) as usize;
+                let candidate = m + gain;
+                if candidate > next[to] {
+                    next[to] = candidate;
+                    // The predecessor's lowest bit is what falls out of the register.
+                    choice[to] = (state & 1) as u8;
+                }
+            }
+        }
+        survivors.push(choice);
+        std::mem::swap(&mut metric, &mut next);
+    }
+    // Trace back from state 0 (the tail forces it).
+    let mut state = 0usize;
+    let mut bits = vec![false; steps];
+    for t in (0..steps).rev() {
+        // The newest input bit sits in the state's top bit.
+        bits[t] = (state >> (CONSTRAINT_LENGTH - 2)) & 1 == 1;
+        let dropped = survivors[t][state] as usize;
+        state = ((state << 1) & (STATES - 1)) | dropped;
+    }
+    bits.truncate(info_bits);
+    bits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn to_soft(coded: &[bool]) -> Vec<f32> {
+        coded.iter().map(|&b| if b { 1.0 } else { -1.0 }).collect()
+    }
+
+    #[test]
+    fn clean_codeword_decodes() {
+        let bits: Vec<bool> = (0..88).map(|i| (i * 7 + 3) % 5 < 2).collect();
+        let coded = encode(&bits);
+        assert_eq!(coded.len(), coded_len(88));
+        assert_eq!(decode(&to_soft(&coded), 88), bits);
+    }
+
+    proptest! {
+        /// Any message survives a handful of flipped coded bits and erasures.
+        #[test]
+        fn corrects_sparse_errors(
+            bits in proptest::collection::vec(any::<bool>(), 8..120),
+            flips in proptest::collection::vec(any::<prop::sample::Index>(), 0..4),
+            erasures in proptest::collection::vec(any::<prop::sample::Index>(), 0..10),
+        ) {
+            let coded = encode(&bits);
+            let mut soft = to_soft(&coded);
+            // Keep flipped bits far apart: the free distance of this code is 15.
+            let mut used: Vec<usize> = Vec::new();
+            for f in &flips {
+                let i = f.index(soft.len());
+                if used.iter().all(|&u| u.abs_diff(i) > 60) {
+                    soft[i] = -soft[i];
+                    used.push(i);
+                }
+            }
+            for e in &erasures {
+                let i = e.index(soft.len());
+                if used.iter().all(|&u| u.abs_diff(i) > 60) {
+                    soft[i] = 0.0;
+                }
+            }
+            prop_assert_eq!(decode(&soft, bits.len()), bits);
+        }
+
+        /// Scaling all soft values by a positive factor never changes the decision.
+        #[test]
+        fn decision_is_scale_invariant(
+            soft in proptest::collection::vec(-3.0f32..3.0, coded_len(40)),
+            scale_exp in -6i32..6,
+        ) {
+            // Powers of two scale exactly, so ties cannot break differently.
+            let scale = 2f32.powi(scale_exp);
+            let scaled: Vec<f32> = soft.iter().map(|s| s * scale).collect();
+            prop_assert_eq!(decode(&soft, 40), decode(&scaled, 40));
+        }
+    }
+}
