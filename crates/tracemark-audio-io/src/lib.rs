@@ -218,14 +218,33 @@ fn decode_all(name: &str, mut format: Box<dyn FormatReader>) -> Result<Audio, Au
         path: name.to_string(),
         detail,
     };
+    use symphonia::core::codecs::{
+        CODEC_TYPE_PCM_F32BE, CODEC_TYPE_PCM_F32LE, CODEC_TYPE_PCM_F64BE, CODEC_TYPE_PCM_F64LE,
+    };
+    let float_codecs = [
+        CODEC_TYPE_PCM_F32LE,
+        CODEC_TYPE_PCM_F32BE,
+        CODEC_TYPE_PCM_F64LE,
+        CODEC_TYPE_PCM_F64BE,
+    ];
     let mut sample_format = match (params.sample_format, params.bits_per_sample) {
+        _ if float_codecs.contains(&params.codec) => SampleFormat::Float32,
         (Some(symphonia::core::sample::SampleFormat::F32), _)
         | (Some(symphonia::core::sample::SampleFormat::F64), _) => SampleFormat::Float32,
         (_, Some(bits)) if bits > 16 => SampleFormat::Int(if bits > 24 { 32 } else { 24 }),
         _ => SampleFormat::Int(16),
     };
     let mut decoder = if params.codec == CODEC_TYPE_OPUS {
-        let channels = params.channels.map_or(0, |c| c.count());
+        let opus_head = params
+            .extra_data
+            .as_deref()
+            .filter(|head| head.len() >= 12 && head.starts_with(b"OpusHead"));
+        // Matroska demuxing may leave the channel count to the OpusHead (byte 9).
+        let channels = params
+            .channels
+            .map(|c| c.count())
+            .or_else(|| opus_head.map(|head| head[9] as usize))
+            .unwrap_or(0);
         let channel_mode = match channels {
             1 => opus::Channels::Mono,
             2 => opus::Channels::Stereo,
@@ -236,13 +255,9 @@ fn decode_all(name: &str, mut format: Box<dyn FormatReader>) -> Result<Audio, Au
                 })
             }
         };
-        let pre_skip = params
-            .extra_data
-            .as_deref()
-            .filter(|head| head.len() >= 12 && head.starts_with(b"OpusHead"))
-            .map_or(DEFAULT_OPUS_PRE_SKIP, |head| {
-                u16::from_le_bytes([head[10], head[11]]) as usize
-            });
+        let pre_skip = opus_head.map_or(DEFAULT_OPUS_PRE_SKIP, |head| {
+            u16::from_le_bytes([head[10], head[11]]) as usize
+        });
         sample_format = SampleFormat::Int(16);
         PacketDecoder::Opus {
             decoder: opus::Decoder::new(OPUS_RATE, channel_mode).map_err(|e| {

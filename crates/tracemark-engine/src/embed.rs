@@ -18,8 +18,8 @@ use tracemark_keys::SecretKey;
 
 use crate::features::{cell_values, BandLevels};
 use crate::layout::{
-    band_edges_hz, Layout, Role, ANALYSIS_RATE, BANDS, BLOCK_CELLS, BLOCK_S, TILES_PER_CELL,
-    TILE_S, TILE_SAMPLES,
+    band_edges_hz, Layout, Role, ANALYSIS_RATE, BANDS, BLOCK_S, TILES_PER_CELL, TILE_S,
+    TILE_SAMPLES,
 };
 use crate::{downmix, payload, EngineError};
 
@@ -105,12 +105,15 @@ pub fn embed(
         }
     }
     let marked_s = active_cells as f64 / BANDS as f64 * TILES_PER_CELL as f64 * TILE_S;
-    let needed_cells = BLOCK_CELLS / 2;
-    if duration_s < BLOCK_S || active_cells < needed_cells {
+    // Reading back needs every coded bit several times over: two blocks of
+    // audio, at least one block's worth of it with sound.
+    let needed_s = 2.0 * BLOCK_S;
+    if duration_s < needed_s || marked_s < BLOCK_S {
         return Err(EngineError::TooLittleSignal {
             duration_s,
             marked_s,
-            needed_s: BLOCK_S,
+            needed_s,
+            needed_sound_s: BLOCK_S,
         });
     }
 

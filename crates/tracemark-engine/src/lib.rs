@@ -51,17 +51,19 @@ pub enum EngineError {
     BadStrength(f32),
     /// Not enough audible audio to carry one block.
     #[error(
-        "input too short or too silent to carry the mark: {duration_s:.1} s long, \
-         {marked_s:.1} s of it with sound; at least {needed_s:.1} s of audio with sound is needed \
-         (and 10 s to read the mark back)"
+        "input too short or too silent to carry the mark: {duration_s:.1} s long with \
+         {marked_s:.1} s of sound; at least {needed_s:.1} s of audio with {needed_sound_s:.1} s \
+         of sound is needed (10 s to read it back reliably)"
     )]
     TooLittleSignal {
         /// Input duration, seconds.
         duration_s: f64,
         /// Audio found able to carry the mark, seconds.
         marked_s: f64,
-        /// Audio needed, seconds.
+        /// Duration needed, seconds.
         needed_s: f64,
+        /// Sound needed, seconds.
+        needed_sound_s: f64,
     },
 }
 
