@@ -13,7 +13,7 @@
 //! The modulation is a gain per tile and band, so the mark scales with the
 //! signal: silent passages get nothing, quiet ones get proportionally little.
 
-use tracemark_dsp::{resample, snr_db, sqrt_hann, Fft};
+use tracemark_dsp::{resample, sqrt_hann, Fft};
 use tracemark_keys::SecretKey;
 
 use crate::features::{cell_values, BandLevels};
@@ -121,14 +121,12 @@ pub fn embed(
     let mut mark_energy = 0.0f64;
     for channel in channels.iter_mut() {
         let mark = render_mark(channel, rate, &gains_db);
-        let original = channel.clone();
         for (x, m) in channel.iter_mut().zip(&mark) {
-            *x = (*x + m).clamp(-1.0, 1.0);
+            let marked = (*x + m).clamp(-1.0, 1.0);
+            signal_energy += (*x as f64) * (*x as f64);
+            mark_energy += ((marked - *x) as f64).powi(2);
+            *x = marked;
         }
-        let snr = snr_db(&original, channel) as f64;
-        let energy: f64 = original.iter().map(|v| (*v as f64).powi(2)).sum();
-        signal_energy += energy;
-        mark_energy += energy / 10f64.powf(snr / 10.0);
     }
     Ok(EmbedReport {
         duration_s,
@@ -199,12 +197,18 @@ fn render_mark(x: &[f32], rate: u32, gains_db: &[f32]) -> Vec<f32> {
             for (s, band) in spectrum.iter_mut().zip(&bin_band) {
                 *s *= band.map_or(0.0, |b| band_factor[b]);
             }
-            let mut out = vec![0.0f32; size];
-            fft.inverse_add(&mut spectrum, &window, &mut out);
-            for (i, o) in out.iter().enumerate() {
-                let at = start + i as i64;
-                if at >= 0 && (at as usize) < mark.len() {
-                    mark[at as usize] += o;
+            if start >= 0 && start as usize + size <= mark.len() {
+                let at = start as usize;
+                fft.inverse_add(&mut spectrum, &window, &mut mark[at..at + size]);
+            } else {
+                // First and last frames hang over the ends of the signal.
+                frame.iter_mut().for_each(|f| *f = 0.0);
+                fft.inverse_add(&mut spectrum, &window, &mut frame);
+                for (i, o) in frame.iter().enumerate() {
+                    let at = start + i as i64;
+                    if at >= 0 && (at as usize) < mark.len() {
+                        mark[at as usize] += o;
+                    }
                 }
             }
         }

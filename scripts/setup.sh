@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what tracemark needs on a fresh Debian machine (run as root or with
+# sudo available): the Rust build's C dependencies and the real codecs the
+# tests and the demo damage audio with. Idempotent; quick when all is present.
+set -euo pipefail
+
+packages=(ffmpeg sox libsox-fmt-all libopus-dev pkg-config cmake build-essential)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  for c in "$HOME/.cargo/bin/cargo" /usr/local/cargo/bin/cargo; do
+    [ -x "$c" ] && export PATH="$(dirname "$c"):$PATH" && break
+  done
+fi
+command -v cargo >/dev/null 2>&1 || {
+  echo "setup: no Rust toolchain found; install one with rustup (https://rustup.rs), Rust 1.85 or newer" >&2
+  exit 1
+}
