@@ -14,7 +14,8 @@ corpus=$1; len=$2; attacks=$3; shift 3
 here=$(cd "$(dirname "$0")/.." && pwd)
 tm=${TRACEMARK:-$here/target/release/tracemark}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-$tm keygen "$work/k.key" >/dev/null
+# A fixed key (MATRIX_KEY=path) makes two builds comparable; otherwise a fresh one.
+if [ -n "${MATRIX_KEY:-}" ]; then cp "$MATRIX_KEY" "$work/k.key"; else $tm keygen "$work/k.key" >/dev/null; fi
 
 attack() { # in out name
   local in=$1 out=$2 a=$3 sr ch t=$work/t
@@ -34,7 +35,7 @@ attack() { # in out name
       sox "$in" -r ${r}k "$t/a.wav"; sox "$t/a.wav" -r "$sr" "$out";;
     phone) sox "$in" -r 8000 -c 1 "$t/a.wav" sinc 300-3400; sox "$t/a.wav" -r "$sr" "$out";;
     amr) sox "$in" -r 8000 -c 1 -t amr-nb -C 7 "$t/a.amr"; sox "$t/a.amr" -r "$sr" "$out";;
-    gsm) sox "$in" -r 8000 -c 1 -t gsm "$t/a.gsm"; sox -t gsm -r 8000 -c 1 "$t/a.gsm" -r "$sr" "$out";;
+    gsm) sox "$in" -r 8000 -c 1 -t gsm "$t/a.gsm"; sox -t gsm -r 8000 -c 1 "$t/a.gsm" -e signed-integer -b 16 -r "$sr" "$out";;
     noise20|pink20) local kind=whitenoise; [ $a = pink20 ] && kind=pinknoise
       local rms; rms=$(sox "$in" -n stat 2>&1 | awk '/RMS     amplitude/{print $3}')
       sox "$in" "$t/n.wav" synth $kind vol 1; local nrms; nrms=$(sox "$t/n.wav" -n stat 2>&1 | awk '/RMS     amplitude/{print $3}')
@@ -73,7 +74,10 @@ for f in "${files[@]}"; do
     # extract exits 3 when nothing is found; that is a result, not a failure.
     r=$( ($tm extract "$work/c.wav" --key "$work/k.key" --json 2>/dev/null || true) | python3 -c "
 import sys, json
-d = json.load(sys.stdin)
+try:
+    d = json.load(sys.stdin)
+except ValueError:
+    print('error'); sys.exit(0)
 print('OK' if d['payload'] == '0123456789abcdef' else ('WRONG' if d['found'] else 'no(%.1f)' % d['best_pilot_z']))")
     line="$line $a=$r"
   done
