@@ -30,7 +30,7 @@ attack() { # in out name
       $ff -i "$in" -ac 1 -c:a libopus -b:a ${b}k -application voip "$t/a.opus"; $ff -i "$t/a.opus" -ar "$sr" "$out";;
     opus16v_mp3_128) $ff -i "$in" -ac 1 -c:a libopus -b:a 16k -application voip "$t/a.opus"
       $ff -i "$t/a.opus" -c:a libmp3lame -b:a 128k "$t/b.mp3"; $ff -i "$t/b.mp3" -ar "$sr" "$out";;
-    vorbis_64) $ff -i "$in" -c:a libvorbis -b:a 64k "$t/a.ogg"; $ff -i "$t/a.ogg" -ar "$sr" "$out";;
+    vorbis_64) $ff -i "$in" -ar 44100 -c:a libvorbis -b:a 64k "$t/a.ogg"; $ff -i "$t/a.ogg" -ar "$sr" "$out";;  # libvorbis has no 64k mode at 8 kHz
     rs8k|rs16k|rs22k|rs48k) local r=${a#rs}; r=${r%k}; [ "$r" = 22 ] && r=22.05
       sox "$in" -r ${r}k "$t/a.wav"; sox "$t/a.wav" -r "$sr" "$out";;
     phone) sox "$in" -r 8000 -c 1 "$t/a.wav" sinc 300-3400; sox "$t/a.wav" -r "$sr" "$out";;

@@ -30,7 +30,7 @@ pub const DECODE_ATTEMPTS: usize = 4;
 /// Per-window statistic (all cells, known codeword) for a window to count as marked.
 pub const SEGMENT_Z: f32 = 3.0;
 /// Cell columns per segment window (2 s).
-pub const SEGMENT_COLUMNS: usize = 25;
+pub const SEGMENT_COLUMNS: usize = 50;
 /// Shortest unexplained stretch searched again for a further payload, seconds.
 pub const RESEARCH_S: f64 = 2.0 * BLOCK_S;
 

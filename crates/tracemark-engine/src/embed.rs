@@ -142,7 +142,11 @@ pub fn embed(
 /// boundaries and take the mean (in dB) of the two tiles' gains.
 fn render_mark(x: &[f32], rate: u32, gains_db: &[f32]) -> Vec<f32> {
     let tiles = gains_db.len() / BANDS;
-    let hop = ((rate as f64 * TILE_S / 2.0).round() as usize).max(1);
+    // Half a tile in samples; fractional at rates such as 22.05 kHz, where a
+    // rounded hop would drift off the tile grid by a tile within seconds. Frame
+    // starts are therefore rounded from the exact position each time.
+    let exact_hop = rate as f64 * TILE_S / 2.0;
+    let hop = (exact_hop.round() as usize).max(1);
     let size = 2 * hop;
     let window = sqrt_hann(size);
     let mut fft = Fft::new(size);
@@ -169,7 +173,7 @@ fn render_mark(x: &[f32], rate: u32, gains_db: &[f32]) -> Vec<f32> {
     let mut band_factor = [0.0f32; BANDS];
     let mut index: i64 = -1;
     loop {
-        let start = index * hop as i64;
+        let start = (index as f64 * exact_hop).round() as i64;
         if start >= x.len() as i64 {
             break;
         }

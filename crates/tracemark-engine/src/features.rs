@@ -130,20 +130,78 @@ pub fn cell_values(first: &[f32], second: &[f32]) -> [(f32, f32); BANDS] {
     out
 }
 
+/// Percentile of each band's levels taken as that band's floor (noise or
+/// background), over the whole input.
+pub const FLOOR_PERCENTILE: f32 = 0.10;
+/// The floor is never placed closer than this to the band's loud passages
+/// (its upper percentile), dB.
+pub const FLOOR_BELOW_LOUD_DB: f32 = 15.0;
+/// A cell column whose bands sit on average this many dB or less above their
+/// floors is treated as background (weight 0) by the detector.
+pub const COLUMN_FLOOR_MARGIN_DB: f32 = 4.0;
+/// Above the margin, the weight rises linearly to 1 over this many dB.
+pub const COLUMN_WEIGHT_RAMP_DB: f32 = 6.0;
+
 /// Cell values for every analysis frame taken as a cell's first tile:
 /// `frames × BANDS` pairs of (value · weight, weight). Frames whose second tile
 /// would run past the end are absent.
+///
+/// Beyond [`cell_values`]' gate, the detector weights each cell column by how
+/// far its bands stand above their floors: when noise is added, pauses become
+/// "sound" that carries no mark, and without this weight they outvote the
+/// speech. On clean audio the floors sit far below the signal and the
+/// weights stay at 1; the detector's statistics are scale-invariant, so only
+/// relative weights matter.
 pub fn frame_cells(levels: &BandLevels) -> Vec<[(f32, f32); BANDS]> {
     let tile_frames = TILE_SAMPLES / levels.hop;
     debug_assert_eq!(TILE_SAMPLES % levels.hop, 0);
     debug_assert!(levels.hop * FRAMES_PER_TILE == TILE_SAMPLES || tile_frames == 1);
+    let floors = band_floors(levels);
     (0..levels.frames.saturating_sub(tile_frames))
         .map(|f| {
-            let mut cells = cell_values(levels.frame(f), levels.frame(f + tile_frames));
-            for c in cells.iter_mut() {
+            let first = levels.frame(f);
+            let second = levels.frame(f + tile_frames);
+            let mut cells = cell_values(first, second);
+            let above: f32 = (0..BANDS)
+                .map(|b| first[b].min(second[b]) - floors[b])
+                .sum::<f32>()
+                / BANDS as f32;
+            let column_weight =
+                ((above - COLUMN_FLOOR_MARGIN_DB) / COLUMN_WEIGHT_RAMP_DB).clamp(0.0, 1.0);
+            for (b, c) in cells.iter_mut().enumerate() {
+                let cell_above = first[b].min(second[b]) - floors[b];
+                let cell_weight =
+                    ((cell_above - COLUMN_FLOOR_MARGIN_DB) / COLUMN_WEIGHT_RAMP_DB).clamp(0.0, 1.0);
+                c.1 *= column_weight * cell_weight;
                 c.0 *= c.1;
             }
             cells
         })
         .collect()
+}
+
+/// Each band's floor, dB: the [`FLOOR_PERCENTILE`] of its levels (ignoring
+/// digital silence), at most [`FLOOR_BELOW_LOUD_DB`] under its upper percentile.
+fn band_floors(levels: &BandLevels) -> [f32; BANDS] {
+    let mut floors = [ZERO_LEVEL_DB; BANDS];
+    for (band, floor) in floors.iter_mut().enumerate() {
+        let mut values: Vec<f32> = (0..levels.frames)
+            .map(|f| levels.frame(f)[band])
+            .filter(|&l| l > SILENCE_FLOOR_DB)
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        let mut percentile = |q: f32| {
+            let rank = ((values.len() - 1) as f32 * q) as usize;
+            *values.select_nth_unstable_by(rank, f32::total_cmp).1
+        };
+        let low = percentile(FLOOR_PERCENTILE);
+        let high = percentile(1.0 - FLOOR_PERCENTILE);
+        // Dense material (music without pauses) has no background: its low
+        // percentile is signal. Only a floor well below the band's loud
+        // passages is taken as background.
+        *floor = low.min(high - FLOOR_BELOW_LOUD_DB);
+    }
+    floors
 }

@@ -17,11 +17,11 @@ use tracemark_keys::{shuffle, Label, SecretKey};
 /// Rate at which the detector (and the embedder's analysis) looks at audio, Hz.
 pub const ANALYSIS_RATE: u32 = 8_000;
 /// Duration of one tile, seconds.
-pub const TILE_S: f64 = 0.040;
+pub const TILE_S: f64 = 0.020;
 /// Samples per tile at [`ANALYSIS_RATE`].
-pub const TILE_SAMPLES: usize = 320;
+pub const TILE_SAMPLES: usize = 160;
 /// Analysis hop at [`ANALYSIS_RATE`], samples (5 ms): the resolution of the sync search.
-pub const FRAME_HOP: usize = 40;
+pub const FRAME_HOP: usize = 20;
 /// Analysis frames per tile.
 pub const FRAMES_PER_TILE: usize = TILE_SAMPLES / FRAME_HOP;
 /// Tiles per cell.
@@ -35,7 +35,7 @@ pub const BAND_LOW_HZ: f32 = 350.0;
 /// Width of each band, Hz. The top band ends at 3350 Hz, inside the phone band.
 pub const BAND_WIDTH_HZ: f32 = 125.0;
 /// Cell columns per block.
-pub const BLOCK_COLUMNS: usize = 50;
+pub const BLOCK_COLUMNS: usize = 100;
 /// Cells per block.
 pub const BLOCK_CELLS: usize = BLOCK_COLUMNS * BANDS;
 /// Block duration, seconds.
