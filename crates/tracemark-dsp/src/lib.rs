@@ -113,22 +113,30 @@ pub fn resample(input: &[f32], from: u32, to: u32) -> Vec<f32> {
     if input.is_empty() {
         return Vec::new();
     }
-    const CHUNK: usize = 4096;
-    let mut resampler = FftFixedIn::<f32>::new(from as usize, to as usize, CHUNK, 2, 1)
+    // Measured on 60 s at 44.1 kHz: 1024-sample chunks with one sub-chunk
+    // are the fastest of the sizes tried, in both directions.
+    const CHUNK: usize = 1024;
+    let mut resampler = FftFixedIn::<f32>::new(from as usize, to as usize, CHUNK, 1, 1)
         .expect("positive rates and chunk size are accepted");
     let delay = resampler.output_delay();
-    let mut out = Vec::with_capacity(target_len + delay + CHUNK);
+    let mut out = Vec::with_capacity(target_len + delay + resampler.output_frames_max());
+    let mut produced = vec![vec![0.0f32; resampler.output_frames_max()]];
     let mut pos = 0;
     let mut chunk = vec![0.0f32; CHUNK];
     while out.len() < target_len + delay {
         let take = input.len().saturating_sub(pos).min(CHUNK);
-        chunk[..take].copy_from_slice(&input[pos..pos + take]);
-        chunk[take..].iter_mut().for_each(|c| *c = 0.0);
+        let chunk_in: &[f32] = if take == CHUNK {
+            &input[pos..pos + CHUNK]
+        } else {
+            chunk[..take].copy_from_slice(&input[pos..pos + take]);
+            chunk[take..].iter_mut().for_each(|c| *c = 0.0);
+            &chunk
+        };
         pos += take;
-        let produced = resampler
-            .process(&[&chunk[..]], None)
+        let (_, written) = resampler
+            .process_into_buffer(&[chunk_in], &mut produced, None)
             .expect("chunk has the planned size");
-        out.extend_from_slice(&produced[0]);
+        out.extend_from_slice(&produced[0][..written]);
     }
     out.drain(..delay);
     out.truncate(target_len);

@@ -63,7 +63,14 @@ pub fn embed(
     }
     let len = channels[0].len();
     let duration_s = len as f64 / rate as f64;
-    let analysis = resample(&downmix(channels), rate, ANALYSIS_RATE);
+    // Each channel at the analysis rate: the mark is rendered there, and their
+    // mean is the analysis signal (resampling is linear, so this equals
+    // resampling the downmix, at one resampling per channel instead of two).
+    let lows: Vec<Vec<f32>> = channels
+        .iter()
+        .map(|c| resample(c, rate, ANALYSIS_RATE))
+        .collect();
+    let analysis = downmix(&lows);
     let levels = BandLevels::compute(&analysis, TILE_SAMPLES, 1.0);
     let columns = levels.frames / TILES_PER_CELL;
 
@@ -119,8 +126,16 @@ pub fn embed(
 
     let mut signal_energy = 0.0f64;
     let mut mark_energy = 0.0f64;
-    for channel in channels.iter_mut() {
-        let mark = render_mark(channel, rate, &gains_db);
+    for (channel, low) in channels.iter_mut().zip(&lows) {
+        // The mark lives below 3.35 kHz, so it is rendered at the analysis
+        // rate and brought up to the file's rate: the same result as
+        // rendering at full rate, for a fraction of the FFT work.
+        let mut mark = resample(
+            &render_mark(low, ANALYSIS_RATE, &gains_db),
+            ANALYSIS_RATE,
+            rate,
+        );
+        mark.resize(channel.len(), 0.0);
         for (x, m) in channel.iter_mut().zip(&mark) {
             let marked = (*x + m).clamp(-1.0, 1.0);
             signal_energy += (*x as f64) * (*x as f64);
