@@ -205,3 +205,112 @@ fn unmarked_file_reports_not_found_with_exit_code_3() {
     assert_eq!(json["found"], false);
     assert!(json["payload"].is_null());
 }
+
+/// Runs sox with `effect` on `input`, writing `output`.
+fn sox(input: &std::path::Path, output: &std::path::Path, effect: &[&str]) {
+    let mut args = vec![input.to_str().unwrap(), output.to_str().unwrap()];
+    args.extend_from_slice(effect);
+    tool("sox", &args);
+}
+
+#[test]
+fn speed_tempo_and_pitch_changes_are_found_by_the_scale_search() {
+    let s = Scratch::new();
+    let marked = s.path("marked.wav");
+    s.embed(
+        &fixture("music_metal_44k_muldjord_chaos_god.wav"),
+        &marked,
+        PAYLOAD,
+    );
+    for (name, effect) in [
+        ("speed +5 %", vec!["speed", "1.05", "rate", "44100"]),
+        ("speed -5 %", vec!["speed", "0.95", "rate", "44100"]),
+        ("tempo +5 %", vec!["tempo", "1.05"]),
+        ("tempo -4 %", vec!["tempo", "0.96"]),
+        ("pitch +100 cents", vec!["pitch", "100", "rate", "44100"]),
+        ("pitch -100 cents", vec!["pitch", "-100", "rate", "44100"]),
+    ] {
+        let changed = s.path("changed.wav");
+        sox(&marked, &changed, &effect);
+        let clip = s.path("clip.wav");
+        cut(&changed, &clip, 1.5, 10.0);
+        assert_found(&s, &clip, name);
+    }
+}
+
+#[test]
+fn amr_nb_and_gsm_phone_codecs_30s() {
+    let s = Scratch::new();
+    let marked = s.path("marked.wav");
+    s.embed(
+        &fixture("speech_en_f_8k_allison_demo-congrats.wav"),
+        &marked,
+        PAYLOAD,
+    );
+    // AMR-NB 12.2 kbit/s and GSM 06.10 through sox's reference codecs.
+    let amr = s.path("call.amr");
+    tool(
+        "sox",
+        &[
+            marked.to_str().unwrap(),
+            "-r",
+            "8000",
+            "-c",
+            "1",
+            "-t",
+            "amr-nb",
+            "-C",
+            "7",
+            amr.to_str().unwrap(),
+        ],
+    );
+    let amr_wav = s.path("amr.wav");
+    tool(
+        "sox",
+        &[
+            amr.to_str().unwrap(),
+            "-e",
+            "signed-integer",
+            "-b",
+            "16",
+            amr_wav.to_str().unwrap(),
+        ],
+    );
+    let clip = s.path("clip.wav");
+    cut(&amr_wav, &clip, 0.2, 30.0);
+    assert_found(&s, &clip, "AMR-NB 12.2k");
+
+    let gsm = s.path("call.gsm");
+    tool(
+        "sox",
+        &[
+            marked.to_str().unwrap(),
+            "-r",
+            "8000",
+            "-c",
+            "1",
+            "-t",
+            "gsm",
+            gsm.to_str().unwrap(),
+        ],
+    );
+    let gsm_wav = s.path("gsm.wav");
+    tool(
+        "sox",
+        &[
+            "-t",
+            "gsm",
+            "-r",
+            "8000",
+            "-c",
+            "1",
+            gsm.to_str().unwrap(),
+            "-e",
+            "signed-integer",
+            "-b",
+            "16",
+            gsm_wav.to_str().unwrap(),
+        ],
+    );
+    assert_found(&s, &gsm_wav, "GSM 06.10");
+}

@@ -18,7 +18,7 @@ use tracemark_keys::SecretKey;
 use crate::features::{frame_cells, BandLevels};
 use crate::layout::{
     Layout, Role, ANALYSIS_RATE, BANDS, BLOCK_CELLS, BLOCK_COLUMNS, BLOCK_FRAMES, BLOCK_S,
-    FRAMES_PER_CELL, FRAME_HOP,
+    FRAMES_PER_CELL, FRAMES_PER_TILE, FRAME_HOP,
 };
 use crate::payload::{self, TAG_BITS};
 use crate::{downmix, EngineError};
@@ -31,6 +31,9 @@ pub const DECODE_ATTEMPTS: usize = 4;
 pub const SEGMENT_Z: f32 = 3.0;
 /// Cell columns per segment window (2 s).
 pub const SEGMENT_COLUMNS: usize = 50;
+/// Anchor step of the fast scan, analysis frames (an eighth of a tile
+/// misalignment at most; the exact statistic then refines).
+pub const SCAN_ANCHOR_STEP: usize = 2;
 /// Shortest unexplained stretch searched again for a further payload, seconds.
 pub const RESEARCH_S: f64 = 2.0 * BLOCK_S;
 
@@ -44,28 +47,86 @@ pub struct Scale {
     pub freq_scale: f32,
 }
 
-/// Which scales the detector searches.
+impl Scale {
+    /// The original scale.
+    pub const UNIT: Scale = Scale {
+        time_scale: 1.0,
+        freq_scale: 1.0,
+    };
+}
+
+/// Which scales the detector tries when the original scale yields nothing.
+///
+/// The original scale is always searched first, over every block offset. Only
+/// if no payload verifies there are the grid's scales searched, on a central
+/// window of at most [`SCALE_WINDOW_S`] seconds, and the best few refined over
+/// the whole stretch; every hypothesis tried enters the p-value's union bound.
 #[derive(Clone, Debug)]
 pub struct SearchGrid {
-    /// Hypotheses, each searched over every block offset.
+    /// Further hypotheses, tried in this order of preference.
     pub scales: Vec<Scale>,
 }
+
+/// Largest stretch the scale grid is scanned over, seconds (the best
+/// hypotheses are then refined over the whole stretch).
+pub const SCALE_WINDOW_S: f64 = 12.0;
+/// Step of the frequency-scale grid, cents: a quarter band or less at the
+/// top band's edge.
+pub const PITCH_STEP_CENTS: f32 = 20.0;
+/// Step of the time-scale grid (relative): drift of at most a quarter tile
+/// across a [`SCALE_WINDOW_S`] window.
+pub const TIME_STEP: f32 = 0.001;
 
 impl SearchGrid {
     /// Only the original scale: for copies whose speed was not changed.
     pub fn exact() -> Self {
-        SearchGrid {
-            scales: vec![Scale {
-                time_scale: 1.0,
+        SearchGrid { scales: Vec::new() }
+    }
+
+    /// Playback speed and tempo within `1 ± max_change`, pitch within
+    /// `± max_cents`.
+    pub fn speed_tempo_pitch(max_change: f32, max_cents: f32) -> Self {
+        let quantise_pitch = |ratio: f32| {
+            let cents = 1200.0 * ratio.log2();
+            let step = (cents / PITCH_STEP_CENTS).round() * PITCH_STEP_CENTS;
+            2f32.powf(step / 1200.0)
+        };
+        let mut scales = Vec::new();
+        let steps = (max_change / TIME_STEP).round() as i32;
+        for k in -steps..=steps {
+            if k == 0 {
+                continue;
+            }
+            let rate = 1.0 + k as f32 * TIME_STEP;
+            // Tempo: duration changes, pitch kept.
+            scales.push(Scale {
+                time_scale: 1.0 / rate,
                 freq_scale: 1.0,
-            }],
+            });
+            // Playback speed: both change.
+            scales.push(Scale {
+                time_scale: 1.0 / rate,
+                freq_scale: quantise_pitch(rate),
+            });
         }
+        let pitch_steps = (max_cents / PITCH_STEP_CENTS).round() as i32;
+        for k in -pitch_steps..=pitch_steps {
+            if k != 0 {
+                scales.push(Scale {
+                    time_scale: 1.0,
+                    freq_scale: 2f32.powf(k as f32 * PITCH_STEP_CENTS / 1200.0),
+                });
+            }
+        }
+        scales.dedup();
+        SearchGrid { scales }
     }
 }
 
 impl Default for SearchGrid {
+    /// Speed and tempo ±5 %, pitch ±120 cents.
     fn default() -> Self {
-        Self::exact()
+        Self::speed_tempo_pitch(0.05, 120.0)
     }
 }
 
@@ -112,11 +173,12 @@ struct Readings {
     cells: Vec<[(f32, f32); BANDS]>,
 }
 
-/// A synchronisation hypothesis: frame of a block start, and scale.
+/// A synchronisation hypothesis: the frame where a block starts, and scale.
 #[derive(Clone, Copy, Debug)]
 struct Hypothesis {
-    offset: usize,
+    anchor: usize,
     scale: Scale,
+    /// Index into the detector's readings (one per frequency scale).
     readings: usize,
     z: f32,
 }
@@ -131,25 +193,27 @@ pub fn extract(
     crate::check_input(channels, rate)?;
     let duration_s = channels[0].len() as f64 / rate as f64;
     let analysis = resample(&downmix(channels), rate, ANALYSIS_RATE);
-    let mut freq_scales: Vec<f32> = grid.scales.iter().map(|s| s.freq_scale).collect();
-    freq_scales.sort_by(f32::total_cmp);
-    freq_scales.dedup();
-    let readings: Vec<Readings> = freq_scales
-        .iter()
-        .map(|&freq_scale| Readings {
-            freq_scale,
-            cells: frame_cells(&BandLevels::compute(&analysis, FRAME_HOP, freq_scale)),
-        })
-        .collect();
     let layout = Layout::new(key, payload::coded_bits());
-    let frames = readings.first().map_or(0, |r| r.cells.len());
     let mut detector = Detector {
         key,
         layout: &layout,
-        readings: &readings,
+        analysis: &analysis,
+        readings: Vec::new(),
         grid,
         best_pilot_z: f32::NEG_INFINITY,
+        pilots: (0..BLOCK_COLUMNS)
+            .map(|col| {
+                (0..BANDS)
+                    .filter_map(|band| {
+                        let cell = layout.cell(col as i64, band);
+                        (cell.role == Role::Pilot).then_some((band, cell.chip))
+                    })
+                    .collect()
+            })
+            .collect(),
     };
+    let unit = detector.readings_for(1.0);
+    let frames = detector.readings[unit].cells.len();
     let mut found = Vec::new();
     detector.search(0, frames, 0, &mut found);
     found.sort_by(|a, b| a.p_value.total_cmp(&b.p_value));
@@ -167,9 +231,13 @@ pub fn extract(
 struct Detector<'a> {
     key: &'a SecretKey,
     layout: &'a Layout,
-    readings: &'a [Readings],
+    analysis: &'a [f32],
+    /// Readings computed so far, one per frequency scale.
+    readings: Vec<Readings>,
     grid: &'a SearchGrid,
     best_pilot_z: f32,
+    /// Per block column, the pilot cells' bands and chips.
+    pilots: Vec<Vec<(usize, f32)>>,
 }
 
 /// Seconds at the start of analysis frame `frame`.
@@ -177,138 +245,291 @@ fn frame_s(frame: f64) -> f64 {
     frame * FRAME_HOP as f64 / ANALYSIS_RATE as f64
 }
 
+/// Analysis frames in `seconds`.
+fn frames_in(seconds: f64) -> usize {
+    (seconds * ANALYSIS_RATE as f64 / FRAME_HOP as f64).round() as usize
+}
+
 impl Detector<'_> {
+    /// Index of the readings for `freq_scale`, computing them on first use.
+    fn readings_for(&mut self, freq_scale: f32) -> usize {
+        if let Some(i) = self
+            .readings
+            .iter()
+            .position(|r| r.freq_scale == freq_scale)
+        {
+            return i;
+        }
+        // The frame count depends only on the signal's length, so frame
+        // ranges carry over between frequency scales.
+        let cells = frame_cells(&BandLevels::compute(self.analysis, FRAME_HOP, freq_scale));
+        self.readings.push(Readings { freq_scale, cells });
+        self.readings.len() - 1
+    }
+
     /// Frames of the cell columns of a hypothesis inside `[lo, hi)`, with their
     /// (euclidean) block column numbers.
     fn columns(
-        offset: usize,
+        anchor: usize,
         time_scale: f32,
         lo: usize,
         hi: usize,
     ) -> impl Iterator<Item = (i64, usize)> {
         let step = FRAMES_PER_CELL as f64 * time_scale as f64;
-        let first = ((lo as f64 - offset as f64) / step).ceil() as i64;
+        let first = ((lo as f64 - anchor as f64) / step).ceil() as i64;
         (first..).map_while(move |m| {
-            let frame = (offset as f64 + m as f64 * step).round();
+            let frame = (anchor as f64 + m as f64 * step).round();
             (frame < hi as f64).then_some((m, frame.max(lo as f64) as usize))
         })
+    }
+
+    /// Fast scan of every block anchor in `[lo, lo + block)` for each time
+    /// scale, on one set of readings, over frames `[lo, hi)`. Returns the best
+    /// few anchors per time scale, ranked by an approximate pilot statistic
+    /// (squares summed per reading rather than per block cell).
+    fn scan(&self, readings: usize, time_scales: &[f32], lo: usize, hi: usize) -> Vec<Hypothesis> {
+        let cells = &self.readings[readings].cells;
+        let freq_scale = self.readings[readings].freq_scale;
+        // Per frame and block column: the pilot projection and its energy.
+        let width = hi - lo;
+        let mut projection = vec![0.0f32; width * BLOCK_COLUMNS];
+        let mut energy = vec![0.0f32; width * BLOCK_COLUMNS];
+        for f in lo..hi {
+            let row = &cells[f];
+            let base = (f - lo) * BLOCK_COLUMNS;
+            for (col, pilots) in self.pilots.iter().enumerate() {
+                let (mut p, mut e) = (0.0f32, 0.0f32);
+                for &(band, chip) in pilots {
+                    let v = row[band].0;
+                    p += chip * v;
+                    e += v * v;
+                }
+                projection[base + col] = p;
+                energy[base + col] = e;
+            }
+        }
+        let mut out = Vec::new();
+        let step_frames = FRAMES_PER_CELL as f64;
+        for &time_scale in time_scales {
+            let step = step_frames * time_scale as f64;
+            let span = (BLOCK_FRAMES as f64 * time_scale as f64).ceil() as usize;
+            // Column m of an anchor sits at anchor + round(m · step); with the
+            // anchor integral, those offsets are the same for every anchor.
+            let before = (span as f64 / step).ceil() as i64 + 1;
+            let after = (width as f64 / step).ceil() as i64 + 1;
+            let offsets: Vec<(i64, usize)> = (-before..=after)
+                .map(|m| {
+                    (
+                        (m as f64 * step).round() as i64,
+                        m.rem_euclid(BLOCK_COLUMNS as i64) as usize,
+                    )
+                })
+                .collect();
+            let mut scored: Vec<Hypothesis> = (lo..lo + span)
+                .step_by(SCAN_ANCHOR_STEP)
+                .map(|anchor| {
+                    let (mut num, mut den) = (0.0f32, 0.0f32);
+                    let base = anchor as i64 - lo as i64;
+                    for &(offset, col) in &offsets {
+                        let frame = base + offset;
+                        if frame < 0 {
+                            continue;
+                        }
+                        if frame >= width as i64 {
+                            break;
+                        }
+                        let at = frame as usize * BLOCK_COLUMNS + col;
+                        num += projection[at];
+                        den += energy[at];
+                    }
+                    Hypothesis {
+                        anchor,
+                        scale: Scale {
+                            time_scale,
+                            freq_scale,
+                        },
+                        readings,
+                        z: if den > 0.0 { num / den.sqrt() } else { 0.0 },
+                    }
+                })
+                .collect();
+            scored.sort_by(|a, b| b.z.total_cmp(&a.z));
+            let mut kept: Vec<Hypothesis> = Vec::new();
+            for h in scored {
+                if kept.len() >= DECODE_ATTEMPTS {
+                    break;
+                }
+                // Keep local maxima only, so near-identical anchors do not crowd the list.
+                if kept
+                    .iter()
+                    .all(|k| k.anchor.abs_diff(h.anchor) > FRAMES_PER_CELL / 2)
+                {
+                    kept.push(h);
+                }
+            }
+            out.extend(kept);
+        }
+        out
+    }
+
+    /// Tries to decode the best of `candidates` (exact statistic over `[lo, hi)`).
+    /// `hypotheses` is the number of hypotheses searched, for the union bound;
+    /// `prior_attempts` the decoding attempts already spent on this stretch.
+    fn decode_best(
+        &mut self,
+        mut candidates: Vec<Hypothesis>,
+        hypotheses: usize,
+        prior_attempts: usize,
+        lo: usize,
+        hi: usize,
+    ) -> Option<Found> {
+        for h in candidates.iter_mut() {
+            h.z = self.pilot_z(h, lo, hi);
+        }
+        candidates.sort_by(|a, b| b.z.total_cmp(&a.z));
+        if let Some(top) = candidates.first() {
+            self.best_pilot_z = self.best_pilot_z.max(top.z);
+        }
+        for (attempt, h) in candidates.iter().take(DECODE_ATTEMPTS).enumerate() {
+            if h.z < MIN_PILOT_Z {
+                break;
+            }
+            let soft = self.soft_bits(h, lo, hi);
+            let Some(payload) = payload::decode(self.key, &soft) else {
+                continue;
+            };
+            let sync_bound = (hypotheses as f64 * (-(h.z as f64).powi(2) / 2.0).exp()).min(1.0);
+            let attempts = prior_attempts + attempt + 1;
+            let tag_bound = (attempts as f64 * 2f64.powi(-(TAG_BITS as i32))).min(1.0);
+            return Some(Found {
+                payload,
+                p_value: sync_bound * tag_bound,
+                pilot_z: h.z,
+                scale: h.scale,
+                segments: self.segments(h, payload, lo, hi),
+            });
+        }
+        None
     }
 
     /// Searches frames `[lo, hi)` for a payload; on success, searches again the
     /// long stretches its segments leave unexplained.
     fn search(&mut self, lo: usize, hi: usize, depth: usize, found: &mut Vec<Found>) {
-        let min_frames = (BLOCK_S * ANALYSIS_RATE as f64 / FRAME_HOP as f64) as usize / 2;
+        let min_frames = BLOCK_FRAMES / 2;
         if hi <= lo || hi - lo < min_frames || depth > 3 {
             return;
         }
-        let mut peaks: Vec<Hypothesis> = Vec::new();
-        let mut hypotheses = 0usize;
-        for (r, readings) in self.readings.iter().enumerate() {
-            for scale in self
-                .grid
-                .scales
+        // The original scale, over every anchor of one block.
+        let unit = self.readings_for(1.0);
+        let span = BLOCK_FRAMES;
+        let mut hypotheses = span;
+        let candidates = self.scan(unit, &[1.0], lo, hi);
+        let mut result = self.decode_best(candidates, hypotheses, 0, lo, hi);
+        if result.is_none() && !self.grid.scales.is_empty() {
+            // The scale grid, on a central window, then refined over [lo, hi).
+            let window = frames_in(SCALE_WINDOW_S).min(hi - lo);
+            let w_lo = lo + (hi - lo - window) / 2;
+            let w_hi = w_lo + window;
+            let mut freq_scales: Vec<f32> = self.grid.scales.iter().map(|s| s.freq_scale).collect();
+            freq_scales.sort_by(f32::total_cmp);
+            freq_scales.dedup();
+            let mut candidates = Vec::new();
+            for freq_scale in freq_scales {
+                let readings = self.readings_for(freq_scale);
+                let time_scales: Vec<f32> = self
+                    .grid
+                    .scales
+                    .iter()
+                    .filter(|s| s.freq_scale == freq_scale)
+                    .map(|s| s.time_scale)
+                    .collect();
+                hypotheses += time_scales
+                    .iter()
+                    .map(|t| (BLOCK_FRAMES as f64 * *t as f64).ceil() as usize)
+                    .sum::<usize>();
+                candidates.extend(self.scan(readings, &time_scales, w_lo, w_hi));
+            }
+            candidates.sort_by(|a, b| b.z.total_cmp(&a.z));
+            candidates.truncate(DECODE_ATTEMPTS);
+            let refined: Vec<Hypothesis> = candidates
                 .iter()
-                .filter(|s| s.freq_scale == readings.freq_scale)
-            {
-                let span = (BLOCK_FRAMES as f64 * scale.time_scale as f64).ceil() as usize;
-                hypotheses += span;
-                let mut best: Vec<Hypothesis> = Vec::new();
-                for offset in 0..span {
-                    let z = self.pilot_z(&readings.cells, offset, scale.time_scale, lo, hi);
-                    best.push(Hypothesis {
-                        offset,
-                        scale: *scale,
-                        readings: r,
-                        z,
-                    });
-                }
-                // Keep local maxima only, so near-identical offsets do not crowd the list.
-                best.sort_by(|a, b| b.z.total_cmp(&a.z));
-                let mut kept: Vec<Hypothesis> = Vec::new();
-                for h in best {
-                    if kept.len() >= DECODE_ATTEMPTS {
-                        break;
-                    }
-                    if kept
-                        .iter()
-                        .all(|k| k.offset.abs_diff(h.offset) > FRAMES_PER_CELL / 2)
-                    {
-                        kept.push(h);
-                    }
-                }
-                peaks.extend(kept);
-            }
+                .flat_map(|h| self.refine(h, lo, hi, &mut hypotheses))
+                .collect();
+            result = self.decode_best(refined, hypotheses, DECODE_ATTEMPTS, lo, hi);
         }
-        peaks.sort_by(|a, b| b.z.total_cmp(&a.z));
-        if let Some(top) = peaks.first() {
-            self.best_pilot_z = self.best_pilot_z.max(top.z);
-        }
-        for (attempt, h) in peaks.iter().take(DECODE_ATTEMPTS).enumerate() {
-            if h.z < MIN_PILOT_Z {
-                break;
-            }
-            let cells = &self.readings[h.readings].cells;
-            let soft = self.soft_bits(cells, h, lo, hi);
-            let Some(payload) = payload::decode(self.key, &soft) else {
-                continue;
-            };
-            let sync_bound = (hypotheses as f64 * (-(h.z as f64).powi(2) / 2.0).exp()).min(1.0);
-            let tag_bound = ((attempt + 1) as f64 * 2f64.powi(-(TAG_BITS as i32))).min(1.0);
-            let segments = self.segments(cells, h, payload, lo, hi);
-            let covered = segments.clone();
-            found.push(Found {
-                payload,
-                p_value: sync_bound * tag_bound,
-                pilot_z: h.z,
-                scale: h.scale,
-                segments,
-            });
-            // Look for further payloads where this one is absent.
-            let to_frame = |s: f64| (s * ANALYSIS_RATE as f64 / FRAME_HOP as f64).round() as usize;
-            let mut cursor = lo;
-            for seg in covered
-                .iter()
-                .map(|s| (to_frame(s.start_s), to_frame(s.end_s)))
-            {
-                if seg.0 > cursor && frame_s((seg.0 - cursor) as f64) >= RESEARCH_S {
-                    self.search(cursor, seg.0.min(hi), depth + 1, found);
-                }
-                cursor = cursor.max(seg.1);
-            }
-            if hi > cursor && frame_s((hi - cursor) as f64) >= RESEARCH_S {
-                self.search(cursor, hi, depth + 1, found);
-            }
+        let Some(result) = result else {
             return;
+        };
+        let covered = result.segments.clone();
+        found.push(result);
+        // Look for further payloads where this one is absent.
+        let mut cursor = lo;
+        for seg in covered
+            .iter()
+            .map(|s| (frames_in(s.start_s), frames_in(s.end_s)))
+        {
+            if seg.0 > cursor && frame_s((seg.0 - cursor) as f64) >= RESEARCH_S {
+                self.search(cursor, seg.0.min(hi), depth + 1, found);
+            }
+            cursor = cursor.max(seg.1);
+        }
+        if hi > cursor && frame_s((hi - cursor) as f64) >= RESEARCH_S {
+            self.search(cursor, hi, depth + 1, found);
         }
     }
 
-    /// Pilot statistic of one hypothesis over frames `[lo, hi)`.
-    fn pilot_z(
+    /// The best hypothesis near `h` over the whole `[lo, hi)`: a finer time
+    /// scale step and the anchors around `h`'s, by the exact statistic.
+    fn refine(
         &self,
-        cells: &[[(f32, f32); BANDS]],
-        offset: usize,
-        time_scale: f32,
+        h: &Hypothesis,
         lo: usize,
         hi: usize,
-    ) -> f32 {
+        hypotheses: &mut usize,
+    ) -> Option<Hypothesis> {
+        const STEPS: i32 = 5;
+        let mut best: Option<Hypothesis> = None;
+        for k in -STEPS..=STEPS {
+            let time_scale = h.scale.time_scale * (1.0 + k as f32 * TIME_STEP / STEPS as f32);
+            for anchor in h.anchor.saturating_sub(FRAMES_PER_TILE)..=h.anchor + FRAMES_PER_TILE {
+                let mut candidate = Hypothesis {
+                    anchor,
+                    scale: Scale {
+                        time_scale,
+                        freq_scale: h.scale.freq_scale,
+                    },
+                    ..*h
+                };
+                candidate.z = self.pilot_z(&candidate, lo, hi);
+                *hypotheses += 1;
+                if best.is_none_or(|b| candidate.z > b.z) {
+                    best = Some(candidate);
+                }
+            }
+        }
+        best
+    }
+
+    /// Exact pilot statistic of one hypothesis over frames `[lo, hi)`: the
+    /// readings are summed per block cell before squaring, which is what
+    /// Hoeffding's bound needs (each chip multiplies one sum).
+    fn pilot_z(&self, h: &Hypothesis, lo: usize, hi: usize) -> f32 {
+        let cells = &self.readings[h.readings].cells;
         let mut sums = [0.0f32; BLOCK_CELLS];
-        for (m, frame) in Self::columns(offset, time_scale, lo, hi) {
+        for (m, frame) in Self::columns(h.anchor, h.scale.time_scale, lo, hi) {
             let col = m.rem_euclid(BLOCK_COLUMNS as i64) as usize;
             let row = &cells[frame];
-            for band in 0..BANDS {
-                sums[col * BANDS + band] += row[band].0;
+            for (band, &(value, _)) in row.iter().enumerate() {
+                sums[col * BANDS + band] += value;
             }
         }
         let mut num = 0.0f32;
         let mut den = 0.0f32;
-        for col in 0..BLOCK_COLUMNS {
-            for band in 0..BANDS {
-                let cell = self.layout.cell(col as i64, band);
-                if cell.role == Role::Pilot {
-                    let v = sums[col * BANDS + band];
-                    num += cell.chip * v;
-                    den += v * v;
-                }
+        for (col, pilots) in self.pilots.iter().enumerate() {
+            for &(band, chip) in pilots {
+                let v = sums[col * BANDS + band];
+                num += chip * v;
+                den += v * v;
             }
         }
         if den > 0.0 {
@@ -319,15 +540,10 @@ impl Detector<'_> {
     }
 
     /// Soft coded bits (positive = 1) under hypothesis `h`.
-    fn soft_bits(
-        &self,
-        cells: &[[(f32, f32); BANDS]],
-        h: &Hypothesis,
-        lo: usize,
-        hi: usize,
-    ) -> Vec<f32> {
+    fn soft_bits(&self, h: &Hypothesis, lo: usize, hi: usize) -> Vec<f32> {
+        let cells = &self.readings[h.readings].cells;
         let mut soft = vec![0.0f32; self.layout.coded_bits()];
-        for (m, frame) in Self::columns(h.offset, h.scale.time_scale, lo, hi) {
+        for (m, frame) in Self::columns(h.anchor, h.scale.time_scale, lo, hi) {
             for (band, &(value, _)) in cells[frame].iter().enumerate() {
                 let cell = self.layout.cell(m, band);
                 if let Role::Data(j) = cell.role {
@@ -340,17 +556,11 @@ impl Detector<'_> {
 
     /// Windows of [`SEGMENT_COLUMNS`] columns whose cells agree with `payload`'s
     /// codeword, merged into segments.
-    fn segments(
-        &self,
-        cells: &[[(f32, f32); BANDS]],
-        h: &Hypothesis,
-        payload: u64,
-        lo: usize,
-        hi: usize,
-    ) -> Vec<Segment> {
+    fn segments(&self, h: &Hypothesis, payload: u64, lo: usize, hi: usize) -> Vec<Segment> {
+        let cells = &self.readings[h.readings].cells;
         let codeword = payload::codeword(self.key, payload);
         let columns: Vec<(i64, usize)> =
-            Self::columns(h.offset, h.scale.time_scale, lo, hi).collect();
+            Self::columns(h.anchor, h.scale.time_scale, lo, hi).collect();
         let cell_frames = FRAMES_PER_CELL as f64 * h.scale.time_scale as f64;
         let mut segments: Vec<Segment> = Vec::new();
         for window in columns.chunks(SEGMENT_COLUMNS) {
