@@ -294,9 +294,8 @@ impl Detector<'_> {
         let width = hi - lo;
         let mut projection = vec![0.0f32; width * BLOCK_COLUMNS];
         let mut energy = vec![0.0f32; width * BLOCK_COLUMNS];
-        for f in lo..hi {
-            let row = &cells[f];
-            let base = (f - lo) * BLOCK_COLUMNS;
+        for (i, row) in cells[lo..hi].iter().enumerate() {
+            let base = i * BLOCK_COLUMNS;
             for (col, pilots) in self.pilots.iter().enumerate() {
                 let (mut p, mut e) = (0.0f32, 0.0f32);
                 for &(band, chip) in pilots {
