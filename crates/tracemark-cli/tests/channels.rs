@@ -314,3 +314,65 @@ fn amr_nb_and_gsm_phone_codecs_30s() {
     );
     assert_found(&s, &gsm_wav, "GSM 06.10");
 }
+
+#[test]
+fn spliced_copies_are_each_found_in_their_own_stretch() {
+    let s = Scratch::new();
+    let speech = fixture("speech_en_f_8k_allison_demo-congrats.wav");
+    let (a, b) = (s.path("a.wav"), s.path("b.wav"));
+    s.embed(&speech, &a, "aaaaaaaaaaaaaaaa");
+    s.embed(&speech, &b, "bbbbbbbbbbbbbbbb");
+    let a = tracemark_audio_io::read(&a).unwrap();
+    let b = tracemark_audio_io::read(&b).unwrap();
+    let foreign_path = s.path("foreign.wav");
+    ffmpeg(&[
+        "-i",
+        fixture("music_metal_44k_muldjord_chaos_god.wav")
+            .to_str()
+            .unwrap(),
+        "-ar",
+        "8000",
+        "-ac",
+        "1",
+        foreign_path.to_str().unwrap(),
+    ]);
+    let foreign = tracemark_audio_io::read(&foreign_path).unwrap();
+    let sec = 8000usize;
+    // 0–20 s copy A, 20–30 s foreign music, 30–50 s copy B from its 5 s mark.
+    let mut spliced = a.channels[0][..20 * sec].to_vec();
+    spliced.extend_from_slice(&foreign.channels[0][..10 * sec]);
+    spliced.extend_from_slice(&b.channels[0][5 * sec..25 * sec]);
+    let leak = tracemark_audio_io::Audio {
+        channels: vec![spliced],
+        ..a.clone()
+    };
+    let leak_path = s.path("leak.wav");
+    tracemark_audio_io::write(&leak_path, &leak).unwrap();
+    let (code, json) = s.extract(&leak_path);
+    assert_eq!(code, 0);
+    let payloads = json["payloads"].as_array().unwrap();
+    assert_eq!(payloads.len(), 2, "{json}");
+    for (payload, from, to) in [
+        ("aaaaaaaaaaaaaaaa", 0.0, 20.0),
+        ("bbbbbbbbbbbbbbbb", 30.0, 50.0),
+    ] {
+        let entry = payloads.iter().find(|p| p["payload"] == payload).unwrap();
+        for seg in entry["segments"].as_array().unwrap() {
+            let (start, end) = (
+                seg["start_s"].as_f64().unwrap(),
+                seg["end_s"].as_f64().unwrap(),
+            );
+            assert!(
+                start >= from - 2.5 && end <= to + 2.5,
+                "{payload}: segment {start}–{end}"
+            );
+        }
+        let covered: f64 = entry["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["end_s"].as_f64().unwrap() - s["start_s"].as_f64().unwrap())
+            .sum();
+        assert!(covered >= 10.0, "{payload}: only {covered} s attributed");
+    }
+}

@@ -27,7 +27,8 @@ use crate::{downmix, EngineError};
 pub const MIN_PILOT_Z: f32 = 3.0;
 /// Decoding attempts per searched stretch (best pilot peaks first).
 pub const DECODE_ATTEMPTS: usize = 4;
-/// Per-window statistic (all cells, known codeword) for a window to count as marked.
+/// Per-window statistic (data cells against the decoded codeword) for a
+/// window to count as carrying that payload.
 pub const SEGMENT_Z: f32 = 3.0;
 /// Cell columns per segment window (2 s).
 pub const SEGMENT_COLUMNS: usize = 50;
@@ -183,6 +184,11 @@ struct Hypothesis {
     z: f32,
 }
 
+/// Longest stretch searched at once, seconds. Longer inputs are searched in
+/// windows of this length overlapping by half, so memory stays bounded and
+/// every stretch of up to half a window lies whole in some window.
+pub const WINDOW_S: f64 = 60.0;
+
 /// Detects payloads in `channels` (planar, `rate` Hz) under `key`.
 pub fn extract(
     channels: &[Vec<f32>],
@@ -194,38 +200,89 @@ pub fn extract(
     let duration_s = channels[0].len() as f64 / rate as f64;
     let analysis = resample(&downmix(channels), rate, ANALYSIS_RATE);
     let layout = Layout::new(key, payload::coded_bits());
-    let mut detector = Detector {
-        key,
-        layout: &layout,
-        analysis: &analysis,
-        readings: Vec::new(),
-        grid,
-        best_pilot_z: f32::NEG_INFINITY,
-        pilots: (0..BLOCK_COLUMNS)
-            .map(|col| {
-                (0..BANDS)
-                    .filter_map(|band| {
-                        let cell = layout.cell(col as i64, band);
-                        (cell.role == Role::Pilot).then_some((band, cell.chip))
-                    })
-                    .collect()
-            })
-            .collect(),
-    };
-    let unit = detector.readings_for(1.0);
-    let frames = detector.readings[unit].cells.len();
-    let mut found = Vec::new();
-    detector.search(0, frames, 0, &mut found);
+    let pilots: Vec<Vec<(usize, f32)>> = (0..BLOCK_COLUMNS)
+        .map(|col| {
+            (0..BANDS)
+                .filter_map(|band| {
+                    let cell = layout.cell(col as i64, band);
+                    (cell.role == Role::Pilot).then_some((band, cell.chip))
+                })
+                .collect()
+        })
+        .collect();
+    let window = (WINDOW_S * ANALYSIS_RATE as f64) as usize;
+    let mut starts: Vec<usize> = (0..analysis.len().saturating_sub(window))
+        .step_by(window / 2)
+        .collect();
+    starts.push(analysis.len().saturating_sub(window));
+    starts.dedup();
+    let windows = starts.len();
+    let mut found: Vec<Found> = Vec::new();
+    let mut best_pilot_z = f32::NEG_INFINITY;
+    for start in starts {
+        let end = (start + window).min(analysis.len());
+        let mut detector = Detector {
+            key,
+            layout: &layout,
+            analysis: &analysis[start..end],
+            readings: Vec::new(),
+            grid,
+            best_pilot_z: f32::NEG_INFINITY,
+            pilots: &pilots,
+        };
+        let unit = detector.readings_for(1.0);
+        let frames = detector.readings[unit].cells.len();
+        let mut local = Vec::new();
+        detector.search(0, frames, 0, &mut local);
+        best_pilot_z = best_pilot_z.max(detector.best_pilot_z);
+        let shift_s = start as f64 / ANALYSIS_RATE as f64;
+        for mut f in local {
+            // A union bound over the windows searched.
+            f.p_value = (f.p_value * windows as f64).min(1.0);
+            for seg in f.segments.iter_mut() {
+                seg.start_s += shift_s;
+                seg.end_s += shift_s;
+            }
+            merge_found(&mut found, f);
+        }
+    }
     found.sort_by(|a, b| a.p_value.total_cmp(&b.p_value));
     Ok(Detection {
         found,
         duration_s,
-        best_pilot_z: if detector.best_pilot_z.is_finite() {
-            detector.best_pilot_z
+        best_pilot_z: if best_pilot_z.is_finite() {
+            best_pilot_z
         } else {
             0.0
         },
     })
+}
+
+/// Adds `new` to `found`, joining it with an entry of the same payload (its
+/// segments united, the strongest evidence kept).
+fn merge_found(found: &mut Vec<Found>, new: Found) {
+    let Some(same) = found.iter_mut().find(|f| f.payload == new.payload) else {
+        found.push(new);
+        return;
+    };
+    if new.p_value < same.p_value {
+        same.p_value = new.p_value;
+        same.pilot_z = new.pilot_z;
+        same.scale = new.scale;
+    }
+    same.segments.extend(new.segments);
+    same.segments
+        .sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+    let mut merged: Vec<Segment> = Vec::new();
+    for seg in same.segments.drain(..) {
+        match merged.last_mut() {
+            Some(last) if seg.start_s <= last.end_s + 0.05 => {
+                last.end_s = last.end_s.max(seg.end_s)
+            }
+            _ => merged.push(seg),
+        }
+    }
+    same.segments = merged;
 }
 
 struct Detector<'a> {
@@ -237,7 +294,7 @@ struct Detector<'a> {
     grid: &'a SearchGrid,
     best_pilot_z: f32,
     /// Per block column, the pilot cells' bands and chips.
-    pilots: Vec<Vec<(usize, f32)>>,
+    pilots: &'a [Vec<(usize, f32)>],
 }
 
 /// Seconds at the start of analysis frame `frame`.
@@ -568,16 +625,13 @@ impl Detector<'_> {
             for &(m, frame) in window {
                 for (band, &(value, _)) in cells[frame].iter().enumerate() {
                     let cell = self.layout.cell(m, band);
-                    let sign = match cell.role {
-                        Role::Pilot => 1.0,
-                        Role::Data(j) => {
-                            if codeword[j as usize] {
-                                1.0
-                            } else {
-                                -1.0
-                            }
-                        }
+                    // Data cells only: the pilot is the same in every copy
+                    // made with this key, so it shows that a mark is there,
+                    // not whose.
+                    let Role::Data(j) = cell.role else {
+                        continue;
                     };
+                    let sign = if codeword[j as usize] { 1.0 } else { -1.0 };
                     num += cell.chip * sign * value;
                     den += value * value;
                 }
