@@ -23,9 +23,9 @@ use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
-/// Longest input accepted, in samples summed over channels (about 4 hours of
-/// 48 kHz stereo, 5.5 GB as `f32`): longer files are refused up front rather
-/// than exhausting memory.
+/// Longest input [`read`] takes into memory, in samples summed over channels
+/// (about 4 hours of 48 kHz stereo, 5.5 GB as `f32`); [`AudioReader`] streams
+/// and has no limit.
 pub const MAX_TOTAL_SAMPLES: u64 = 1_400_000_000;
 /// Most channels accepted.
 pub const MAX_CHANNELS: usize = 32;
@@ -146,30 +146,31 @@ pub enum AudioError {
     },
 }
 
-/// Reads and decodes an audio file.
+/// Reads and decodes a whole audio file into memory.
 pub fn read(path: &Path) -> Result<Audio, AudioError> {
-    let name = path.display().to_string();
-    let file = File::open(path).map_err(|source| AudioError::Open {
-        path: name.clone(),
-        source,
-    })?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    if size == 0 {
-        return Err(AudioError::Empty(name));
+    let mut reader = AudioReader::open(path)?;
+    let mut channels = vec![Vec::new(); reader.channels()];
+    let mut total = 0u64;
+    while let Some(chunk) = reader.next_chunk()? {
+        total += (chunk[0].len() * chunk.len()) as u64;
+        if total > MAX_TOTAL_SAMPLES {
+            return Err(AudioError::Limits {
+                path: path.display().to_string(),
+                detail: format!(
+                    "longer than the {MAX_TOTAL_SAMPLES} samples read into memory at most; \
+                     embedding streams and has no such limit"
+                ),
+            });
+        }
+        for (all, part) in channels.iter_mut().zip(chunk) {
+            all.extend_from_slice(&part);
+        }
     }
-    let stream = MediaSourceStream::new(Box::new(file), Default::default());
-    let mut hint = Hint::new();
-    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
-        hint.with_extension(ext);
-    }
-    let format_options = FormatOptions {
-        enable_gapless: true,
-        ..Default::default()
-    };
-    let probed = symphonia::default::get_probe()
-        .format(&hint, stream, &format_options, &MetadataOptions::default())
-        .map_err(|e| classify(&name, e))?;
-    decode_all(&name, probed.format)
+    Ok(Audio {
+        rate: reader.rate(),
+        channels,
+        sample_format: reader.sample_format(),
+    })
 }
 
 fn classify(name: &str, error: SymphoniaError) -> AudioError {
@@ -199,185 +200,314 @@ enum PacketDecoder {
     Opus {
         decoder: opus::Decoder,
         channels: usize,
-        pre_skip: usize,
     },
 }
 
-fn decode_all(name: &str, mut format: Box<dyn FormatReader>) -> Result<Audio, AudioError> {
-    let track = format
-        .tracks()
-        .iter()
-        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
-        .ok_or_else(|| AudioError::Unsupported {
-            path: name.to_string(),
-            detail: "no audio track".into(),
-        })?
-        .clone();
-    let params = &track.codec_params;
-    let limits = |detail: String| AudioError::Limits {
-        path: name.to_string(),
-        detail,
-    };
-    use symphonia::core::codecs::{
-        CODEC_TYPE_PCM_F32BE, CODEC_TYPE_PCM_F32LE, CODEC_TYPE_PCM_F64BE, CODEC_TYPE_PCM_F64LE,
-    };
-    let float_codecs = [
-        CODEC_TYPE_PCM_F32LE,
-        CODEC_TYPE_PCM_F32BE,
-        CODEC_TYPE_PCM_F64LE,
-        CODEC_TYPE_PCM_F64BE,
-    ];
-    let mut sample_format = match (params.sample_format, params.bits_per_sample) {
-        _ if float_codecs.contains(&params.codec) => SampleFormat::Float32,
-        (Some(symphonia::core::sample::SampleFormat::F32), _)
-        | (Some(symphonia::core::sample::SampleFormat::F64), _) => SampleFormat::Float32,
-        (_, Some(bits)) if bits > 16 => SampleFormat::Int(if bits > 24 { 32 } else { 24 }),
-        _ => SampleFormat::Int(16),
-    };
-    let mut decoder = if params.codec == CODEC_TYPE_OPUS {
-        let opus_head = params
-            .extra_data
-            .as_deref()
-            .filter(|head| head.len() >= 12 && head.starts_with(b"OpusHead"));
-        // Matroska demuxing may leave the channel count to the OpusHead (byte 9).
-        let channels = params
-            .channels
-            .map(|c| c.count())
-            .or_else(|| opus_head.map(|head| head[9] as usize))
-            .unwrap_or(0);
-        let channel_mode = match channels {
-            1 => opus::Channels::Mono,
-            2 => opus::Channels::Stereo,
-            n => {
-                return Err(AudioError::Unsupported {
-                    path: name.to_string(),
-                    detail: format!("Opus with {n} channels (multistream) is not supported"),
-                })
-            }
-        };
-        let pre_skip = opus_head.map_or(DEFAULT_OPUS_PRE_SKIP, |head| {
-            u16::from_le_bytes([head[10], head[11]]) as usize
-        });
-        sample_format = SampleFormat::Int(16);
-        PacketDecoder::Opus {
-            decoder: opus::Decoder::new(OPUS_RATE, channel_mode).map_err(|e| {
-                AudioError::Corrupt {
-                    path: name.to_string(),
-                    detail: e.to_string(),
-                }
-            })?,
-            channels,
-            pre_skip,
+/// A streaming decoder: yields planar chunks (one packet's worth) in order.
+///
+/// Opening decodes up to the first audio packet, so the rate and channel
+/// count are known (and a file with no decodable audio is refused) before any
+/// sample is consumed.
+pub struct AudioReader {
+    name: String,
+    format: Box<dyn FormatReader>,
+    track_id: u32,
+    decoder: PacketDecoder,
+    rate: u32,
+    channels: usize,
+    sample_format: SampleFormat,
+    pending: Option<Vec<Vec<f32>>>,
+    /// Opus pre-skip still to drop, samples per channel.
+    skip: usize,
+    total: u64,
+    decode_errors: usize,
+    finished: bool,
+    opus_buffer: Vec<f32>,
+}
+
+impl AudioReader {
+    /// Opens and probes `path`, decoding its first audio packet.
+    pub fn open(path: &Path) -> Result<Self, AudioError> {
+        let name = path.display().to_string();
+        let file = File::open(path).map_err(|source| AudioError::Open {
+            path: name.clone(),
+            source,
+        })?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if size == 0 {
+            return Err(AudioError::Empty(name));
         }
-    } else {
-        PacketDecoder::Symphonia(
-            symphonia::default::get_codecs()
-                .make(params, &DecoderOptions::default())
-                .map_err(|e| classify(name, e))?,
-        )
-    };
-    let mut rate = if matches!(decoder, PacketDecoder::Opus { .. }) {
-        OPUS_RATE
-    } else {
-        params.sample_rate.unwrap_or(0)
-    };
-    let mut planar: Vec<Vec<f32>> = Vec::new();
-    let mut total: u64 = 0;
-    let mut decode_errors = 0usize;
-    let mut opus_buffer = vec![0.0f32; 5760 * 2];
-    loop {
-        let packet = match format.next_packet() {
-            Ok(p) => p,
-            Err(SymphoniaError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => break,
-            Err(SymphoniaError::ResetRequired) => break,
-            Err(e) => {
-                if total > 0 {
-                    // A damaged tail after good audio: keep what decoded.
+        let stream = MediaSourceStream::new(Box::new(file), Default::default());
+        let mut hint = Hint::new();
+        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+            hint.with_extension(ext);
+        }
+        let format_options = FormatOptions {
+            enable_gapless: true,
+            ..Default::default()
+        };
+        let probed = symphonia::default::get_probe()
+            .format(&hint, stream, &format_options, &MetadataOptions::default())
+            .map_err(|e| classify(&name, e))?;
+        let format = probed.format;
+        let track = format
+            .tracks()
+            .iter()
+            .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+            .ok_or_else(|| AudioError::Unsupported {
+                path: name.clone(),
+                detail: "no audio track".into(),
+            })?
+            .clone();
+        let params = &track.codec_params;
+        use symphonia::core::codecs::{
+            CODEC_TYPE_PCM_F32BE, CODEC_TYPE_PCM_F32LE, CODEC_TYPE_PCM_F64BE, CODEC_TYPE_PCM_F64LE,
+        };
+        let float_codecs = [
+            CODEC_TYPE_PCM_F32LE,
+            CODEC_TYPE_PCM_F32BE,
+            CODEC_TYPE_PCM_F64LE,
+            CODEC_TYPE_PCM_F64BE,
+        ];
+        let mut sample_format = match (params.sample_format, params.bits_per_sample) {
+            _ if float_codecs.contains(&params.codec) => SampleFormat::Float32,
+            (Some(symphonia::core::sample::SampleFormat::F32), _)
+            | (Some(symphonia::core::sample::SampleFormat::F64), _) => SampleFormat::Float32,
+            (_, Some(bits)) if bits > 16 => SampleFormat::Int(if bits > 24 { 32 } else { 24 }),
+            _ => SampleFormat::Int(16),
+        };
+        let mut skip = 0;
+        let decoder = if params.codec == CODEC_TYPE_OPUS {
+            let opus_head = params
+                .extra_data
+                .as_deref()
+                .filter(|head| head.len() >= 12 && head.starts_with(b"OpusHead"));
+            // Matroska demuxing may leave the channel count to the OpusHead (byte 9).
+            let channels = params
+                .channels
+                .map(|c| c.count())
+                .or_else(|| opus_head.map(|head| head[9] as usize))
+                .unwrap_or(0);
+            let channel_mode = match channels {
+                1 => opus::Channels::Mono,
+                2 => opus::Channels::Stereo,
+                n => {
+                    return Err(AudioError::Unsupported {
+                        path: name,
+                        detail: format!("Opus with {n} channels (multistream) is not supported"),
+                    })
+                }
+            };
+            skip = opus_head.map_or(DEFAULT_OPUS_PRE_SKIP, |head| {
+                u16::from_le_bytes([head[10], head[11]]) as usize
+            });
+            sample_format = SampleFormat::Int(16);
+            PacketDecoder::Opus {
+                decoder: opus::Decoder::new(OPUS_RATE, channel_mode).map_err(|e| {
+                    AudioError::Corrupt {
+                        path: name.clone(),
+                        detail: e.to_string(),
+                    }
+                })?,
+                channels,
+            }
+        } else {
+            PacketDecoder::Symphonia(
+                symphonia::default::get_codecs()
+                    .make(params, &DecoderOptions::default())
+                    .map_err(|e| classify(&name, e))?,
+            )
+        };
+        let rate = if matches!(decoder, PacketDecoder::Opus { .. }) {
+            OPUS_RATE
+        } else {
+            params.sample_rate.unwrap_or(0)
+        };
+        let mut reader = AudioReader {
+            name,
+            format,
+            track_id: track.id,
+            decoder,
+            rate,
+            channels: 0,
+            sample_format,
+            pending: None,
+            skip,
+            total: 0,
+            decode_errors: 0,
+            finished: false,
+            opus_buffer: vec![0.0f32; 5760 * 2],
+        };
+        // Decode until the first non-empty chunk: it fixes rate and channels.
+        loop {
+            match reader.decode_packet()? {
+                Some(chunk) if chunk.first().is_some_and(|c| !c.is_empty()) => {
+                    reader.pending = Some(chunk);
                     break;
                 }
-                return Err(classify(name, e));
+                Some(_) => continue,
+                None => {
+                    return Err(if reader.decode_errors > 0 {
+                        AudioError::Corrupt {
+                            path: reader.name.clone(),
+                            detail: format!(
+                                "{} packets failed to decode and none succeeded",
+                                reader.decode_errors
+                            ),
+                        }
+                    } else {
+                        AudioError::Empty(reader.name.clone())
+                    })
+                }
             }
+        }
+        if !RATE_RANGE.contains(&reader.rate) {
+            return Err(AudioError::Limits {
+                path: reader.name.clone(),
+                detail: format!(
+                    "sample rate {} Hz is outside the supported 8000–192000 Hz",
+                    reader.rate
+                ),
+            });
+        }
+        Ok(reader)
+    }
+
+    /// Sample rate, Hz.
+    pub fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    /// Channel count.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// How the samples are stored in the file.
+    pub fn sample_format(&self) -> SampleFormat {
+        self.sample_format
+    }
+
+    /// The next planar chunk, or `None` at the end of the stream.
+    pub fn next_chunk(&mut self) -> Result<Option<Vec<Vec<f32>>>, AudioError> {
+        if let Some(chunk) = self.pending.take() {
+            return Ok(Some(chunk));
+        }
+        loop {
+            match self.decode_packet()? {
+                Some(chunk) if chunk.first().is_some_and(|c| !c.is_empty()) => {
+                    return Ok(Some(chunk))
+                }
+                Some(_) => continue,
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Decodes one packet of our track (possibly empty after pre-skip), or
+    /// `None` at the end.
+    fn decode_packet(&mut self) -> Result<Option<Vec<Vec<f32>>>, AudioError> {
+        if self.finished {
+            return Ok(None);
+        }
+        let name = self.name.clone();
+        let limits = |detail: String| AudioError::Limits {
+            path: name.clone(),
+            detail,
         };
-        if packet.track_id() != track.id {
-            continue;
-        }
-        match &mut decoder {
-            PacketDecoder::Symphonia(dec) => match dec.decode(&packet) {
-                Ok(buffer) => {
-                    let spec = *buffer.spec();
-                    let channels = spec.channels.count();
-                    if channels == 0 || channels > MAX_CHANNELS {
-                        return Err(limits(format!("{channels} channels are not supported")));
-                    }
-                    rate = spec.rate;
-                    if planar.is_empty() {
-                        planar = vec![Vec::new(); channels];
-                    } else if planar.len() != channels {
-                        return Err(AudioError::Corrupt {
-                            path: name.to_string(),
-                            detail: "channel count changes mid-stream".into(),
-                        });
-                    }
-                    let frames = buffer.frames();
-                    let mut samples = SampleBuffer::<f32>::new(buffer.capacity() as u64, spec);
-                    samples.copy_interleaved_ref(buffer);
-                    push_interleaved(&mut planar, &samples.samples()[..frames * channels]);
-                    total += (frames * channels) as u64;
+        loop {
+            let packet = match self.format.next_packet() {
+                Ok(p) => p,
+                Err(SymphoniaError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => {
+                    self.finished = true;
+                    return Ok(None);
                 }
-                Err(SymphoniaError::DecodeError(_)) => decode_errors += 1,
-                Err(SymphoniaError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => break,
-                Err(e) => return Err(classify(name, e)),
-            },
-            PacketDecoder::Opus {
-                decoder, channels, ..
-            } => match decoder.decode_float(&packet.data, &mut opus_buffer, false) {
-                Ok(frames) => {
-                    if planar.is_empty() {
-                        planar = vec![Vec::new(); *channels];
-                    }
-                    push_interleaved(&mut planar, &opus_buffer[..frames * *channels]);
-                    total += (frames * *channels) as u64;
+                Err(SymphoniaError::ResetRequired) => {
+                    self.finished = true;
+                    return Ok(None);
                 }
-                Err(_) => decode_errors += 1,
-            },
+                Err(e) => {
+                    if self.total > 0 {
+                        // A damaged tail after good audio: keep what decoded.
+                        self.finished = true;
+                        return Ok(None);
+                    }
+                    return Err(classify(&self.name, e));
+                }
+            };
+            if packet.track_id() != self.track_id {
+                continue;
+            }
+            let mut planar: Vec<Vec<f32>>;
+            match &mut self.decoder {
+                PacketDecoder::Symphonia(dec) => match dec.decode(&packet) {
+                    Ok(buffer) => {
+                        let spec = *buffer.spec();
+                        let channels = spec.channels.count();
+                        if channels == 0 || channels > MAX_CHANNELS {
+                            return Err(limits(format!("{channels} channels are not supported")));
+                        }
+                        if self.channels == 0 {
+                            self.channels = channels;
+                            self.rate = spec.rate;
+                        } else if self.channels != channels || self.rate != spec.rate {
+                            return Err(AudioError::Corrupt {
+                                path: self.name.clone(),
+                                detail: "channel count or rate changes mid-stream".into(),
+                            });
+                        }
+                        let frames = buffer.frames();
+                        let mut samples = SampleBuffer::<f32>::new(buffer.capacity() as u64, spec);
+                        samples.copy_interleaved_ref(buffer);
+                        planar = vec![Vec::with_capacity(frames); channels];
+                        push_interleaved(&mut planar, &samples.samples()[..frames * channels]);
+                    }
+                    Err(SymphoniaError::DecodeError(_)) => {
+                        self.count_decode_error()?;
+                        continue;
+                    }
+                    Err(SymphoniaError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => {
+                        self.finished = true;
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(classify(&self.name, e)),
+                },
+                PacketDecoder::Opus { decoder, channels } => {
+                    match decoder.decode_float(&packet.data, &mut self.opus_buffer, false) {
+                        Ok(frames) => {
+                            self.channels = *channels;
+                            planar = vec![Vec::with_capacity(frames); *channels];
+                            push_interleaved(&mut planar, &self.opus_buffer[..frames * *channels]);
+                        }
+                        Err(_) => {
+                            self.count_decode_error()?;
+                            continue;
+                        }
+                    }
+                }
+            }
+            if self.skip > 0 {
+                let drop = self.skip.min(planar[0].len());
+                for channel in planar.iter_mut() {
+                    channel.drain(..drop);
+                }
+                self.skip -= drop;
+            }
+            self.total += (planar[0].len() * planar.len()) as u64;
+            return Ok(Some(planar));
         }
-        if total > MAX_TOTAL_SAMPLES {
-            return Err(limits(format!(
-                "longer than the supported maximum of {MAX_TOTAL_SAMPLES} samples"
-            )));
-        }
-        if decode_errors > 100 && total == 0 {
+    }
+
+    fn count_decode_error(&mut self) -> Result<(), AudioError> {
+        self.decode_errors += 1;
+        if self.decode_errors > 100 && self.total == 0 {
             return Err(AudioError::Corrupt {
-                path: name.to_string(),
+                path: self.name.clone(),
                 detail: "no packet could be decoded".into(),
             });
         }
+        Ok(())
     }
-    if let PacketDecoder::Opus { pre_skip, .. } = decoder {
-        for channel in planar.iter_mut() {
-            channel.drain(..pre_skip.min(channel.len()));
-        }
-    }
-    if planar.is_empty() || planar[0].is_empty() {
-        return Err(if decode_errors > 0 {
-            AudioError::Corrupt {
-                path: name.to_string(),
-                detail: format!("{decode_errors} packets failed to decode and none succeeded"),
-            }
-        } else {
-            AudioError::Empty(name.to_string())
-        });
-    }
-    if !RATE_RANGE.contains(&rate) {
-        return Err(limits(format!(
-            "sample rate {rate} Hz is outside the supported 8000–192000 Hz"
-        )));
-    }
-    Ok(Audio {
-        rate,
-        channels: planar,
-        sample_format,
-    })
 }
 
 fn push_interleaved(planar: &mut [Vec<f32>], interleaved: &[f32]) {
@@ -392,31 +522,165 @@ fn push_interleaved(planar: &mut [Vec<f32>], interleaved: &[f32]) {
 /// Writes `audio` to `path` as WAV or FLAC (chosen by the extension), keeping
 /// its rate, channel count, length and, where possible, sample format.
 pub fn write(path: &Path, audio: &Audio) -> Result<(), AudioError> {
-    let container = Container::from_path(path)?;
-    let name = path.display().to_string();
-    let write_error = |detail: String| AudioError::Write {
-        path: name.clone(),
-        detail,
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".tracemark-")
-        .suffix(".part")
-        .tempfile_in(dir)
-        .map_err(|e| write_error(e.to_string()))?;
-    let bytes = match container {
-        Container::Wav => wav_bytes(audio).map_err(|e| write_error(e.to_string()))?,
-        Container::Flac => flac_bytes(audio).map_err(write_error)?,
-    };
-    temp.write_all(&bytes)
-        .and_then(|_| temp.as_file().sync_all())
-        .map_err(|e| write_error(e.to_string()))?;
-    temp.persist(path)
-        .map_err(|e| write_error(e.error.to_string()))?;
-    Ok(())
+    let mut writer =
+        AudioWriter::create(path, audio.rate, audio.channels.len(), audio.sample_format)?;
+    writer.write_chunk(&audio.channels)?;
+    writer.finish()
+}
+
+/// A streaming writer. Samples go to a temporary file beside the target,
+/// which [`AudioWriter::finish`] syncs and renames into place; dropping the
+/// writer unfinished removes the temporary file, so no half-written output
+/// ever appears under the target's name. WAV is streamed to disk; FLAC is
+/// collected and encoded at the end (flacenc encodes whole streams).
+pub struct AudioWriter {
+    path: std::path::PathBuf,
+    temp: tempfile::NamedTempFile,
+    sink: Sink,
+    bits: u16,
+    float: bool,
+    channels: usize,
+    rate: u32,
+}
+
+enum Sink {
+    Wav(hound::WavWriter<std::io::BufWriter<File>>),
+    Flac(Vec<Vec<f32>>),
+}
+
+impl AudioWriter {
+    /// Starts writing `path` (WAV or FLAC by extension).
+    pub fn create(
+        path: &Path,
+        rate: u32,
+        channels: usize,
+        sample_format: SampleFormat,
+    ) -> Result<Self, AudioError> {
+        let container = Container::from_path(path)?;
+        let write_error = |detail: String| AudioError::Write {
+            path: path.display().to_string(),
+            detail,
+        };
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let temp = tempfile::Builder::new()
+            .prefix(".tracemark-")
+            .suffix(".part")
+            .tempfile_in(dir)
+            .map_err(|e| write_error(e.to_string()))?;
+        let (bits, float) = match (container, sample_format) {
+            (Container::Wav, SampleFormat::Float32) => (32, true),
+            (Container::Wav, SampleFormat::Int(b)) => (b, false),
+            (Container::Flac, SampleFormat::Int(16)) => (16, false),
+            (Container::Flac, _) => (24, false),
+        };
+        let sink = match container {
+            Container::Wav => {
+                let spec = hound::WavSpec {
+                    channels: channels as u16,
+                    sample_rate: rate,
+                    bits_per_sample: bits,
+                    sample_format: if float {
+                        hound::SampleFormat::Float
+                    } else {
+                        hound::SampleFormat::Int
+                    },
+                };
+                let file = temp
+                    .as_file()
+                    .try_clone()
+                    .map_err(|e| write_error(e.to_string()))?;
+                Sink::Wav(
+                    hound::WavWriter::new(std::io::BufWriter::new(file), spec)
+                        .map_err(|e| write_error(e.to_string()))?,
+                )
+            }
+            Container::Flac => Sink::Flac(vec![Vec::new(); channels]),
+        };
+        Ok(AudioWriter {
+            path: path.to_path_buf(),
+            temp,
+            sink,
+            bits,
+            float,
+            channels,
+            rate,
+        })
+    }
+
+    fn error(&self, detail: String) -> AudioError {
+        AudioError::Write {
+            path: self.path.display().to_string(),
+            detail,
+        }
+    }
+
+    /// Appends planar samples (one slice per channel, equal lengths).
+    pub fn write_chunk(&mut self, chunk: &[Vec<f32>]) -> Result<(), AudioError> {
+        let frames = chunk.first().map_or(0, Vec::len);
+        let (bits, float) = (self.bits, self.float);
+        let result = match &mut self.sink {
+            Sink::Wav(writer) => (|| {
+                for i in 0..frames {
+                    for channel in chunk {
+                        let s = channel[i];
+                        if float {
+                            writer.write_sample(s)?;
+                        } else if bits == 16 {
+                            writer.write_sample(quantise(s, 16) as i16)?;
+                        } else {
+                            writer.write_sample(quantise(s, bits))?;
+                        }
+                    }
+                }
+                Ok::<(), hound::Error>(())
+            })()
+            .map_err(|e| e.to_string()),
+            Sink::Flac(all) => {
+                for (all, part) in all.iter_mut().zip(chunk) {
+                    all.extend_from_slice(part);
+                }
+                Ok(())
+            }
+        };
+        result.map_err(|e| self.error(e))
+    }
+
+    /// Completes the file, syncs it and renames it into place.
+    pub fn finish(self) -> Result<(), AudioError> {
+        let AudioWriter {
+            path,
+            temp,
+            sink,
+            bits,
+            channels,
+            rate,
+            ..
+        } = self;
+        let write_error = |detail: String| AudioError::Write {
+            path: path.display().to_string(),
+            detail,
+        };
+        match sink {
+            Sink::Wav(writer) => {
+                writer.finalize().map_err(|e| write_error(e.to_string()))?;
+            }
+            Sink::Flac(samples) => {
+                let bytes = flac_bytes(&samples, channels, bits, rate).map_err(write_error)?;
+                temp.as_file()
+                    .write_all(&bytes)
+                    .map_err(|e| write_error(e.to_string()))?;
+            }
+        }
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| write_error(e.to_string()))?;
+        temp.persist(&path)
+            .map_err(|e| write_error(e.error.to_string()))?;
+        Ok(())
+    }
 }
 
 fn quantise(sample: f32, bits: u16) -> i32 {
@@ -424,52 +688,18 @@ fn quantise(sample: f32, bits: u16) -> i32 {
     (sample * full).round().clamp(-full, full - 1.0) as i32
 }
 
-fn wav_bytes(audio: &Audio) -> Result<Vec<u8>, hound::Error> {
-    let (bits, float) = match audio.sample_format {
-        SampleFormat::Float32 => (32, true),
-        SampleFormat::Int(b) => (b, false),
-    };
-    let spec = hound::WavSpec {
-        channels: audio.channels.len() as u16,
-        sample_rate: audio.rate,
-        bits_per_sample: bits,
-        sample_format: if float {
-            hound::SampleFormat::Float
-        } else {
-            hound::SampleFormat::Int
-        },
-    };
-    let mut cursor = std::io::Cursor::new(Vec::new());
-    {
-        let mut writer = hound::WavWriter::new(&mut cursor, spec)?;
-        for i in 0..audio.frames() {
-            for channel in &audio.channels {
-                let s = channel[i];
-                if float {
-                    writer.write_sample(s)?;
-                } else if bits == 16 {
-                    writer.write_sample(quantise(s, 16) as i16)?;
-                } else {
-                    writer.write_sample(quantise(s, bits))?;
-                }
-            }
-        }
-        writer.finalize()?;
-    }
-    Ok(cursor.into_inner())
-}
-
-fn flac_bytes(audio: &Audio) -> Result<Vec<u8>, String> {
+fn flac_bytes(
+    samples: &[Vec<f32>],
+    channels: usize,
+    bits: u16,
+    rate: u32,
+) -> Result<Vec<u8>, String> {
     use flacenc::component::BitRepr;
     use flacenc::error::Verify;
-    let bits: u16 = match audio.sample_format {
-        SampleFormat::Int(16) => 16,
-        _ => 24,
-    };
-    let channels = audio.channels.len();
-    let mut interleaved = Vec::with_capacity(audio.frames() * channels);
-    for i in 0..audio.frames() {
-        for channel in &audio.channels {
+    let frames = samples.first().map_or(0, Vec::len);
+    let mut interleaved = Vec::with_capacity(frames * channels);
+    for i in 0..frames {
+        for channel in samples {
             interleaved.push(quantise(channel[i], bits));
         }
     }
@@ -481,7 +711,7 @@ fn flac_bytes(audio: &Audio) -> Result<Vec<u8>, String> {
         &interleaved,
         channels,
         bits as usize,
-        audio.rate as usize,
+        rate as usize,
     );
     let stream = flacenc::encode_with_fixed_block_size(&config, source, block_size)
         .map_err(|e| format!("FLAC encoding failed: {e:?}"))?;
