@@ -92,11 +92,32 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
         } => {
             let payload = parse_payload(&payload)?;
             let key = keyfile::load(&key)?;
-            let mut audio = tracemark_audio_io::read(&input).map_err(Failure::audio)?;
-            let report =
-                tracemark_engine::embed(&mut audio.channels, audio.rate, &key, payload, strength)
-                    .map_err(Failure::engine)?;
-            tracemark_audio_io::write(&output, &audio).map_err(Failure::audio)?;
+            // Streamed: memory stays bounded by one processing segment
+            // (WAV output; FLAC output is encoded whole at the end).
+            let mut reader =
+                tracemark_audio_io::AudioReader::open(&input).map_err(Failure::audio)?;
+            let mut embedder = tracemark_engine::Embedder::new(
+                reader.rate(),
+                reader.channels(),
+                &key,
+                payload,
+                strength,
+            )
+            .map_err(Failure::engine)?;
+            let mut writer = tracemark_audio_io::AudioWriter::create(
+                &output,
+                reader.rate(),
+                reader.channels(),
+                reader.sample_format(),
+            )
+            .map_err(Failure::audio)?;
+            while let Some(chunk) = reader.next_chunk().map_err(Failure::audio)? {
+                let marked = embedder.push(&chunk);
+                writer.write_chunk(&marked).map_err(Failure::audio)?;
+            }
+            let (tail, report) = embedder.finish().map_err(Failure::engine)?;
+            writer.write_chunk(&tail).map_err(Failure::audio)?;
+            writer.finish().map_err(Failure::audio)?;
             if json {
                 println!(
                     "{}",
@@ -116,14 +137,20 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
         }
         Command::Extract { input, key, json } => {
             let key = keyfile::load(&key)?;
-            let audio = tracemark_audio_io::read(&input).map_err(Failure::audio)?;
-            let detection = tracemark_engine::extract(
-                &audio.channels,
-                audio.rate,
+            // Streamed: memory stays bounded by the detector's window.
+            let mut reader =
+                tracemark_audio_io::AudioReader::open(&input).map_err(Failure::audio)?;
+            let mut extractor = tracemark_engine::Extractor::new(
+                reader.rate(),
+                reader.channels(),
                 &key,
-                &SearchGrid::default(),
+                SearchGrid::default(),
             )
             .map_err(Failure::engine)?;
+            while let Some(chunk) = reader.next_chunk().map_err(Failure::audio)? {
+                extractor.push(&chunk);
+            }
+            let detection = extractor.finish();
             report_detection(&detection, json);
             Ok(if detection.found.is_empty() {
                 ExitCode::from(exit::NOT_FOUND as u8)

@@ -12,7 +12,6 @@
 //! `2^-24` per decoding attempt. The reported p-value is the product of the
 //! two bounds (each capped at 1).
 
-use tracemark_dsp::resample;
 use tracemark_keys::SecretKey;
 
 use crate::features::{frame_cells, BandLevels};
@@ -189,7 +188,8 @@ struct Hypothesis {
 /// every stretch of up to half a window lies whole in some window.
 pub const WINDOW_S: f64 = 60.0;
 
-/// Detects payloads in `channels` (planar, `rate` Hz) under `key`.
+/// Detects payloads in `channels` (planar, `rate` Hz) under `key`: an
+/// [`Extractor`] fed the whole buffer at once.
 pub fn extract(
     channels: &[Vec<f32>],
     rate: u32,
@@ -197,65 +197,166 @@ pub fn extract(
     grid: &SearchGrid,
 ) -> Result<Detection, EngineError> {
     crate::check_input(channels, rate)?;
-    let duration_s = channels[0].len() as f64 / rate as f64;
-    let analysis = resample(&downmix(channels), rate, ANALYSIS_RATE);
-    let layout = Layout::new(key, payload::coded_bits());
-    let pilots: Vec<Vec<(usize, f32)>> = (0..BLOCK_COLUMNS)
-        .map(|col| {
-            (0..BANDS)
-                .filter_map(|band| {
-                    let cell = layout.cell(col as i64, band);
-                    (cell.role == Role::Pilot).then_some((band, cell.chip))
-                })
-                .collect()
-        })
-        .collect();
-    let window = (WINDOW_S * ANALYSIS_RATE as f64) as usize;
-    let mut starts: Vec<usize> = (0..analysis.len().saturating_sub(window))
-        .step_by(window / 2)
-        .collect();
-    starts.push(analysis.len().saturating_sub(window));
-    starts.dedup();
-    let windows = starts.len();
-    let mut found: Vec<Found> = Vec::new();
-    let mut best_pilot_z = f32::NEG_INFINITY;
-    for start in starts {
-        let end = (start + window).min(analysis.len());
-        let mut detector = Detector {
+    let mut extractor = Extractor::new(rate, channels.len(), key, grid.clone())?;
+    extractor.push(channels);
+    Ok(extractor.finish())
+}
+
+/// A streaming detector: push planar chunks, then [`Extractor::finish`].
+///
+/// It keeps only the mono analysis signal of the current window and a half
+/// (at 8 kHz: 2.9 MB for 60 s windows), so memory is bounded whatever the
+/// input's length. Windows of [`WINDOW_S`] seconds overlap by half; a
+/// stretch found in several windows is reported once.
+pub struct Extractor<'k> {
+    key: &'k SecretKey,
+    grid: SearchGrid,
+    layout: Layout,
+    pilots: Vec<Vec<(usize, f32)>>,
+    rate: u32,
+    resampler: tracemark_dsp::StreamResampler,
+    /// Analysis samples from absolute index `analysis_start`.
+    analysis: Vec<f32>,
+    analysis_start: usize,
+    /// Start of the next window to search, analysis samples.
+    next_window: usize,
+    /// End of the last window searched.
+    searched_to: usize,
+    windows: usize,
+    input_frames: usize,
+    found: Vec<Found>,
+    best_pilot_z: f32,
+}
+
+impl<'k> Extractor<'k> {
+    /// A detector for audio at `rate` Hz with `channels` channels.
+    pub fn new(
+        rate: u32,
+        channels: usize,
+        key: &'k SecretKey,
+        grid: SearchGrid,
+    ) -> Result<Self, EngineError> {
+        if channels == 0 {
+            return Err(EngineError::BadChannels);
+        }
+        if !(crate::MIN_RATE..=crate::MAX_RATE).contains(&rate) {
+            return Err(EngineError::BadRate(rate));
+        }
+        let layout = Layout::new(key, payload::coded_bits());
+        let pilots = (0..BLOCK_COLUMNS)
+            .map(|col| {
+                (0..BANDS)
+                    .filter_map(|band| {
+                        let cell = layout.cell(col as i64, band);
+                        (cell.role == Role::Pilot).then_some((band, cell.chip))
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(Extractor {
             key,
-            layout: &layout,
-            analysis: &analysis[start..end],
-            readings: Vec::new(),
             grid,
+            layout,
+            pilots,
+            rate,
+            resampler: tracemark_dsp::StreamResampler::new(rate, ANALYSIS_RATE),
+            analysis: Vec::new(),
+            analysis_start: 0,
+            next_window: 0,
+            searched_to: 0,
+            windows: 0,
+            input_frames: 0,
+            found: Vec::new(),
             best_pilot_z: f32::NEG_INFINITY,
-            pilots: &pilots,
+        })
+    }
+
+    fn window_len() -> usize {
+        (WINDOW_S * ANALYSIS_RATE as f64) as usize
+    }
+
+    fn analysis_end(&self) -> usize {
+        self.analysis_start + self.analysis.len()
+    }
+
+    /// Adds input (planar, equal lengths).
+    pub fn push(&mut self, chunk: &[Vec<f32>]) {
+        self.input_frames += chunk.first().map_or(0, Vec::len);
+        let low = self.resampler.push(&downmix(chunk));
+        self.analysis.extend(low);
+        let window = Self::window_len();
+        while self.analysis_end() >= self.next_window + window {
+            let start = self.next_window;
+            self.search_window(start, start + window);
+            self.next_window += window / 2;
+            // Keep from the last window's start: the final window may reach back there.
+            let keep = start.max(self.analysis_start);
+            self.analysis.drain(..keep - self.analysis_start);
+            self.analysis_start = keep;
+        }
+    }
+
+    /// Searches what is left and returns everything found.
+    pub fn finish(mut self) -> Detection {
+        let tail = std::mem::replace(
+            &mut self.resampler,
+            tracemark_dsp::StreamResampler::new(ANALYSIS_RATE, ANALYSIS_RATE),
+        )
+        .finish();
+        self.analysis.extend(tail);
+        let end = self.analysis_end();
+        if self.windows == 0 || end > self.searched_to {
+            let start = end
+                .saturating_sub(Self::window_len())
+                .max(self.analysis_start);
+            self.search_window(start, end);
+        }
+        let windows = self.windows.max(1) as f64;
+        let mut found = std::mem::take(&mut self.found);
+        for f in found.iter_mut() {
+            // A union bound over the windows searched.
+            f.p_value = (f.p_value * windows).min(1.0);
+        }
+        found.sort_by(|a, b| a.p_value.total_cmp(&b.p_value));
+        Detection {
+            found,
+            duration_s: self.input_frames as f64 / self.rate as f64,
+            best_pilot_z: if self.best_pilot_z.is_finite() {
+                self.best_pilot_z
+            } else {
+                0.0
+            },
+        }
+    }
+
+    /// Searches analysis samples `[start, end)` (absolute indices).
+    fn search_window(&mut self, start: usize, end: usize) {
+        let slice = &self.analysis[start - self.analysis_start..end - self.analysis_start];
+        let mut detector = Detector {
+            key: self.key,
+            layout: &self.layout,
+            analysis: slice,
+            readings: Vec::new(),
+            grid: &self.grid,
+            best_pilot_z: f32::NEG_INFINITY,
+            pilots: &self.pilots,
         };
         let unit = detector.readings_for(1.0);
         let frames = detector.readings[unit].cells.len();
         let mut local = Vec::new();
         detector.search(0, frames, 0, &mut local);
-        best_pilot_z = best_pilot_z.max(detector.best_pilot_z);
+        self.best_pilot_z = self.best_pilot_z.max(detector.best_pilot_z);
+        self.windows += 1;
+        self.searched_to = end;
         let shift_s = start as f64 / ANALYSIS_RATE as f64;
         for mut f in local {
-            // A union bound over the windows searched.
-            f.p_value = (f.p_value * windows as f64).min(1.0);
             for seg in f.segments.iter_mut() {
                 seg.start_s += shift_s;
                 seg.end_s += shift_s;
             }
-            merge_found(&mut found, f);
+            merge_found(&mut self.found, f);
         }
     }
-    found.sort_by(|a, b| a.p_value.total_cmp(&b.p_value));
-    Ok(Detection {
-        found,
-        duration_s,
-        best_pilot_z: if best_pilot_z.is_finite() {
-            best_pilot_z
-        } else {
-            0.0
-        },
-    })
 }
 
 /// Adds `new` to `found`, joining it with an entry of the same payload (its

@@ -47,9 +47,17 @@ pub struct EmbedReport {
     pub mean_depth_db: f32,
 }
 
+/// Seconds of output per processing segment of the streaming embedder: a
+/// whole number of cells, so the keyed layout continues across segments.
+pub const SEGMENT_S: u32 = 30;
+/// Context on each side of a segment, seconds: covers the resamplers' and the
+/// synthesis windows' reach, so segment joins are seamless.
+pub const CONTEXT_S: u32 = 1;
+
 /// Embeds `payload` into `channels` (planar, equal lengths, `rate` Hz) in place.
 ///
-/// `strength` scales the margin and both depth limits (1.0 = default).
+/// `strength` scales the margin and both depth limits (1.0 = default). This
+/// is [`Embedder`] fed the whole buffer at once.
 pub fn embed(
     channels: &mut [Vec<f32>],
     rate: u32,
@@ -58,97 +66,241 @@ pub fn embed(
     strength: f32,
 ) -> Result<EmbedReport, EngineError> {
     crate::check_input(channels, rate)?;
-    if !(0.05..=8.0).contains(&strength) {
-        return Err(EngineError::BadStrength(strength));
+    let mut embedder = Embedder::new(rate, channels.len(), key, payload, strength)?;
+    let mut out = embedder.push(channels);
+    let (tail, report) = embedder.finish()?;
+    for (o, t) in out.iter_mut().zip(tail) {
+        o.extend(t);
     }
-    let len = channels[0].len();
-    let duration_s = len as f64 / rate as f64;
-    // Each channel at the analysis rate: the mark is rendered there, and their
-    // mean is the analysis signal (resampling is linear, so this equals
-    // resampling the downmix, at one resampling per channel instead of two).
-    let lows: Vec<Vec<f32>> = channels
-        .iter()
-        .map(|c| resample(c, rate, ANALYSIS_RATE))
-        .collect();
-    let analysis = downmix(&lows);
-    let levels = BandLevels::compute(&analysis, TILE_SAMPLES, 1.0);
-    let columns = levels.frames / TILES_PER_CELL;
+    for (c, o) in channels.iter_mut().zip(out) {
+        *c = o;
+    }
+    Ok(report)
+}
 
-    let codeword = payload::codeword(key, payload);
-    let layout = Layout::new(key, codeword.len());
-    let mut gains_db = vec![0.0f32; levels.frames * BANDS];
-    let (margin, min_depth, max_depth) = (
-        MARGIN_DB * strength,
-        MIN_DEPTH_DB * strength,
-        MAX_DEPTH_DB * strength,
-    );
-    let mut active_cells = 0usize;
-    let mut depth_sum = 0.0f32;
-    for column in 0..columns {
-        let first = 2 * column;
-        let cells = cell_values(levels.frame(first), levels.frame(first + 1));
-        for (band, &(host, weight)) in cells.iter().enumerate() {
-            if weight == 0.0 {
-                continue;
-            }
-            let cell = layout.cell(column as i64, band);
-            let bit_sign = match cell.role {
-                Role::Pilot => 1.0,
-                Role::Data(j) => {
-                    if codeword[j as usize] {
-                        1.0
-                    } else {
-                        -1.0
-                    }
-                }
-            };
-            let sign = cell.chip * bit_sign;
-            let needed = (margin - sign * host) / (2.0 * REALISED_FRACTION);
-            let depth = needed.clamp(min_depth, max_depth);
-            gains_db[first * BANDS + band] = sign * depth;
-            gains_db[(first + 1) * BANDS + band] = -sign * depth;
-            active_cells += 1;
-            depth_sum += depth;
+/// A streaming embedder: push planar chunks of any size, get marked samples
+/// back in order (delayed by up to a segment plus context), then
+/// [`Embedder::finish`]. Memory is bounded by a segment, whatever the length.
+///
+/// Each segment of [`SEGMENT_S`] seconds is processed with [`CONTEXT_S`]
+/// seconds of the neighbouring audio on either side; segment starts fall on
+/// cell boundaries, so cells are numbered exactly as in one pass.
+pub struct Embedder {
+    rate: u32,
+    codeword: Vec<bool>,
+    layout: Layout,
+    margin_db: f32,
+    min_depth_db: f32,
+    max_depth_db: f32,
+    segment: usize,
+    context: usize,
+    /// Buffered input, from absolute sample `buffer_start`.
+    buffer: Vec<Vec<f32>>,
+    buffer_start: usize,
+    /// Absolute index of the next sample to output.
+    next_out: usize,
+    stats: Stats,
+}
+
+#[derive(Default)]
+struct Stats {
+    frames: usize,
+    active_cells: usize,
+    depth_sum: f64,
+    signal_energy: f64,
+    mark_energy: f64,
+}
+
+impl Embedder {
+    /// An embedder for audio at `rate` Hz with `channels` channels.
+    pub fn new(
+        rate: u32,
+        channels: usize,
+        key: &SecretKey,
+        payload: u64,
+        strength: f32,
+    ) -> Result<Self, EngineError> {
+        if channels == 0 {
+            return Err(EngineError::BadChannels);
         }
+        if !(crate::MIN_RATE..=crate::MAX_RATE).contains(&rate) {
+            return Err(EngineError::BadRate(rate));
+        }
+        if !(0.05..=8.0).contains(&strength) {
+            return Err(EngineError::BadStrength(strength));
+        }
+        let codeword = payload::codeword(key, payload);
+        let layout = Layout::new(key, codeword.len());
+        Ok(Embedder {
+            rate,
+            codeword,
+            layout,
+            margin_db: MARGIN_DB * strength,
+            min_depth_db: MIN_DEPTH_DB * strength,
+            max_depth_db: MAX_DEPTH_DB * strength,
+            segment: (SEGMENT_S * rate) as usize,
+            context: (CONTEXT_S * rate) as usize,
+            buffer: vec![Vec::new(); channels],
+            buffer_start: 0,
+            next_out: 0,
+            stats: Stats::default(),
+        })
     }
-    let marked_s = active_cells as f64 / BANDS as f64 * TILES_PER_CELL as f64 * TILE_S;
-    // Reading back needs every coded bit several times over: two blocks of
-    // audio, at least one block's worth of it with sound.
-    let needed_s = 2.0 * BLOCK_S;
-    if duration_s < needed_s || marked_s < BLOCK_S {
-        return Err(EngineError::TooLittleSignal {
+
+    fn buffer_end(&self) -> usize {
+        self.buffer_start + self.buffer[0].len()
+    }
+
+    /// Adds input; returns the marked samples that are ready.
+    pub fn push(&mut self, chunk: &[Vec<f32>]) -> Vec<Vec<f32>> {
+        for (b, c) in self.buffer.iter_mut().zip(chunk) {
+            b.extend_from_slice(c);
+        }
+        self.stats.frames += chunk.first().map_or(0, Vec::len);
+        let mut out = vec![Vec::new(); self.buffer.len()];
+        while self.buffer_end() >= self.next_out + self.segment + self.context {
+            let end = self.next_out + self.segment;
+            self.emit(end, &mut out);
+        }
+        out
+    }
+
+    /// Marks what is left and returns it with the report; refuses input too
+    /// short or too silent to carry the mark.
+    pub fn finish(mut self) -> Result<(Vec<Vec<f32>>, EmbedReport), EngineError> {
+        let mut out = vec![Vec::new(); self.buffer.len()];
+        let end = self.buffer_end();
+        if end > self.next_out {
+            self.emit(end, &mut out);
+        }
+        let stats = &self.stats;
+        let duration_s = stats.frames as f64 / self.rate as f64;
+        let marked_s = stats.active_cells as f64 / BANDS as f64 * TILES_PER_CELL as f64 * TILE_S;
+        // Reading back needs every coded bit several times over: two blocks of
+        // audio, at least one block's worth of it with sound.
+        let needed_s = 2.0 * BLOCK_S;
+        if duration_s < needed_s || marked_s < BLOCK_S {
+            return Err(EngineError::TooLittleSignal {
+                duration_s,
+                marked_s,
+                needed_s,
+                needed_sound_s: BLOCK_S,
+            });
+        }
+        let report = EmbedReport {
             duration_s,
             marked_s,
-            needed_s,
-            needed_sound_s: BLOCK_S,
-        });
+            snr_db: (10.0 * (stats.signal_energy.max(1e-20) / stats.mark_energy.max(1e-20)).log10())
+                as f32,
+            mean_depth_db: (stats.depth_sum / stats.active_cells.max(1) as f64) as f32,
+        };
+        Ok((out, report))
     }
 
-    let mut signal_energy = 0.0f64;
-    let mut mark_energy = 0.0f64;
-    for (channel, low) in channels.iter_mut().zip(&lows) {
-        // The mark lives below 3.35 kHz, so it is rendered at the analysis
-        // rate and brought up to the file's rate: the same result as
-        // rendering at full rate, for a fraction of the FFT work.
-        let mut mark = resample(
-            &render_mark(low, ANALYSIS_RATE, &gains_db),
-            ANALYSIS_RATE,
-            rate,
-        );
-        mark.resize(channel.len(), 0.0);
-        for (x, m) in channel.iter_mut().zip(&mark) {
-            let marked = (*x + m).clamp(-1.0, 1.0);
-            signal_energy += (*x as f64) * (*x as f64);
-            mark_energy += ((marked - *x) as f64).powi(2);
-            *x = marked;
+    /// Marks `[next_out, end)` with context around it, appends it to `out`
+    /// and drops input no longer needed.
+    fn emit(&mut self, end: usize, out: &mut [Vec<f32>]) {
+        let start = self.next_out;
+        let from = start.saturating_sub(self.context);
+        let to = (end + self.context).min(self.buffer_end());
+        let buffer = std::mem::take(&mut self.buffer);
+        let window: Vec<&[f32]> = buffer
+            .iter()
+            .map(|b| &b[from - self.buffer_start..to - self.buffer_start])
+            .collect();
+        // `from` is a whole number of seconds, hence of tiles.
+        let first_tile = (from as f64 / self.rate as f64 / TILE_S).round() as i64;
+        let marked = self.mark_window(&window, first_tile, start - from, end - from);
+        drop(window);
+        self.buffer = buffer;
+        for (o, m) in out.iter_mut().zip(marked) {
+            o.extend(m);
         }
+        self.next_out = end;
+        let keep_from = end.saturating_sub(self.context).max(self.buffer_start);
+        let drop = keep_from - self.buffer_start;
+        for b in self.buffer.iter_mut() {
+            b.drain(..drop);
+        }
+        self.buffer_start = keep_from;
     }
-    Ok(EmbedReport {
-        duration_s,
-        marked_s,
-        snr_db: (10.0 * (signal_energy.max(1e-20) / mark_energy.max(1e-20)).log10()) as f32,
-        mean_depth_db: depth_sum / active_cells.max(1) as f32,
-    })
+
+    /// Marks `window` (planar, starting at global tile `first_tile`) and
+    /// returns its samples `[keep_from, keep_to)`; counts statistics for those.
+    fn mark_window(
+        &mut self,
+        window: &[&[f32]],
+        first_tile: i64,
+        keep_from: usize,
+        keep_to: usize,
+    ) -> Vec<Vec<f32>> {
+        let rate = self.rate;
+        // Each channel at the analysis rate: the mark is rendered there, and
+        // their mean is the analysis signal (resampling is linear, so this
+        // equals resampling the downmix, at one resampling per channel).
+        let lows: Vec<Vec<f32>> = window
+            .iter()
+            .map(|c| resample(c, rate, ANALYSIS_RATE))
+            .collect();
+        let analysis = downmix(&lows);
+        let levels = BandLevels::compute(&analysis, TILE_SAMPLES, 1.0);
+        let columns = levels.frames / TILES_PER_CELL;
+        let tile_samples = rate as f64 * TILE_S;
+        let kept_tiles = (keep_from as f64 / tile_samples).round() as usize
+            ..(keep_to as f64 / tile_samples).round() as usize;
+        let mut gains_db = vec![0.0f32; levels.frames * BANDS];
+        for column in 0..columns {
+            let first = 2 * column;
+            let global_column = (first_tile + first as i64) / 2;
+            let counted = kept_tiles.contains(&first);
+            let cells = cell_values(levels.frame(first), levels.frame(first + 1));
+            for (band, &(host, weight)) in cells.iter().enumerate() {
+                if weight == 0.0 {
+                    continue;
+                }
+                let cell = self.layout.cell(global_column, band);
+                let bit_sign = match cell.role {
+                    Role::Pilot => 1.0,
+                    Role::Data(j) if self.codeword[j as usize] => 1.0,
+                    Role::Data(_) => -1.0,
+                };
+                let sign = cell.chip * bit_sign;
+                let needed = (self.margin_db - sign * host) / (2.0 * REALISED_FRACTION);
+                let depth = needed.clamp(self.min_depth_db, self.max_depth_db);
+                gains_db[first * BANDS + band] = sign * depth;
+                gains_db[(first + 1) * BANDS + band] = -sign * depth;
+                if counted {
+                    self.stats.active_cells += 1;
+                    self.stats.depth_sum += depth as f64;
+                }
+            }
+        }
+        window
+            .iter()
+            .zip(&lows)
+            .map(|(channel, low)| {
+                // The mark lives below 3.35 kHz, so it is rendered at the
+                // analysis rate and brought up to the file's rate: the same
+                // result as rendering at full rate, for a fraction of the work.
+                let mut mark = resample(
+                    &render_mark(low, ANALYSIS_RATE, &gains_db),
+                    ANALYSIS_RATE,
+                    rate,
+                );
+                mark.resize(channel.len(), 0.0);
+                channel[keep_from..keep_to]
+                    .iter()
+                    .zip(&mark[keep_from..keep_to])
+                    .map(|(&x, &m)| {
+                        let marked = (x + m).clamp(-1.0, 1.0);
+                        self.stats.signal_energy += (x as f64) * (x as f64);
+                        self.stats.mark_energy += ((marked - x) as f64).powi(2);
+                        marked
+                    })
+                    .collect()
+            })
+            .collect()
+    }
 }
 
 /// The additive mark for one channel: `Σ_frames w · IFFT((g − 1) · FFT(w · x))`

@@ -29,8 +29,8 @@ pub mod features;
 pub mod layout;
 pub mod payload;
 
-pub use detect::{extract, Detection, Found, Scale, SearchGrid, Segment};
-pub use embed::{embed, EmbedReport};
+pub use detect::{extract, Detection, Extractor, Found, Scale, SearchGrid, Segment};
+pub use embed::{embed, EmbedReport, Embedder};
 
 /// Lowest sample rate the engine accepts, Hz.
 pub const MIN_RATE: u32 = 8_000;
