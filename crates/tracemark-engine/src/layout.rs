@@ -4,7 +4,7 @@
 //! consecutive tiles of [`TILE_S`] seconds; the embedder raises the band's
 //! energy in one tile and lowers it in the other, so the cell reads as the
 //! energy difference between its two tiles, in dB. Differences between
-//! neighbouring 40 ms tiles are what speech codecs (AMR, GSM, Opus SILK) and
+//! neighbouring 20 ms tiles are what speech codecs (AMR, GSM, Opus SILK) and
 //! perceptual codecs keep: they rebuild band energies and envelopes, not fine
 //! spectral detail.
 //!
@@ -20,7 +20,7 @@ pub const ANALYSIS_RATE: u32 = 8_000;
 pub const TILE_S: f64 = 0.020;
 /// Samples per tile at [`ANALYSIS_RATE`].
 pub const TILE_SAMPLES: usize = 160;
-/// Analysis hop at [`ANALYSIS_RATE`], samples (5 ms): the resolution of the sync search.
+/// Analysis hop at [`ANALYSIS_RATE`], samples (2.5 ms): the resolution of the sync search.
 pub const FRAME_HOP: usize = 20;
 /// Analysis frames per tile.
 pub const FRAMES_PER_TILE: usize = TILE_SAMPLES / FRAME_HOP;

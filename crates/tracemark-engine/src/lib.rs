@@ -12,14 +12,14 @@
 //!
 //! # Design in one paragraph
 //! The analysis signal is the mono downmix at 8 kHz. In 24 bands of 125 Hz
-//! between 350 and 3350 Hz (inside the phone band) and 40 ms tiles, a *cell*
+//! between 350 and 3350 Hz (inside the phone band) and 20 ms tiles, a *cell*
 //! is one band over two consecutive tiles; it carries one keyed ±1 symbol as
-//! the sign of the energy difference between its tiles. A 4 s block of 1200
-//! cells holds a 300-cell pilot and 282 coded bits (64-bit payload + 24-bit
+//! the sign of the energy difference between its tiles. A 4 s block of 2400
+//! cells holds a 400-cell pilot and 282 coded bits (64-bit payload + 24-bit
 //! tag, rate-1/3 convolutional code), and repeats for the whole recording.
 //! The embedder measures each cell as the detector will and adds only the
 //! modulation it still needs (informed embedding). The detector finds the
-//! block offset (and optionally time/frequency scale) by correlating with the
+//! block offset (and, failing that, time and frequency scale) by correlating with the
 //! pilot, sums every repetition into soft bits, runs Viterbi and verifies the
 //! tag.
 
