@@ -9,7 +9,8 @@
 //! inequality `P(z ≥ t) ≤ exp(−t²/2)`, whatever the audio. A union bound over
 //! the `H` hypotheses searched gives `H · exp(−z²/2)`. A payload is reported
 //! only if its 24-bit tag also verifies, an independent event of probability
-//! `2^-24` per decoding attempt. The reported p-value is the product of the
+//! `2^-24` per candidate checked (the list decoder offers
+//! [`payload::LIST_SIZE`] per decoding attempt). The reported p-value is the product of the
 //! two bounds (each capped at 1).
 
 use tracemark_keys::SecretKey;
@@ -556,8 +557,8 @@ impl Detector<'_> {
                 continue;
             };
             let sync_bound = (hypotheses as f64 * (-(h.z as f64).powi(2) / 2.0).exp()).min(1.0);
-            let attempts = prior_attempts + attempt + 1;
-            let tag_bound = (attempts as f64 * 2f64.powi(-(TAG_BITS as i32))).min(1.0);
+            let candidates_checked = (prior_attempts + attempt + 1) * payload::LIST_SIZE;
+            let tag_bound = (candidates_checked as f64 * 2f64.powi(-(TAG_BITS as i32))).min(1.0);
             return Some(Found {
                 payload,
                 p_value: sync_bound * tag_bound,

@@ -40,16 +40,25 @@ pub fn coded_bits() -> usize {
     tracemark_fec::coded_len(INFO_BITS)
 }
 
-/// Decodes soft values into a payload if its tag verifies under `key`.
+/// Candidates the list decoder offers the tag check per decoding attempt.
+/// Each one is a chance of 2^-24 for a false tag match, which the detector
+/// counts in its p-value.
+pub const LIST_SIZE: usize = 8;
+
+/// Decodes soft values into a payload: the most likely of the list decoder's
+/// [`LIST_SIZE`] candidates whose tag verifies under `key`.
 pub fn decode(key: &SecretKey, soft: &[f32]) -> Option<u64> {
-    let bits = tracemark_fec::decode(soft, INFO_BITS);
-    let payload = bits[..PAYLOAD_BITS]
-        .iter()
-        .fold(0u64, |acc, &b| (acc << 1) | u64::from(b));
-    let read_tag = bits[PAYLOAD_BITS..]
-        .iter()
-        .fold(0u32, |acc, &b| (acc << 1) | u32::from(b));
-    (read_tag == tag(key, payload)).then_some(payload)
+    tracemark_fec::decode_list(soft, INFO_BITS, LIST_SIZE)
+        .into_iter()
+        .find_map(|bits| {
+            let payload = bits[..PAYLOAD_BITS]
+                .iter()
+                .fold(0u64, |acc, &b| (acc << 1) | u64::from(b));
+            let read_tag = bits[PAYLOAD_BITS..]
+                .iter()
+                .fold(0u32, |acc, &b| (acc << 1) | u32::from(b));
+            (read_tag == tag(key, payload)).then_some(payload)
+        })
 }
 
 #[cfg(test)]
