@@ -130,7 +130,8 @@ pub fn decode_list(soft: &[f32], info_bits: usize, list: usize) -> Vec<Vec<bool>
     for t in 0..steps {
         let y = &soft[t * RATE_INVERSE..(t + 1) * RATE_INVERSE];
         let tail = t >= info_bits;
-        let mut next = vec![Vec::with_capacity(2 * list); STATES];
+        let mut next: Vec<Vec<(f32, u8, u8)>> =
+            (0..STATES).map(|_| Vec::with_capacity(2 * list)).collect();
         for (state, entries) in metric.iter().enumerate() {
             for bit in 0..=u32::from(!tail) {
                 let register = (bit << (CONSTRAINT_LENGTH - 1)) | state as u32;
