@@ -30,6 +30,10 @@ pub const MARGIN_DB: f32 = 3.5;
 pub const MIN_DEPTH_DB: f32 = 0.6;
 /// Largest modulation depth, dB, at strength 1: the audibility cap.
 pub const MAX_DEPTH_DB: f32 = 2.5;
+/// Estimated mark SNR (dB) above which a segment's mark is deepened.
+pub const BOOST_ABOVE_SNR_DB: f64 = 24.0;
+/// Largest deepening factor (applied to margin and depths).
+pub const MAX_BOOST: f32 = 1.6;
 /// Fraction of a tile's nominal gain that the detector's tile energy sees,
 /// after the synthesis windows crossfade neighbouring tiles.
 pub const REALISED_FRACTION: f32 = 0.6;
@@ -225,6 +229,40 @@ impl Embedder {
         self.buffer_start = keep_from;
     }
 
+    /// Per-tile, per-band gains (dB) for the tiles of `levels`, whose first
+    /// tile is global tile `first_tile`; `boost` scales margin and depths.
+    fn plan_gains(&self, levels: &BandLevels, first_tile: i64, boost: f32) -> Vec<f32> {
+        let columns = levels.frames / TILES_PER_CELL;
+        let mut gains_db = vec![0.0f32; levels.frames * BANDS];
+        let (margin, min_depth, max_depth) = (
+            self.margin_db * boost,
+            self.min_depth_db * boost,
+            self.max_depth_db * boost,
+        );
+        for column in 0..columns {
+            let first = 2 * column;
+            let global_column = (first_tile + first as i64) / 2;
+            let cells = cell_values(levels.frame(first), levels.frame(first + 1));
+            for (band, &(host, weight)) in cells.iter().enumerate() {
+                if weight == 0.0 {
+                    continue;
+                }
+                let cell = self.layout.cell(global_column, band);
+                let bit_sign = match cell.role {
+                    Role::Pilot => 1.0,
+                    Role::Data(j) if self.codeword[j as usize] => 1.0,
+                    Role::Data(_) => -1.0,
+                };
+                let sign = cell.chip * bit_sign;
+                let needed = (margin - sign * host) / (2.0 * REALISED_FRACTION);
+                let depth = needed.clamp(min_depth, max_depth);
+                gains_db[first * BANDS + band] = sign * depth;
+                gains_db[(first + 1) * BANDS + band] = -sign * depth;
+            }
+        }
+        gains_db
+    }
+
     /// Marks `window` (planar, starting at global tile `first_tile`) and
     /// returns its samples `[keep_from, keep_to)`; counts statistics for those.
     fn mark_window(
@@ -248,28 +286,34 @@ impl Embedder {
         let tile_samples = rate as f64 * TILE_S;
         let kept_tiles = (keep_from as f64 / tile_samples).round() as usize
             ..(keep_to as f64 / tile_samples).round() as usize;
-        let mut gains_db = vec![0.0f32; levels.frames * BANDS];
+        // Where the recording's energy lies mostly outside the marked bands
+        // (percussion, bass-heavy music), a mark of default depth is far
+        // quieter than the signal around it; it may then be deepened until
+        // its estimated SNR reaches that of the default mark on speech.
+        let mut boost = 1.0;
+        let mut gains_db = self.plan_gains(&levels, first_tile, boost);
+        let signal = window
+            .iter()
+            .map(|c| {
+                c.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>() / c.len().max(1) as f64
+            })
+            .sum::<f64>()
+            / window.len() as f64;
+        let snr = 10.0 * (signal / mark_power(&levels, &gains_db).max(1e-20)).log10();
+        if snr > BOOST_ABOVE_SNR_DB {
+            boost = 10f64
+                .powf((snr - BOOST_ABOVE_SNR_DB) / 20.0)
+                .min(MAX_BOOST as f64) as f32;
+            gains_db = self.plan_gains(&levels, first_tile, boost);
+        }
         for column in 0..columns {
             let first = 2 * column;
-            let global_column = (first_tile + first as i64) / 2;
-            let counted = kept_tiles.contains(&first);
-            let cells = cell_values(levels.frame(first), levels.frame(first + 1));
-            for (band, &(host, weight)) in cells.iter().enumerate() {
-                if weight == 0.0 {
-                    continue;
-                }
-                let cell = self.layout.cell(global_column, band);
-                let bit_sign = match cell.role {
-                    Role::Pilot => 1.0,
-                    Role::Data(j) if self.codeword[j as usize] => 1.0,
-                    Role::Data(_) => -1.0,
-                };
-                let sign = cell.chip * bit_sign;
-                let needed = (self.margin_db - sign * host) / (2.0 * REALISED_FRACTION);
-                let depth = needed.clamp(self.min_depth_db, self.max_depth_db);
-                gains_db[first * BANDS + band] = sign * depth;
-                gains_db[(first + 1) * BANDS + band] = -sign * depth;
-                if counted {
+            if !kept_tiles.contains(&first) {
+                continue;
+            }
+            for band in 0..BANDS {
+                let depth = gains_db[first * BANDS + band].abs();
+                if depth > 0.0 {
                     self.stats.active_cells += 1;
                     self.stats.depth_sum += depth as f64;
                 }
@@ -301,6 +345,21 @@ impl Embedder {
             })
             .collect()
     }
+}
+
+/// Estimated mean-square power of the mark: each tile and band's power
+/// times the square of its gain change.
+fn mark_power(levels: &BandLevels, gains_db: &[f32]) -> f64 {
+    let total: f64 = levels
+        .levels
+        .iter()
+        .zip(gains_db)
+        .map(|(&level, &gain)| {
+            let change = 10f64.powf(gain as f64 / 20.0) - 1.0;
+            10f64.powf(level as f64 / 10.0) * change * change
+        })
+        .sum();
+    total / levels.frames.max(1) as f64
 }
 
 /// The additive mark for one channel: `Σ_frames w · IFFT((g − 1) · FFT(w · x))`
