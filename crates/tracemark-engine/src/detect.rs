@@ -29,7 +29,7 @@ pub const MIN_PILOT_Z: f32 = 3.0;
 pub const DECODE_ATTEMPTS: usize = 4;
 /// Per-window statistic (data cells against the decoded codeword) for a
 /// window to count as carrying that payload.
-pub const SEGMENT_Z: f32 = 3.0;
+pub const SEGMENT_Z: f32 = 4.0;
 /// Cell columns per segment window (2 s).
 pub const SEGMENT_COLUMNS: usize = 50;
 /// Anchor step of the fast scan, analysis frames (an eighth of a tile

@@ -61,6 +61,16 @@ impl Scratch {
         Scratch { dir, key }
     }
 
+    /// A scratch directory with a key derived from `seed`, so that a test's
+    /// outcome does not depend on the draw of a random key.
+    pub fn seeded(seed: u64) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = dir.path().join("test.key");
+        let text = tracemark_keys::SecretKey::from_seed(seed).to_file_text();
+        std::fs::write(&key, text.as_bytes()).expect("key written");
+        Scratch { dir, key }
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
