@@ -5,6 +5,24 @@ mod common;
 use common::*;
 use std::io::Write;
 
+/// `tracemark embed INPUT OUT --key KEY --payload PAYLOAD` as arguments.
+fn embed_args<'a>(
+    input: &'a std::path::Path,
+    out: &'a std::path::Path,
+    s: &'a Scratch,
+    payload: &'a str,
+) -> Vec<&'a str> {
+    vec![
+        "embed",
+        input.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--key",
+        s.key_str(),
+        "--payload",
+        payload,
+    ]
+}
+
 fn expect_failure(args: &[&str], code: i32, needle: &str) {
     let out = tracemark(args);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -109,15 +127,7 @@ fn missing_file_and_unknown_output_format() {
     let input = fixture("music_metal_44k_muldjord_chaos_god.wav");
     let out = s.path("out.xyz");
     expect_failure(
-        &[
-            "embed",
-            input.to_str().unwrap(),
-            out.to_str().unwrap(),
-            "--key",
-            s.key_str(),
-            "--payload",
-            "0000000000000001",
-        ],
+        &embed_args(&input, &out, &s, "0000000000000001"),
         6,
         "use .wav or .flac",
     );
@@ -129,15 +139,7 @@ fn too_short_input_says_how_much_is_needed() {
     let input = fixture("speech_en_m_16k_cmuarctic_a0007.wav");
     let out = s.path("out.wav");
     expect_failure(
-        &[
-            "embed",
-            input.to_str().unwrap(),
-            out.to_str().unwrap(),
-            "--key",
-            s.key_str(),
-            "--payload",
-            "0000000000000001",
-        ],
+        &embed_args(&input, &out, &s, "0000000000000001"),
         7,
         "is needed",
     );
@@ -192,15 +194,7 @@ fn bad_payload_is_a_usage_error() {
     let input = fixture("music_metal_44k_muldjord_chaos_god.wav");
     let out = s.path("out.wav");
     expect_failure(
-        &[
-            "embed",
-            input.to_str().unwrap(),
-            out.to_str().unwrap(),
-            "--key",
-            s.key_str(),
-            "--payload",
-            "xyz",
-        ],
+        &embed_args(&input, &out, &s, "xyz"),
         2,
         "16 hexadecimal digits",
     );

@@ -238,6 +238,27 @@ fn speed_tempo_and_pitch_changes_are_found_by_the_scale_search() {
     }
 }
 
+/// Encodes `input` at 8 kHz mono with sox's `codec` options into a `.ext`
+/// file, decodes it back to 16-bit PCM WAV, and returns the WAV's path.
+fn through_phone_codec(
+    s: &Scratch,
+    input: &std::path::Path,
+    codec: &[&str],
+    ext: &str,
+) -> std::path::PathBuf {
+    let coded = s.path(&format!("call.{ext}"));
+    let mut args = vec![input.to_str().unwrap(), "-r", "8000", "-c", "1"];
+    args.extend_from_slice(codec);
+    args.push(coded.to_str().unwrap());
+    tool("sox", &args);
+    let wav = s.path(&format!("{ext}.wav"));
+    let mut back: Vec<&str> = codec.iter().take(2).copied().collect();
+    back.extend_from_slice(&["-r", "8000", "-c", "1", coded.to_str().unwrap()]);
+    back.extend_from_slice(&["-e", "signed-integer", "-b", "16", wav.to_str().unwrap()]);
+    tool("sox", &back);
+    wav
+}
+
 #[test]
 fn amr_nb_and_gsm_phone_codecs_30s() {
     let s = Scratch::seeded(10);
@@ -248,70 +269,11 @@ fn amr_nb_and_gsm_phone_codecs_30s() {
         PAYLOAD,
     );
     // AMR-NB 12.2 kbit/s and GSM 06.10 through sox's reference codecs.
-    let amr = s.path("call.amr");
-    tool(
-        "sox",
-        &[
-            marked.to_str().unwrap(),
-            "-r",
-            "8000",
-            "-c",
-            "1",
-            "-t",
-            "amr-nb",
-            "-C",
-            "7",
-            amr.to_str().unwrap(),
-        ],
-    );
-    let amr_wav = s.path("amr.wav");
-    tool(
-        "sox",
-        &[
-            amr.to_str().unwrap(),
-            "-e",
-            "signed-integer",
-            "-b",
-            "16",
-            amr_wav.to_str().unwrap(),
-        ],
-    );
+    let amr_wav = through_phone_codec(&s, &marked, &["-t", "amr-nb", "-C", "7"], "amr");
     let clip = s.path("clip.wav");
     cut(&amr_wav, &clip, 0.2, 30.0);
     assert_found(&s, &clip, "AMR-NB 12.2k");
-
-    let gsm = s.path("call.gsm");
-    tool(
-        "sox",
-        &[
-            marked.to_str().unwrap(),
-            "-r",
-            "8000",
-            "-c",
-            "1",
-            "-t",
-            "gsm",
-            gsm.to_str().unwrap(),
-        ],
-    );
-    let gsm_wav = s.path("gsm.wav");
-    tool(
-        "sox",
-        &[
-            "-t",
-            "gsm",
-            "-r",
-            "8000",
-            "-c",
-            "1",
-            gsm.to_str().unwrap(),
-            "-e",
-            "signed-integer",
-            "-b",
-            "16",
-            gsm_wav.to_str().unwrap(),
-        ],
-    );
+    let gsm_wav = through_phone_codec(&s, &marked, &["-t", "gsm"], "gsm");
     assert_found(&s, &gsm_wav, "GSM 06.10");
 }
 
