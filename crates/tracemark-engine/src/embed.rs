@@ -31,9 +31,9 @@ pub const MIN_DEPTH_DB: f32 = 0.6;
 /// Largest modulation depth, dB, at strength 1: the audibility cap.
 pub const MAX_DEPTH_DB: f32 = 2.5;
 /// Estimated mark SNR (dB) above which a segment's mark is deepened.
-pub const BOOST_ABOVE_SNR_DB: f64 = 24.0;
+pub const BOOST_ABOVE_SNR_DB: f64 = 21.0;
 /// Largest deepening factor (applied to margin and depths).
-pub const MAX_BOOST: f32 = 1.6;
+pub const MAX_BOOST: f32 = 2.0;
 /// Fraction of a tile's nominal gain that the detector's tile energy sees,
 /// after the synthesis windows crossfade neighbouring tiles.
 pub const REALISED_FRACTION: f32 = 0.6;
