@@ -20,8 +20,8 @@
 //! The embedder measures each cell as the detector will and adds only the
 //! modulation it still needs (informed embedding). The detector finds the
 //! block offset (and, failing that, time and frequency scale) by correlating with the
-//! pilot, sums every repetition into soft bits, runs Viterbi and verifies the
-//! tag.
+//! pilot, sums every repetition into soft bits, runs list Viterbi and keeps
+//! the best candidate whose tag verifies.
 
 pub mod detect;
 pub mod embed;
