@@ -237,12 +237,7 @@ impl<'k> Extractor<'k> {
         key: &'k SecretKey,
         grid: SearchGrid,
     ) -> Result<Self, EngineError> {
-        if channels == 0 {
-            return Err(EngineError::BadChannels);
-        }
-        if !(crate::MIN_RATE..=crate::MAX_RATE).contains(&rate) {
-            return Err(EngineError::BadRate(rate));
-        }
+        crate::check_format(rate, channels)?;
         let layout = Layout::new(key, payload::coded_bits());
         let pilots = (0..BLOCK_COLUMNS)
             .map(|col| {

@@ -124,12 +124,7 @@ impl Embedder {
         payload: u64,
         strength: f32,
     ) -> Result<Self, EngineError> {
-        if channels == 0 {
-            return Err(EngineError::BadChannels);
-        }
-        if !(crate::MIN_RATE..=crate::MAX_RATE).contains(&rate) {
-            return Err(EngineError::BadRate(rate));
-        }
+        crate::check_format(rate, channels)?;
         if !(0.05..=8.0).contains(&strength) {
             return Err(EngineError::BadStrength(strength));
         }
@@ -326,11 +321,7 @@ impl Embedder {
                 // The mark lives below 3.35 kHz, so it is rendered at the
                 // analysis rate and brought up to the file's rate: the same
                 // result as rendering at full rate, for a fraction of the work.
-                let mut mark = resample(
-                    &render_mark(low, ANALYSIS_RATE, &gains_db),
-                    ANALYSIS_RATE,
-                    rate,
-                );
+                let mut mark = resample(&render_mark(low, &gains_db), ANALYSIS_RATE, rate);
                 mark.resize(channel.len(), 0.0);
                 channel[keep_from..keep_to]
                     .iter()
@@ -366,13 +357,12 @@ fn mark_power(levels: &BandLevels, gains_db: &[f32]) -> f64 {
 /// over sqrt-Hann frames two tiles-halves long, hop half a tile. Even frames sit
 /// on tile centres and take that tile's gains; odd frames sit on tile
 /// boundaries and take the mean (in dB) of the two tiles' gains.
-fn render_mark(x: &[f32], rate: u32, gains_db: &[f32]) -> Vec<f32> {
+fn render_mark(x: &[f32], gains_db: &[f32]) -> Vec<f32> {
     let tiles = gains_db.len() / BANDS;
-    // Half a tile in samples; fractional at rates such as 22.05 kHz, where a
-    // rounded hop would drift off the tile grid by a tile within seconds. Frame
-    // starts are therefore rounded from the exact position each time.
-    let exact_hop = rate as f64 * TILE_S / 2.0;
-    let hop = (exact_hop.round() as usize).max(1);
+    // At the analysis rate a tile is a whole number of samples, so frames sit
+    // exactly on tile centres and boundaries.
+    let rate = ANALYSIS_RATE;
+    let hop = TILE_SAMPLES / 2;
     let size = 2 * hop;
     let window = sqrt_hann(size);
     let mut fft = Fft::new(size);
@@ -399,7 +389,7 @@ fn render_mark(x: &[f32], rate: u32, gains_db: &[f32]) -> Vec<f32> {
     let mut band_factor = [0.0f32; BANDS];
     let mut index: i64 = -1;
     loop {
-        let start = (index as f64 * exact_hop).round() as i64;
+        let start = index * hop as i64;
         if start >= x.len() as i64 {
             break;
         }

@@ -67,12 +67,22 @@ pub enum EngineError {
     },
 }
 
-pub(crate) fn check_input(channels: &[Vec<f32>], rate: u32) -> Result<(), EngineError> {
-    if channels.is_empty() || channels.iter().any(|c| c.len() != channels[0].len()) {
+/// Refuses a stream with no channels or a rate outside [`MIN_RATE`]..=[`MAX_RATE`].
+pub(crate) fn check_format(rate: u32, channels: usize) -> Result<(), EngineError> {
+    if channels == 0 {
         return Err(EngineError::BadChannels);
     }
     if !(MIN_RATE..=MAX_RATE).contains(&rate) {
         return Err(EngineError::BadRate(rate));
+    }
+    Ok(())
+}
+
+/// [`check_format`], and channels of equal length.
+pub(crate) fn check_input(channels: &[Vec<f32>], rate: u32) -> Result<(), EngineError> {
+    check_format(rate, channels.len())?;
+    if channels.iter().any(|c| c.len() != channels[0].len()) {
+        return Err(EngineError::BadChannels);
     }
     Ok(())
 }
