@@ -46,8 +46,7 @@ fn mp3_64k_then_random_10s_excerpt() {
         (1u64, "music_metal_44k_muldjord_chaos_god.wav"),
         (2, "speech_cs_mf_22k_fillets_kitchen_dialogue.wav"),
     ] {
-        let marked = s.path("marked.wav");
-        s.embed(&fixture(name), &marked, PAYLOAD);
+        let marked = s.marked_fixture(name, PAYLOAD);
         let mp3 = s.path("leak.mp3");
         ffmpeg(&[
             "-i",
@@ -68,12 +67,7 @@ fn mp3_64k_then_random_10s_excerpt() {
 #[test]
 fn eight_khz_phone_band_30s() {
     let s = Scratch::seeded(3);
-    let marked = s.path("marked.wav");
-    s.embed(
-        &fixture("speech_en_f_8k_allison_demo-congrats.wav"),
-        &marked,
-        PAYLOAD,
-    );
+    let marked = s.marked_fixture("speech_en_f_8k_allison_demo-congrats.wav", PAYLOAD);
     let phone = s.path("phone.wav");
     ffmpeg(&[
         "-i",
@@ -92,12 +86,7 @@ fn eight_khz_phone_band_30s() {
 #[test]
 fn opus_16k_voice_30s() {
     let s = Scratch::seeded(4);
-    let marked = s.path("marked.wav");
-    s.embed(
-        &fixture("speech_en_f_8k_allison_demo-congrats.wav"),
-        &marked,
-        PAYLOAD,
-    );
+    let marked = s.marked_fixture("speech_en_f_8k_allison_demo-congrats.wav", PAYLOAD);
     let opus = s.path("voice.opus");
     ffmpeg(&[
         "-i",
@@ -117,12 +106,7 @@ fn opus_16k_voice_30s() {
 #[test]
 fn resample_to_8k_and_back_then_10s_excerpt() {
     let s = Scratch::seeded(5);
-    let marked = s.path("marked.wav");
-    s.embed(
-        &fixture("music_metal_44k_muldjord_chaos_god.wav"),
-        &marked,
-        PAYLOAD,
-    );
+    let marked = s.marked_fixture("music_metal_44k_muldjord_chaos_god.wav", PAYLOAD);
     let low = s.path("low.wav");
     ffmpeg(&[
         "-i",
@@ -154,8 +138,7 @@ fn wrong_key_and_unmarked_audio_never_yield_a_payload() {
         "speech_cs_mf_22k_fillets_kitchen_dialogue.wav",
         "speech_en_f_8k_allison_demo-congrats.wav",
     ] {
-        let marked = s.path("marked.wav");
-        s.embed(&fixture(name), &marked, PAYLOAD);
+        let marked = s.marked_fixture(name, PAYLOAD);
         let original = tracemark_audio_io::read(&fixture(name)).unwrap();
         let copy = tracemark_audio_io::read(&marked).unwrap();
         for audio in [&original, &copy] {
@@ -216,12 +199,7 @@ fn sox(input: &std::path::Path, output: &std::path::Path, effect: &[&str]) {
 #[test]
 fn speed_tempo_and_pitch_changes_are_found_by_the_scale_search() {
     let s = Scratch::seeded(9);
-    let marked = s.path("marked.wav");
-    s.embed(
-        &fixture("music_metal_44k_muldjord_chaos_god.wav"),
-        &marked,
-        PAYLOAD,
-    );
+    let marked = s.marked_fixture("music_metal_44k_muldjord_chaos_god.wav", PAYLOAD);
     for (name, effect) in [
         ("speed +5 %", vec!["speed", "1.05", "rate", "44100"]),
         ("speed -5 %", vec!["speed", "0.95", "rate", "44100"]),
@@ -262,12 +240,7 @@ fn through_phone_codec(
 #[test]
 fn amr_nb_and_gsm_phone_codecs_30s() {
     let s = Scratch::seeded(10);
-    let marked = s.path("marked.wav");
-    s.embed(
-        &fixture("speech_en_f_8k_allison_demo-congrats.wav"),
-        &marked,
-        PAYLOAD,
-    );
+    let marked = s.marked_fixture("speech_en_f_8k_allison_demo-congrats.wav", PAYLOAD);
     // AMR-NB 12.2 kbit/s and GSM 06.10 through sox's reference codecs.
     let amr_wav = through_phone_codec(&s, &marked, &["-t", "amr-nb", "-C", "7"], "amr");
     let clip = s.path("clip.wav");

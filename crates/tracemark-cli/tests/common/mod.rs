@@ -97,6 +97,13 @@ impl Scratch {
         );
     }
 
+    /// Embeds `payload` into the fixture `name`; returns the marked copy's path.
+    pub fn marked_fixture(&self, name: &str, payload: &str) -> PathBuf {
+        let marked = self.path("marked.wav");
+        self.embed(&fixture(name), &marked, payload);
+        marked
+    }
+
     /// Extracts from `input` with this scratch's key; returns (exit code, JSON).
     pub fn extract(&self, input: &Path) -> (i32, serde_json::Value) {
         let out = tracemark(&[
