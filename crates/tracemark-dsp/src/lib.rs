@@ -1,11 +1,16 @@
 //! Pure signal-processing building blocks for tracemark.
 //!
 //! Owns: analysis windows, short-time Fourier frames on `realfft`, sample-rate
-//! conversion on `rubato`, and per-band energies of power spectra. Everything
-//! works on `f32` slices in memory and returns new buffers.
+//! conversion on `rubato`, a short integer-factor decimator for signals whose
+//! content of interest lies in a low band, and per-band energies of power
+//! spectra. Everything works on `f32` slices in memory.
 //!
 //! Must not touch: files, keys, the watermark's layout or any policy. This
 //! crate knows nothing about watermarks; `tracemark-engine` builds on it.
+
+mod decimate;
+
+pub use decimate::BandDecimator;
 
 use std::sync::Arc;
 

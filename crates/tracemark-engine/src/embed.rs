@@ -13,15 +13,15 @@
 //! The modulation is a gain per tile and band, so the mark scales with the
 //! signal: silent passages get nothing, quiet ones get proportionally little.
 
-use tracemark_dsp::{resample, sqrt_hann, Fft};
+use tracemark_dsp::{resample, sqrt_hann, BandDecimator, Fft};
 use tracemark_keys::SecretKey;
 
 use crate::features::{cell_values, BandLevels};
 use crate::layout::{
-    band_edges_hz, Layout, Role, ANALYSIS_RATE, BANDS, BLOCK_S, TILES_PER_CELL, TILE_S,
-    TILE_SAMPLES,
+    band_edges_hz, Layout, Role, TileGrid, ANALYSIS_RATE, BANDS, BANDS_TOP_HZ, BLOCK_S,
+    TILES_PER_CELL, TILE_S,
 };
-use crate::{downmix, payload, EngineError};
+use crate::{payload, EngineError};
 
 /// Evidence each cell should reach, dB of tile-to-tile difference, at strength 1.
 pub const MARGIN_DB: f32 = 3.5;
@@ -71,15 +71,40 @@ pub fn embed(
 ) -> Result<EmbedReport, EngineError> {
     crate::check_input(channels, rate)?;
     let mut embedder = Embedder::new(rate, channels.len(), key, payload, strength)?;
-    let mut out = embedder.push(channels);
-    let (tail, report) = embedder.finish()?;
-    for (o, t) in out.iter_mut().zip(tail) {
-        o.extend(t);
+    // The same segments as streaming (see `Embedder::push`), cut straight
+    // from the caller's buffer rather than copied through the stream buffer.
+    // The same segments as streaming (see `Embedder::push`), marked in place.
+    // Each window is copied into a reused buffer first, with the unmarked
+    // left context saved before the previous segment overwrote it.
+    let frames = channels[0].len();
+    embedder.stats.frames = frames;
+    let mut windows: Vec<Vec<f32>> = vec![Vec::new(); channels.len()];
+    let mut left_context: Vec<Vec<f32>> = vec![Vec::new(); channels.len()];
+    let mut start = 0;
+    while start < frames {
+        let end = if start + embedder.segment + embedder.context <= frames {
+            start + embedder.segment
+        } else {
+            frames
+        };
+        let from = start.saturating_sub(embedder.context);
+        let to = (end + embedder.context).min(frames);
+        for ((window, saved), channel) in windows.iter_mut().zip(&mut left_context).zip(&*channels)
+        {
+            window.clear();
+            window.extend_from_slice(saved);
+            window.extend_from_slice(&channel[start..to]);
+            saved.clear();
+            saved.extend_from_slice(&channel[end.saturating_sub(embedder.context)..end]);
+        }
+        let views: Vec<&[f32]> = windows.iter().map(Vec::as_slice).collect();
+        let mut outputs: Vec<&mut [f32]> =
+            channels.iter_mut().map(|c| &mut c[start..end]).collect();
+        let first_tile = embedder.tile_at(from);
+        embedder.mark_window(&views, first_tile, start - from, end - from, &mut outputs);
+        start = end;
     }
-    for (c, o) in channels.iter_mut().zip(out) {
-        *c = o;
-    }
-    Ok(report)
+    embedder.report()
 }
 
 /// A streaming embedder: push planar chunks of any size, get marked samples
@@ -104,6 +129,15 @@ pub struct Embedder {
     /// Absolute index of the next sample to output.
     next_out: usize,
     stats: Stats,
+    /// Working rate's tile grid and the way there and back.
+    grid: TileGrid,
+    bridge: RateBridge,
+    /// Reused buffers for the channels at the working rate.
+    lows: Vec<Vec<f32>>,
+    /// Reused buffer for one channel's mark at the working rate.
+    low_scratch: Vec<f32>,
+    /// Reused buffer for one channel's mark at the file's rate.
+    mark_scratch: Vec<f32>,
 }
 
 #[derive(Default)]
@@ -130,6 +164,7 @@ impl Embedder {
         }
         let codeword = payload::codeword(key, payload);
         let layout = Layout::new(key, codeword.len());
+        let (grid, bridge) = RateBridge::for_rate(rate);
         Ok(Embedder {
             rate,
             codeword,
@@ -143,6 +178,11 @@ impl Embedder {
             buffer_start: 0,
             next_out: 0,
             stats: Stats::default(),
+            grid,
+            bridge,
+            lows: Vec::new(),
+            low_scratch: Vec::new(),
+            mark_scratch: Vec::new(),
         })
     }
 
@@ -172,6 +212,12 @@ impl Embedder {
         if end > self.next_out {
             self.emit(end, &mut out);
         }
+        Ok((out, self.report()?))
+    }
+
+    /// The report over everything marked so far; an error if that is too
+    /// short or too silent to carry the mark.
+    fn report(&self) -> Result<EmbedReport, EngineError> {
         let stats = &self.stats;
         let duration_s = stats.frames as f64 / self.rate as f64;
         let marked_s = stats.active_cells as f64 / BANDS as f64 * TILES_PER_CELL as f64 * TILE_S;
@@ -186,14 +232,19 @@ impl Embedder {
                 needed_sound_s: BLOCK_S,
             });
         }
-        let report = EmbedReport {
+        Ok(EmbedReport {
             duration_s,
             marked_s,
             snr_db: (10.0 * (stats.signal_energy.max(1e-20) / stats.mark_energy.max(1e-20)).log10())
                 as f32,
             mean_depth_db: (stats.depth_sum / stats.active_cells.max(1) as f64) as f32,
-        };
-        Ok((out, report))
+        })
+    }
+
+    /// Global index of the tile starting at sample `sample`, which must be a
+    /// whole number of seconds (segment and context are).
+    fn tile_at(&self, sample: usize) -> i64 {
+        (sample as f64 / self.rate as f64 / TILE_S).round() as i64
     }
 
     /// Marks `[next_out, end)` with context around it, appends it to `out`
@@ -207,14 +258,18 @@ impl Embedder {
             .iter()
             .map(|b| &b[from - self.buffer_start..to - self.buffer_start])
             .collect();
-        // `from` is a whole number of seconds, hence of tiles.
-        let first_tile = (from as f64 / self.rate as f64 / TILE_S).round() as i64;
-        let marked = self.mark_window(&window, first_tile, start - from, end - from);
+        let first_tile = self.tile_at(from);
+        let mut outputs: Vec<&mut [f32]> = out
+            .iter_mut()
+            .map(|o| {
+                let at = o.len();
+                o.resize(at + end - start, 0.0);
+                &mut o[at..]
+            })
+            .collect();
+        self.mark_window(&window, first_tile, start - from, end - from, &mut outputs);
         drop(window);
         self.buffer = buffer;
-        for (o, m) in out.iter_mut().zip(marked) {
-            o.extend(m);
-        }
         self.next_out = end;
         let keep_from = end.saturating_sub(self.context).max(self.buffer_start);
         let drop = keep_from - self.buffer_start;
@@ -259,24 +314,39 @@ impl Embedder {
     }
 
     /// Marks `window` (planar, starting at global tile `first_tile`) and
-    /// returns its samples `[keep_from, keep_to)`; counts statistics for those.
+    /// writes its samples `[keep_from, keep_to)` to `out` (one slice of that
+    /// length per channel); counts statistics for those.
     fn mark_window(
         &mut self,
         window: &[&[f32]],
         first_tile: i64,
         keep_from: usize,
         keep_to: usize,
-    ) -> Vec<Vec<f32>> {
+        out: &mut [&mut [f32]],
+    ) {
         let rate = self.rate;
-        // Each channel at the analysis rate: the mark is rendered there, and
-        // their mean is the analysis signal (resampling is linear, so this
-        // equals resampling the downmix, at one resampling per channel).
-        let lows: Vec<Vec<f32>> = window
-            .iter()
-            .map(|c| resample(c, rate, ANALYSIS_RATE))
-            .collect();
-        let analysis = downmix(&lows);
-        let levels = BandLevels::compute(&analysis, TILE_SAMPLES, 1.0);
+        let grid = self.grid;
+        let mut low_buffers = std::mem::take(&mut self.lows);
+        low_buffers.resize_with(window.len(), Vec::new);
+        let lows: Vec<&[f32]> = match &self.bridge {
+            // At the file's own rate the window itself is the working signal.
+            RateBridge::Decimate(d) if d.factor() == 1 => window.to_vec(),
+            _ => {
+                for (low, channel) in low_buffers.iter_mut().zip(window) {
+                    self.bridge.down(channel, rate, low);
+                }
+                low_buffers.iter().map(Vec::as_slice).collect()
+            }
+        };
+        // Resampling is linear, so the mean of the brought-down channels is
+        // the brought-down downmix: the analysis signal.
+        let levels = if lows.len() == 1 {
+            BandLevels::compute_on(lows[0], &grid, grid.tile, 1.0)
+        } else {
+            // The mark scratch is free until rendering: it holds the downmix.
+            downmix_into(&lows, &mut self.mark_scratch);
+            BandLevels::compute_on(&self.mark_scratch, &grid, grid.tile, 1.0)
+        };
         let columns = levels.frames / TILES_PER_CELL;
         let tile_samples = rate as f64 * TILE_S;
         let kept_tiles = (keep_from as f64 / tile_samples).round() as usize
@@ -287,13 +357,8 @@ impl Embedder {
         // its estimated SNR reaches that of the default mark on speech.
         let mut boost = 1.0;
         let mut gains_db = self.plan_gains(&levels, first_tile, boost);
-        let signal = window
-            .iter()
-            .map(|c| {
-                c.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>() / c.len().max(1) as f64
-            })
-            .sum::<f64>()
-            / window.len() as f64;
+        let signal = window.iter().map(|c| sum_squares(c)).sum::<f64>()
+            / (window.len() * window[0].len()).max(1) as f64;
         let snr = 10.0 * (signal / mark_power(&levels, &gains_db).max(1e-20)).log10();
         if snr > BOOST_ABOVE_SNR_DB {
             boost = 10f64
@@ -314,28 +379,132 @@ impl Embedder {
                 }
             }
         }
-        window
-            .iter()
-            .zip(&lows)
-            .map(|(channel, low)| {
-                // The mark lives below 3.35 kHz, so it is rendered at the
-                // analysis rate and brought up to the file's rate: the same
-                // result as rendering at full rate, for a fraction of the work.
-                let mut mark = resample(&render_mark(low, &gains_db), ANALYSIS_RATE, rate);
-                mark.resize(channel.len(), 0.0);
-                channel[keep_from..keep_to]
-                    .iter()
-                    .zip(&mark[keep_from..keep_to])
-                    .map(|(&x, &m)| {
-                        let marked = (x + m).clamp(-1.0, 1.0);
-                        self.stats.signal_energy += (x as f64) * (x as f64);
-                        self.stats.mark_energy += ((marked - x) as f64).powi(2);
-                        marked
-                    })
-                    .collect()
-            })
-            .collect()
+        for (c, channel) in window.iter().enumerate() {
+            // The mark lives below 3.35 kHz: it is rendered at the working
+            // rate and brought up to the file's rate, the same result as
+            // rendering at full rate for a fraction of the work.
+            render_mark(lows[c], &gains_db, &grid, &mut self.low_scratch);
+            let mark = match &mut self.bridge {
+                RateBridge::Decimate(d) if d.factor() == 1 => &self.low_scratch,
+                RateBridge::Decimate(d) => {
+                    d.interpolate(&self.low_scratch, channel.len(), &mut self.mark_scratch);
+                    &self.mark_scratch
+                }
+                RateBridge::Resample => {
+                    self.mark_scratch = resample(&self.low_scratch, grid.rate, rate);
+                    self.mark_scratch.resize(channel.len(), 0.0);
+                    &self.mark_scratch
+                }
+            };
+            let (signal, mark) = add_mark(
+                &channel[keep_from..keep_to],
+                &mark[keep_from..keep_to],
+                out[c],
+            );
+            self.stats.signal_energy += signal;
+            self.stats.mark_energy += mark;
+        }
+        drop(lows);
+        self.lows = low_buffers;
     }
+}
+
+/// How the embedder gets from the file's rate to the rate it works at, and back.
+enum RateBridge {
+    /// An integer decimation factor (1: work at the file's rate). Only the
+    /// marked bands must survive, so a short filter does.
+    Decimate(BandDecimator),
+    /// The file's rate has no whole-sample tile grid at any integer fraction
+    /// (11.025, 22.05 kHz): the general resampler to [`ANALYSIS_RATE`].
+    Resample,
+}
+
+impl RateBridge {
+    /// Working-rate grid and bridge for a file at `rate` Hz.
+    fn for_rate(rate: u32) -> (TileGrid, RateBridge) {
+        match TileGrid::for_embedding(rate) {
+            Some((factor, grid)) => (
+                grid,
+                RateBridge::Decimate(BandDecimator::new(rate, factor, BANDS_TOP_HZ)),
+            ),
+            None => (TileGrid::ANALYSIS, RateBridge::Resample),
+        }
+    }
+
+    /// Writes `x` (at `rate` Hz) at the working rate into `low`.
+    fn down(&mut self, x: &[f32], rate: u32, low: &mut Vec<f32>) {
+        match self {
+            RateBridge::Decimate(d) => d.decimate(x, low),
+            RateBridge::Resample => *low = resample(x, rate, ANALYSIS_RATE),
+        }
+    }
+}
+
+/// Lanes of the partial sums below: wide enough for the compiler to vectorise.
+const LANES: usize = 8;
+
+/// Σ x², summed in f32 lanes over short runs and in f64 across them.
+fn sum_squares(x: &[f32]) -> f64 {
+    x.chunks(1024)
+        .map(|run| {
+            let mut lanes = [0.0f32; LANES];
+            let mut chunks = run.chunks_exact(LANES);
+            for chunk in &mut chunks {
+                for (l, &v) in lanes.iter_mut().zip(chunk) {
+                    *l += v * v;
+                }
+            }
+            let tail: f32 = chunks.remainder().iter().map(|v| v * v).sum();
+            (lanes.iter().sum::<f32>() + tail) as f64
+        })
+        .sum()
+}
+
+/// Writes `host + mark`, clipped to full scale, to `out`; returns the
+/// energies of the host and of what was actually added.
+fn add_mark(host: &[f32], mark: &[f32], out: &mut [f32]) -> (f64, f64) {
+    let (mut signal, mut added) = (0.0f64, 0.0f64);
+    for ((host, mark), out) in host
+        .chunks(1024)
+        .zip(mark.chunks(1024))
+        .zip(out.chunks_mut(1024))
+    {
+        let mut signal_lanes = [0.0f32; LANES];
+        let mut added_lanes = [0.0f32; LANES];
+        let mut hosts = host.chunks_exact(LANES);
+        let mut marks = mark.chunks_exact(LANES);
+        let mut outs = out.chunks_exact_mut(LANES);
+        for ((h, m), o) in (&mut hosts).zip(&mut marks).zip(&mut outs) {
+            for lane in 0..LANES {
+                let y = (h[lane] + m[lane]).clamp(-1.0, 1.0);
+                o[lane] = y;
+                signal_lanes[lane] += h[lane] * h[lane];
+                added_lanes[lane] += (y - h[lane]) * (y - h[lane]);
+            }
+        }
+        let tail = hosts.remainder().iter().zip(marks.remainder());
+        for ((&x, &m), y) in tail.zip(outs.into_remainder()) {
+            *y = (x + m).clamp(-1.0, 1.0);
+            signal_lanes[0] += x * x;
+            added_lanes[0] += (*y - x) * (*y - x);
+        }
+        signal += signal_lanes.iter().sum::<f32>() as f64;
+        added += added_lanes.iter().sum::<f32>() as f64;
+    }
+    (signal, added)
+}
+
+/// Writes the mean of equal-length channels into `mono`.
+fn downmix_into(channels: &[&[f32]], mono: &mut Vec<f32>) {
+    let scale = 1.0 / channels.len() as f32;
+    mono.clear();
+    mono.extend_from_slice(channels[0]);
+    for channel in &channels[1..] {
+        for (m, &x) in mono.iter_mut().zip(channel.iter()) {
+            *m += x;
+        }
+    }
+    mono.iter_mut().for_each(|m| *m *= scale);
 }
 
 /// Estimated mean-square power of the mark: each tile and band's power
@@ -353,37 +522,40 @@ fn mark_power(levels: &BandLevels, gains_db: &[f32]) -> f64 {
     total / levels.frames.max(1) as f64
 }
 
-/// The additive mark for one channel: `Σ_frames w · IFFT((g − 1) · FFT(w · x))`
-/// over sqrt-Hann frames two tiles-halves long, hop half a tile. Even frames sit
-/// on tile centres and take that tile's gains; odd frames sit on tile
-/// boundaries and take the mean (in dB) of the two tiles' gains.
-fn render_mark(x: &[f32], gains_db: &[f32]) -> Vec<f32> {
+/// Writes into `mark` the additive mark for one channel sampled on `grid`:
+/// `Σ_frames w · IFFT((g − 1) · FFT(w · x))` over sqrt-Hann frames one tile
+/// long, hop half a tile (FFTs zero-padded to `grid.fft_len`). Even frames sit
+/// on tiles and take that tile's gains; odd frames straddle tile boundaries and
+/// take the mean (in dB) of the two tiles' gains.
+fn render_mark(x: &[f32], gains_db: &[f32], grid: &TileGrid, mark: &mut Vec<f32>) {
     let tiles = gains_db.len() / BANDS;
-    // At the analysis rate a tile is a whole number of samples, so frames sit
-    // exactly on tile centres and boundaries.
-    let rate = ANALYSIS_RATE;
-    let hop = TILE_SAMPLES / 2;
+    let hop = grid.tile / 2;
     let size = 2 * hop;
     let window = sqrt_hann(size);
-    let mut fft = Fft::new(size);
+    let mut fft = Fft::new(grid.fft_len);
     let bins = fft.bins();
+    let bin_hz = grid.bin_hz();
     let bin_band: Vec<Option<usize>> = (0..bins)
         .map(|k| {
-            let hz = k as f32 * rate as f32 / size as f32;
+            let hz = k as f32 * bin_hz;
             (0..BANDS).find(|&b| {
                 let (low, high) = band_edges_hz(b);
                 hz >= low && hz < high
             })
         })
         .collect();
-    let gain_of = |tile: i64, band: usize| -> f32 {
+    // Amplitude factors per tile and band, computed once: each tile feeds
+    // three frames.
+    let amplitudes: Vec<f32> = gains_db.iter().map(|&db| 10f32.powf(db / 20.0)).collect();
+    let amplitude_of = |tile: i64, band: usize| -> f32 {
         if tile < 0 || tile as usize >= tiles {
-            0.0
+            1.0
         } else {
-            gains_db[tile as usize * BANDS + band]
+            amplitudes[tile as usize * BANDS + band]
         }
     };
-    let mut mark = vec![0.0f32; x.len()];
+    mark.clear();
+    mark.resize(x.len(), 0.0);
     let mut frame = vec![0.0f32; size];
     let mut spectrum = vec![Default::default(); bins];
     let mut band_factor = [0.0f32; BANDS];
@@ -396,28 +568,35 @@ fn render_mark(x: &[f32], gains_db: &[f32]) -> Vec<f32> {
         let tile = index.div_euclid(2);
         let mut any = false;
         for (band, factor) in band_factor.iter_mut().enumerate() {
-            let db = if index % 2 == 0 {
-                gain_of(tile, band)
+            // Odd frames take the mean gain in dB: the geometric mean of amplitudes.
+            let amplitude = if index % 2 == 0 {
+                amplitude_of(tile, band)
             } else {
-                0.5 * (gain_of(tile, band) + gain_of(tile + 1, band))
+                (amplitude_of(tile, band) * amplitude_of(tile + 1, band)).sqrt()
             };
-            *factor = 10f32.powf(db / 20.0) - 1.0;
-            any |= db != 0.0;
+            *factor = amplitude - 1.0;
+            any |= amplitude != 1.0;
         }
         if any {
-            for (i, f) in frame.iter_mut().enumerate() {
-                let at = start + i as i64;
-                *f = if at >= 0 && (at as usize) < x.len() {
-                    x[at as usize]
-                } else {
-                    0.0
-                };
+            let inside = start >= 0 && start as usize + size <= x.len();
+            if inside {
+                let at = start as usize;
+                fft.forward(&x[at..at + size], &window, &mut spectrum);
+            } else {
+                for (i, f) in frame.iter_mut().enumerate() {
+                    let at = start + i as i64;
+                    *f = if at >= 0 && (at as usize) < x.len() {
+                        x[at as usize]
+                    } else {
+                        0.0
+                    };
+                }
+                fft.forward(&frame, &window, &mut spectrum);
             }
-            fft.forward(&frame, &window, &mut spectrum);
             for (s, band) in spectrum.iter_mut().zip(&bin_band) {
                 *s *= band.map_or(0.0, |b| band_factor[b]);
             }
-            if start >= 0 && start as usize + size <= mark.len() {
+            if inside {
                 let at = start as usize;
                 fft.inverse_add(&mut spectrum, &window, &mut mark[at..at + size]);
             } else {
@@ -434,5 +613,4 @@ fn render_mark(x: &[f32], gains_db: &[f32]) -> Vec<f32> {
         }
         index += 1;
     }
-    mark
 }

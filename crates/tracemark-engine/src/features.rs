@@ -6,7 +6,9 @@
 
 use tracemark_dsp::{hann, Fft};
 
-use crate::layout::{band_edges_hz, ANALYSIS_RATE, BANDS, FRAMES_PER_TILE, TILE_SAMPLES};
+#[allow(unused_imports)] // named in doc links
+use crate::layout::ANALYSIS_RATE;
+use crate::layout::{band_edges_hz, TileGrid, BANDS, FRAMES_PER_TILE, TILE_SAMPLES};
 
 /// Cell values are clipped to ±this many dB, so that a speech onset (a jump of
 /// 20–40 dB between tiles) cannot outvote many small, reliable cells.
@@ -19,13 +21,13 @@ pub const ACTIVE_RANGE_DB: f32 = 40.0;
 /// Level assigned to empty bands, dB.
 const ZERO_LEVEL_DB: f32 = -120.0;
 
-/// Band levels in dB for analysis frames taken every `hop` samples at
-/// [`ANALYSIS_RATE`], each frame one tile ([`TILE_SAMPLES`]) long.
+/// Band levels in dB for analysis frames taken every `hop` samples, each
+/// frame one tile long (at [`ANALYSIS_RATE`], [`TILE_SAMPLES`]).
 #[derive(Clone, Debug)]
 pub struct BandLevels {
     /// Number of frames.
     pub frames: usize,
-    /// Frame hop, samples at [`ANALYSIS_RATE`].
+    /// Frame hop, samples of the grid analysed (at [`ANALYSIS_RATE`] for the detector).
     pub hop: usize,
     /// `frames × BANDS` levels, dB, row-major by frame.
     pub levels: Vec<f32>,
@@ -35,23 +37,32 @@ impl BandLevels {
     /// Analyses `signal` (mono, [`ANALYSIS_RATE`]) with band edges scaled by
     /// `freq_scale` (1.0 = as embedded; 1.06 = the leak is pitched up 100 cents).
     pub fn compute(signal: &[f32], hop: usize, freq_scale: f32) -> Self {
-        let frames = if signal.len() >= TILE_SAMPLES {
-            (signal.len() - TILE_SAMPLES) / hop + 1
+        Self::compute_on(signal, &TileGrid::ANALYSIS, hop, freq_scale)
+    }
+
+    /// As [`BandLevels::compute`], for `signal` sampled on `grid` (frames one
+    /// tile long, `hop` samples of that grid apart). Levels are normalised so
+    /// that they do not depend on the rate: a band's level is its power, dB re
+    /// a full-scale sine.
+    pub fn compute_on(signal: &[f32], grid: &TileGrid, hop: usize, freq_scale: f32) -> Self {
+        let tile = grid.tile;
+        let frames = if signal.len() >= tile {
+            (signal.len() - tile) / hop + 1
         } else {
             0
         };
-        let window = hann(TILE_SAMPLES);
-        let mut fft = Fft::new(TILE_SAMPLES);
+        let window = hann(tile);
+        let mut fft = Fft::new(grid.fft_len);
         let bins = fft.bins();
-        let weights = band_bin_weights(bins, freq_scale);
+        let weights = band_bin_weights(bins, grid.bin_hz(), freq_scale);
         let window_power: f32 = window.iter().map(|w| w * w).sum();
-        let norm = 2.0 / (TILE_SAMPLES as f32 * window_power);
+        let norm = 2.0 / (grid.fft_len as f32 * window_power);
         let mut spectrum = vec![Default::default(); bins];
         let mut power = vec![0.0f32; bins];
         let mut levels = Vec::with_capacity(frames * BANDS);
         for f in 0..frames {
             let start = f * hop;
-            fft.forward(&signal[start..start + TILE_SAMPLES], &window, &mut spectrum);
+            fft.forward(&signal[start..start + tile], &window, &mut spectrum);
             for (p, s) in power.iter_mut().zip(&spectrum) {
                 *p = s.norm_sqr() * norm;
             }
@@ -78,8 +89,7 @@ impl BandLevels {
 }
 
 /// For each band, the FFT bins it covers and the fraction of each bin inside it.
-fn band_bin_weights(bins: usize, freq_scale: f32) -> Vec<Vec<(usize, f32)>> {
-    let bin_hz = ANALYSIS_RATE as f32 / TILE_SAMPLES as f32;
+fn band_bin_weights(bins: usize, bin_hz: f32, freq_scale: f32) -> Vec<Vec<(usize, f32)>> {
     (0..BANDS)
         .map(|band| {
             let (low, high) = band_edges_hz(band);

@@ -34,6 +34,8 @@ pub const BANDS: usize = 24;
 pub const BAND_LOW_HZ: f32 = 350.0;
 /// Width of each band, Hz. The top band ends at 3350 Hz, inside the phone band.
 pub const BAND_WIDTH_HZ: f32 = 125.0;
+/// Upper edge of the top band, Hz: nothing of the mark lies above.
+pub const BANDS_TOP_HZ: f32 = BAND_LOW_HZ + BANDS as f32 * BAND_WIDTH_HZ;
 /// Cell columns per block.
 pub const BLOCK_COLUMNS: usize = 100;
 /// Cells per block.
@@ -44,6 +46,72 @@ pub const BLOCK_S: f64 = BLOCK_COLUMNS as f64 * TILES_PER_CELL as f64 * TILE_S;
 pub const BLOCK_FRAMES: usize = BLOCK_COLUMNS * FRAMES_PER_CELL;
 /// Cells per block reserved for the synchronisation pilot.
 pub const PILOT_CELLS: usize = BLOCK_CELLS / 6;
+
+/// A tile grid at one sample rate: how many samples a tile spans and the
+/// FFT size used to look at one tile (zero-padded to a fast size).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TileGrid {
+    /// Sample rate, Hz.
+    pub rate: u32,
+    /// Samples per tile ([`TILE_S`] seconds).
+    pub tile: usize,
+    /// FFT length for one tile, samples (≥ `tile`).
+    pub fft_len: usize,
+}
+
+/// Lowest working rate the embedder decimates to, Hz: leaves a transition
+/// band from the top of the marked bands to where aliases would reach them.
+pub const MIN_WORKING_RATE: u32 = 12_000;
+
+impl TileGrid {
+    /// The detector's grid: [`ANALYSIS_RATE`], [`TILE_SAMPLES`] per tile, no padding.
+    pub const ANALYSIS: TileGrid = TileGrid {
+        rate: ANALYSIS_RATE,
+        tile: TILE_SAMPLES,
+        fft_len: TILE_SAMPLES,
+    };
+
+    /// The grid at `rate` Hz, if half a tile is a whole number of samples there.
+    pub fn at(rate: u32) -> Option<TileGrid> {
+        if rate == ANALYSIS_RATE {
+            return Some(Self::ANALYSIS);
+        }
+        let half_tiles_per_s = (2.0 / TILE_S).round() as u32;
+        rate.is_multiple_of(half_tiles_per_s).then(|| {
+            let tile = (rate as f64 * TILE_S).round() as usize;
+            // Smallest 2^a or 3·2^a at least a tile long: the fast sizes.
+            let power = tile.next_power_of_two();
+            let fft_len = if power / 4 * 3 >= tile {
+                power / 4 * 3
+            } else {
+                power
+            };
+            TileGrid {
+                rate,
+                tile,
+                fft_len,
+            }
+        })
+    }
+
+    /// Where the embedder works for a file at `rate` Hz: the integer
+    /// decimation factor and the grid at `rate / factor`. The lowest such rate
+    /// of at least [`MIN_WORKING_RATE`] wins (the file's own rate if it is
+    /// lower); `None` for rates with no whole-sample grid (11.025 and
+    /// 22.05 kHz), which go through [`ANALYSIS_RATE`] instead.
+    pub fn for_embedding(rate: u32) -> Option<(usize, TileGrid)> {
+        let lowest_factor = (rate / MIN_WORKING_RATE).max(1);
+        (1..=lowest_factor)
+            .rev()
+            .filter(|&factor| rate.is_multiple_of(factor))
+            .find_map(|factor| Self::at(rate / factor).map(|grid| (factor as usize, grid)))
+    }
+
+    /// Width of one FFT bin, Hz.
+    pub fn bin_hz(&self) -> f32 {
+        self.rate as f32 / self.fft_len as f32
+    }
+}
 
 /// Label for the cell layout stream (roles and chips).
 pub const LAYOUT_LABEL: Label = Label("tracemark/v1/engine/layout");
