@@ -10,7 +10,7 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}"
+  echo "setup: installing ${missing[*]}" >&2
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
@@ -26,3 +26,28 @@ command -v cargo >/dev/null 2>&1 || {
   echo "setup: no Rust toolchain found; install one with rustup (https://rustup.rs), Rust 1.85 or newer" >&2
   exit 1
 }
+
+# Perceptual scores for `tracemark bench --perceptual` (ViSQOL v3, PESQ) come
+# from their PyPI packages. Only with --perceptual: CI does not need them.
+# Prints the interpreter to use (export it as TRACEMARK_PYTHON).
+if [ "${1:-}" = "--perceptual" ]; then
+  check='import pesq, numpy, soundfile, visqol'
+  if python3 -c "$check" 2>/dev/null; then
+    python=$(command -v python3)
+  else
+    venv="${XDG_CACHE_HOME:-$HOME/.cache}/tracemark/perceptual-venv"
+    if [ ! -x "$venv/bin/python" ]; then
+      python3 -m venv "$venv" 2>/dev/null || {
+        SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+        $SUDO apt-get install -y -qq --no-install-recommends python3-venv python3-dev >/dev/null
+        python3 -m venv "$venv"
+      }
+    fi
+    "$venv/bin/python" -m pip install -q --upgrade pip
+    "$venv/bin/python" -m pip install -q pesq numpy soundfile "visqol-python[lattice,accel]"
+    "$venv/bin/python" -c "$check"
+    python="$venv/bin/python"
+  fi
+  echo "setup: perceptual scores use $python" >&2
+  echo "$python"
+fi

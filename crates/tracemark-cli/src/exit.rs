@@ -15,6 +15,10 @@ pub const BAD_KEY: i32 = 5;
 pub const WRITE_FAILED: i32 = 6;
 /// The input is too short or too silent to carry the mark.
 pub const TOO_LITTLE_SIGNAL: i32 = 7;
+/// A program the benchmark needs (ffmpeg, sox) is not installed.
+pub const MISSING_TOOL: i32 = 8;
+/// The benchmark ran, but its gate (required recovery, no false alarm) failed.
+pub const GATE_FAILED: i32 = 9;
 
 /// A failure with its exit code and one-line message.
 #[derive(Debug)]
@@ -30,6 +34,27 @@ impl Failure {
         Failure {
             code: USAGE,
             message,
+        }
+    }
+
+    pub fn write(message: String) -> Self {
+        Failure {
+            code: WRITE_FAILED,
+            message,
+        }
+    }
+
+    pub fn bench(error: tracemark_bench::BenchError) -> Self {
+        use tracemark_bench::BenchError;
+        let code = match error {
+            BenchError::MissingTool { .. } => MISSING_TOOL,
+            BenchError::Corpus(_) | BenchError::Attack(_) => BAD_AUDIO,
+            BenchError::Output(_) => WRITE_FAILED,
+            BenchError::External(_) => USAGE,
+        };
+        Failure {
+            code,
+            message: error.to_string(),
         }
     }
 

@@ -5,6 +5,7 @@
 //! and JSON reports. Must not hold signal-processing or file-format logic:
 //! that lives in `tracemark-engine` and `tracemark-audio-io`.
 
+mod bench;
 mod exit;
 mod keyfile;
 
@@ -51,6 +52,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Benchmark robustness, false alarms, quality and speed on a corpus,
+    /// through real codecs, optionally side by side with another tool.
+    Bench(bench::BenchArgs),
     /// Find and read the payload of a (possibly excerpted and damaged) copy.
     Extract {
         /// Audio to examine.
@@ -135,6 +139,7 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench(args) => bench::run(args),
         Command::Extract { input, key, json } => {
             let key = keyfile::load(&key)?;
             // Streamed: memory stays bounded by the detector's window.

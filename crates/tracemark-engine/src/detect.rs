@@ -165,6 +165,11 @@ pub struct Detection {
     pub duration_s: f64,
     /// Best pilot statistic seen (also reported when nothing verified).
     pub best_pilot_z: f32,
+    /// Soft coded bits (positive = 1) read under the strongest
+    /// synchronisation hypothesis, whether or not it decoded: for
+    /// diagnostics such as the raw bit error rate. Empty if none was tried.
+    #[serde(skip)]
+    pub soft_bits: Vec<f32>,
 }
 
 /// The cell readings of one frequency-scale hypothesis.
@@ -227,6 +232,8 @@ pub struct Extractor<'k> {
     input_frames: usize,
     found: Vec<Found>,
     best_pilot_z: f32,
+    /// Pilot statistic and soft bits of the strongest hypothesis tried.
+    best_soft: Option<(f32, Vec<f32>)>,
 }
 
 impl<'k> Extractor<'k> {
@@ -264,6 +271,7 @@ impl<'k> Extractor<'k> {
             input_frames: 0,
             found: Vec::new(),
             best_pilot_z: f32::NEG_INFINITY,
+            best_soft: None,
         })
     }
 
@@ -322,6 +330,7 @@ impl<'k> Extractor<'k> {
             } else {
                 0.0
             },
+            soft_bits: self.best_soft.map(|(_, soft)| soft).unwrap_or_default(),
         }
     }
 
@@ -335,6 +344,7 @@ impl<'k> Extractor<'k> {
             readings: Vec::new(),
             grid: &self.grid,
             best_pilot_z: f32::NEG_INFINITY,
+            best_soft: None,
             pilots: &self.pilots,
         };
         let unit = detector.readings_for(1.0);
@@ -342,6 +352,11 @@ impl<'k> Extractor<'k> {
         let mut local = Vec::new();
         detector.search(0, frames, 0, &mut local);
         self.best_pilot_z = self.best_pilot_z.max(detector.best_pilot_z);
+        if let Some((z, soft)) = detector.best_soft.take() {
+            if self.best_soft.as_ref().is_none_or(|(best, _)| z > *best) {
+                self.best_soft = Some((z, soft));
+            }
+        }
         self.windows += 1;
         self.searched_to = end;
         let shift_s = start as f64 / ANALYSIS_RATE as f64;
@@ -390,6 +405,8 @@ struct Detector<'a> {
     readings: Vec<Readings>,
     grid: &'a SearchGrid,
     best_pilot_z: f32,
+    /// Pilot statistic and soft bits of the strongest hypothesis tried.
+    best_soft: Option<(f32, Vec<f32>)>,
     /// Per block column, the pilot cells' bands and chips.
     pilots: &'a [Vec<(usize, f32)>],
 }
@@ -542,6 +559,13 @@ impl Detector<'_> {
         candidates.sort_by(|a, b| b.z.total_cmp(&a.z));
         if let Some(top) = candidates.first() {
             self.best_pilot_z = self.best_pilot_z.max(top.z);
+            if self
+                .best_soft
+                .as_ref()
+                .is_none_or(|(best, _)| top.z > *best)
+            {
+                self.best_soft = Some((top.z, self.soft_bits(top, lo, hi)));
+            }
         }
         for (attempt, h) in candidates.iter().take(DECODE_ATTEMPTS).enumerate() {
             if h.z < MIN_PILOT_Z {

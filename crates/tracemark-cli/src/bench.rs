@@ -1,0 +1,152 @@
+//! `tracemark bench`: arguments to a [`tracemark_bench::Config`], the run, and
+//! the reports written where asked.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use tracemark_bench::{parse_list, Chain, Config, ExternalTool, Suite};
+
+use crate::exit::{self, Failure};
+
+/// Arguments of `tracemark bench`.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Directory of recordings to mark and attack (unreadable files are listed and skipped).
+    #[arg(long, required_unless_present = "list_attacks")]
+    corpus: Option<PathBuf>,
+    /// Print the attack names and their parameters, then exit.
+    #[arg(long)]
+    list_attacks: bool,
+    /// Attack chains, separated by spaces: e.g. "clean mp3:128k opus:16k,mp3:128k".
+    /// Overrides --suite.
+    #[arg(long)]
+    attacks: Option<String>,
+    /// Named attack suite: quick or full.
+    #[arg(long, default_value = "quick")]
+    suite: String,
+    /// Excerpt length extracted from, seconds (attacks with crop:Ns use N).
+    #[arg(long, default_value_t = 10.0)]
+    clip_s: f64,
+    /// Seed of every random choice (keys, payloads, noise, excerpts).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Directory for report.json, report.md and plots/.
+    #[arg(long, default_value = "bench-out")]
+    out: PathBuf,
+    /// Print the JSON report on standard output instead of the Markdown one.
+    #[arg(long)]
+    json: bool,
+    /// Unmarked and wrong-key excerpts tried for false alarms (default: 40 quick, 2000 full).
+    #[arg(long)]
+    false_alarms: Option<usize>,
+    /// Also score ViSQOL and PESQ (needs `scripts/setup.sh --perceptual`;
+    /// the Python interpreter is $TRACEMARK_PYTHON, else python3).
+    #[arg(long)]
+    perceptual: bool,
+    /// Attacks that must recover on every file; with any false alarm or
+    /// wrong payload the command exits 9. E.g. "clean mp3:128k phone".
+    #[arg(long)]
+    gate: Option<String>,
+    /// Also write the Markdown report to this file (e.g. BENCHMARKS.md).
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// Name of another watermarking tool to run side by side.
+    #[arg(long, requires_all = ["embed", "extract", "parse"])]
+    external: Option<String>,
+    /// Its embedding command: {in}, {out}, {payload} (16 hex digits) are substituted.
+    #[arg(long, requires = "external")]
+    embed: Option<String>,
+    /// Its extraction command: {in} is substituted.
+    #[arg(long, requires = "external")]
+    extract: Option<String>,
+    /// Regular expression finding the payload in its output (first group or whole match).
+    #[arg(long, requires = "external")]
+    parse: Option<String>,
+}
+
+fn usage(error: impl std::fmt::Display) -> Failure {
+    Failure::usage(error.to_string())
+}
+
+/// Runs the benchmark and writes its reports.
+pub fn run(args: BenchArgs) -> Result<ExitCode, Failure> {
+    if args.list_attacks {
+        for (name, what) in tracemark_bench::attack::CATALOGUE {
+            println!("{name:<16} {what}");
+        }
+        println!("\nChains join attacks with commas (opus:16k,mp3:128k); lists separate chains with spaces.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let corpus = args.corpus.clone().expect("clap requires --corpus");
+    let suite = Suite::from_name(&args.suite)
+        .ok_or_else(|| usage(format!("unknown suite '{}': quick or full", args.suite)))?;
+    let chains = match &args.attacks {
+        Some(list) => parse_list(list).map_err(usage)?,
+        None => suite.chains(),
+    };
+    if chains.is_empty() {
+        return Err(usage("no attacks given"));
+    }
+    let gate: Vec<Chain> = match &args.gate {
+        Some(list) => parse_list(list).map_err(usage)?,
+        None => Vec::new(),
+    };
+    if !(args.clip_s.is_finite() && args.clip_s >= 1.0) {
+        return Err(usage("--clip-s must be at least 1 second"));
+    }
+    let external = match (&args.external, &args.embed, &args.extract, &args.parse) {
+        (Some(name), Some(embed), Some(extract), Some(parse)) => {
+            Some(ExternalTool::new(name, embed, extract, parse).map_err(usage)?)
+        }
+        _ => None,
+    };
+    let false_alarm_trials = args.false_alarms.unwrap_or(match suite {
+        Suite::Quick => 40,
+        Suite::Full => 2000,
+    });
+    let config = Config {
+        corpus,
+        chains,
+        clip_s: args.clip_s,
+        seed: args.seed,
+        false_alarm_trials,
+        external,
+        perceptual_python: args
+            .perceptual
+            .then(|| std::env::var("TRACEMARK_PYTHON").unwrap_or_else(|_| "python3".into())),
+        tracemark_exe: std::env::current_exe().ok(),
+        progress: true,
+        command: std::iter::once("tracemark".to_string())
+            .chain(std::env::args().skip(1))
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    let report = tracemark_bench::run(&config).map_err(Failure::bench)?;
+    report.write(&args.out).map_err(Failure::bench)?;
+    if let Some(path) = &args.markdown {
+        let text = format!(
+            "# tracemark benchmarks\n\nRegenerate with `scripts/benchmarks.sh` (see README). Every figure below comes from that one command.\n\n{}",
+            report.to_markdown()
+        );
+        std::fs::write(path, text)
+            .map_err(|e| Failure::write(format!("cannot write {}: {e}", path.display())))?;
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serialises")
+        );
+    } else {
+        print!("{}", report.to_markdown());
+        println!("\nreports in {}", args.out.display());
+    }
+    let failures = report.gate_failures(&gate);
+    if failures.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    Err(Failure {
+        code: exit::GATE_FAILED,
+        message: format!("benchmark gate failed: {}", failures.join("; ")),
+    })
+}
