@@ -37,6 +37,9 @@ pub const SEGMENT_COLUMNS: usize = 50;
 pub const SCAN_ANCHOR_STEP: usize = 2;
 /// Shortest unexplained stretch searched again for a further payload, seconds.
 pub const RESEARCH_S: f64 = 2.0 * BLOCK_S;
+/// Shortest half a stretch is split into when its clear pilot decodes to
+/// nothing (several payloads spliced together), seconds.
+pub const SPLIT_MIN_S: f64 = 1.5 * BLOCK_S;
 
 /// A time and frequency scale to try: a leak played `r` times faster has
 /// `time_scale = 1/r` and `freq_scale = r`; a tempo change keeps `freq_scale = 1`.
@@ -170,6 +173,10 @@ pub struct Detection {
     /// diagnostics such as the raw bit error rate. Empty if none was tried.
     #[serde(skip)]
     pub soft_bits: Vec<f32>,
+    /// Payload candidates whose tag was checked, over the whole input: each
+    /// one not embedded passes the 24-bit tag with probability 2⁻²⁴, so this
+    /// times 2⁻²⁴ bounds the chance that anything reported was never embedded.
+    pub candidates_checked: usize,
 }
 
 /// The cell readings of one frequency-scale hypothesis.
@@ -234,6 +241,8 @@ pub struct Extractor<'k> {
     best_pilot_z: f32,
     /// Pilot statistic and soft bits of the strongest hypothesis tried.
     best_soft: Option<(f32, Vec<f32>)>,
+    candidates_checked: usize,
+    searches: usize,
 }
 
 impl<'k> Extractor<'k> {
@@ -272,6 +281,8 @@ impl<'k> Extractor<'k> {
             found: Vec::new(),
             best_pilot_z: f32::NEG_INFINITY,
             best_soft: None,
+            candidates_checked: 0,
+            searches: 0,
         })
     }
 
@@ -315,7 +326,9 @@ impl<'k> Extractor<'k> {
                 .max(self.analysis_start);
             self.search_window(start, end);
         }
-        let windows = self.windows.max(1) as f64;
+        // A union bound over every stretch searched (windows, and the
+        // stretches searched again inside them).
+        let windows = self.windows.max(self.searches).max(1) as f64;
         let mut found = std::mem::take(&mut self.found);
         for f in found.iter_mut() {
             // A union bound over the windows searched.
@@ -331,6 +344,7 @@ impl<'k> Extractor<'k> {
                 0.0
             },
             soft_bits: self.best_soft.map(|(_, soft)| soft).unwrap_or_default(),
+            candidates_checked: self.candidates_checked,
         }
     }
 
@@ -345,6 +359,8 @@ impl<'k> Extractor<'k> {
             grid: &self.grid,
             best_pilot_z: f32::NEG_INFINITY,
             best_soft: None,
+            candidates_checked: 0,
+            searches: 0,
             pilots: &self.pilots,
         };
         let unit = detector.readings_for(1.0);
@@ -352,6 +368,8 @@ impl<'k> Extractor<'k> {
         let mut local = Vec::new();
         detector.search(0, frames, 0, &mut local);
         self.best_pilot_z = self.best_pilot_z.max(detector.best_pilot_z);
+        self.candidates_checked += detector.candidates_checked;
+        self.searches += detector.searches;
         if let Some((z, soft)) = detector.best_soft.take() {
             if self.best_soft.as_ref().is_none_or(|(best, _)| z > *best) {
                 self.best_soft = Some((z, soft));
@@ -407,6 +425,10 @@ struct Detector<'a> {
     best_pilot_z: f32,
     /// Pilot statistic and soft bits of the strongest hypothesis tried.
     best_soft: Option<(f32, Vec<f32>)>,
+    /// Payload candidates whose tag was checked.
+    candidates_checked: usize,
+    /// Stretches searched (each a family of hypotheses in the union bound).
+    searches: usize,
     /// Per block column, the pilot cells' bands and chips.
     pilots: &'a [Vec<(usize, f32)>],
 }
@@ -572,6 +594,7 @@ impl Detector<'_> {
                 break;
             }
             let soft = self.soft_bits(h, lo, hi);
+            self.candidates_checked += payload::LIST_SIZE;
             let Some(payload) = payload::decode(self.key, &soft) else {
                 continue;
             };
@@ -600,7 +623,12 @@ impl Detector<'_> {
         let unit = self.readings_for(1.0);
         let span = BLOCK_FRAMES;
         let mut hypotheses = span;
+        self.searches += 1;
         let candidates = self.scan(unit, &[1.0], lo, hi);
+        let unit_z = candidates
+            .iter()
+            .map(|h| h.z)
+            .fold(f32::NEG_INFINITY, f32::max);
         let mut result = self.decode_best(candidates, hypotheses, 0, lo, hi);
         if result.is_none() && !self.grid.scales.is_empty() {
             // The scale grid, on a central window, then refined over [lo, hi).
@@ -635,6 +663,14 @@ impl Detector<'_> {
             result = self.decode_best(refined, hypotheses, DECODE_ATTEMPTS, lo, hi);
         }
         let Some(result) = result else {
+            // A clear pilot that decodes to nothing: several payloads share
+            // the stretch (copies spliced together). Halves are searched
+            // separately, down to a few seconds.
+            if unit_z >= MIN_PILOT_Z && frame_s((hi - lo) as f64) >= 2.0 * SPLIT_MIN_S {
+                let mid = lo + (hi - lo) / 2;
+                self.search(lo, mid, depth + 1, found);
+                self.search(mid, hi, depth + 1, found);
+            }
             return;
         };
         let covered = result.segments.clone();
