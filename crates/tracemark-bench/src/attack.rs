@@ -449,12 +449,20 @@ impl Attack {
                 tools.ffmpeg_round_trip(audio, dir, "mp3", &args, rate)?
             }
             Attack::Aac { kbps } => {
-                ff_codec("m4a", &["-c:a", "aac", "-b:a", &format!("{kbps}k")], false)?
+                // AAC caps the bit rate per channel by the sample rate (48 kbit/s
+                // at 8 kHz): low-rate recordings are encoded at 44.1 kHz.
+                let bitrate = format!("{kbps}k");
+                let mut args = vec!["-c:a", "aac", "-b:a", &bitrate];
+                if rate < 32_000 {
+                    args.extend(["-ar", "44100"]);
+                }
+                ff_codec("m4a", &args, false)?
             }
             Attack::Opus { kbps } => {
                 let voice = kbps <= 16.0;
                 let bitrate = format!("{kbps}k");
-                let mut args = vec!["-c:a", "libopus", "-b:a", &bitrate];
+                // libopus runs at 48 kHz (it takes 8–48 kHz, not 22.05 or 44.1).
+                let mut args = vec!["-ar", "48000", "-c:a", "libopus", "-b:a", &bitrate];
                 if voice {
                     args.extend(["-application", "voip"]);
                 }
@@ -474,6 +482,11 @@ impl Attack {
                 tools.sox_codec(audio, dir, "amr-nb", 8_000, &["-C", &mode.to_string()])?
             }
             Attack::AmrWb { kbps } => {
+                if !tools.has_amr_wb_encoder() {
+                    return Err(BenchError::Attack(
+                        "no AMR-WB encoder on this machine (Debian's sox and ffmpeg are built without one)".into(),
+                    ));
+                }
                 let mode = AMR_WB_MODES.iter().position(|m| *m == kbps).unwrap_or(8);
                 tools.sox_codec(audio, dir, "amr-wb", 16_000, &["-C", &mode.to_string()])?
             }
@@ -536,11 +549,15 @@ impl Attack {
                 convolve(audio, &ir)
             }
             Attack::OverTheAir { snr_db } => {
-                let speaker = tools.sox_effect(audio, dir, &["sinc", "150-7000"], Some(1))?;
+                // Band edges stay below Nyquist for low-rate recordings.
+                let top = |hz: f32| (hz.min(0.45 * rate as f32)).round();
+                let speaker_band = format!("150-{}", top(7000.0));
+                let mic_band = format!("100-{}", top(8000.0));
+                let speaker = tools.sox_effect(audio, dir, &["sinc", &speaker_band], Some(1))?;
                 let saturated = map_samples(&speaker, |x| (1.5 * x).tanh() / 1.5);
                 let ir = room_response(rate, 0.3, cx.rng);
                 let room = convolve(&saturated, &ir);
-                let mic = tools.sox_effect(&room, dir, &["sinc", "100-8000"], None)?;
+                let mic = tools.sox_effect(&room, dir, &["sinc", &mic_band], None)?;
                 add_noise(&mic, snr_db, true, cx.rng)
             }
             Attack::Mix { db_below } => mix(audio, cx.interferer, db_below, tools, dir)?,

@@ -36,6 +36,26 @@ impl Tools {
         Ok(Tools { ffmpeg, sox })
     }
 
+    /// Whether sox can write AMR-WB (Debian's is built without the encoder).
+    pub fn has_amr_wb_encoder(&self) -> bool {
+        Command::new(&self.sox)
+            .args([
+                "-n",
+                "-r",
+                "16000",
+                "-c",
+                "1",
+                "-t",
+                "amr-wb",
+                "/dev/null",
+                "trim",
+                "0",
+                "0.02",
+            ])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
     fn run(&self, program: &Path, args: &[String]) -> Result<(), BenchError> {
         let output = Command::new(program)
             .args(args)
