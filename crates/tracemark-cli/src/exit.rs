@@ -19,6 +19,12 @@ pub const TOO_LITTLE_SIGNAL: i32 = 7;
 pub const MISSING_TOOL: i32 = 8;
 /// The benchmark ran, but its gate (required recovery, no false alarm) failed.
 pub const GATE_FAILED: i32 = 9;
+/// No tracemark home (not created, or no place for one), or `init` on an existing one.
+pub const NO_HOME: i32 = 10;
+/// The ledger failed (database error, locked too long) or its audit chain is broken.
+pub const LEDGER: i32 = 11;
+/// Unknown, duplicate or malformed recipients (including a bad CSV row).
+pub const BAD_RECIPIENTS: i32 = 12;
 
 /// A failure with its exit code and one-line message.
 #[derive(Debug)]
@@ -34,6 +40,20 @@ impl Failure {
         Failure {
             code: USAGE,
             message,
+        }
+    }
+
+    pub fn recipients(message: String) -> Self {
+        Failure {
+            code: BAD_RECIPIENTS,
+            message,
+        }
+    }
+
+    pub fn audio_path(path: &std::path::Path, error: std::io::Error) -> Self {
+        Failure {
+            code: BAD_AUDIO,
+            message: format!("{}: {error}", path.display()),
         }
     }
 

@@ -2,11 +2,14 @@
 //!
 //! Owns: argument parsing, key files (created 0600, never printed), turning
 //! every failure into one clear line and a distinct exit code, and the human
-//! and JSON reports. Must not hold signal-processing or file-format logic:
-//! that lives in `tracemark-engine` and `tracemark-audio-io`.
+//! and JSON reports, and the orchestration of `mark` and `trace` (engine,
+//! codes and ledger together). Must not hold signal-processing, file-format,
+//! coding or database logic: that lives in `tracemark-engine`,
+//! `tracemark-audio-io`, `tracemark-codes` and `tracemark-ledger`.
 
 mod bench;
 mod exit;
+mod home;
 mod keyfile;
 
 use std::path::PathBuf;
@@ -22,6 +25,10 @@ use exit::Failure;
 #[derive(Parser)]
 #[command(name = "tracemark", version, about)]
 struct Cli {
+    /// The tracemark home (keystore and ledger); default $TRACEMARK_HOME,
+    /// else the XDG data directory.
+    #[arg(long, global = true)]
+    home: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -52,6 +59,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Create the home: a master key (0600) and the SQLite ledger.
+    Init,
+    /// Manage recipients.
+    Recipient {
+        #[command(subcommand)]
+        action: home::RecipientAction,
+    },
+    /// Give each recipient their own marked copy of a recording, recorded in the ledger.
+    Mark(home::MarkArgs),
+    /// Name the recipients a leaked copy came from, each with a false-accusation bound.
+    Trace(home::TraceArgs),
+    /// Check or show the append-only audit log.
+    Audit {
+        #[command(subcommand)]
+        action: home::AuditAction,
+    },
     /// Benchmark robustness, false alarms, quality and speed on a corpus,
     /// through real codecs, optionally side by side with another tool.
     Bench(bench::BenchArgs),
@@ -70,7 +93,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli.command) {
+    let code = run(cli.command, cli.home.as_deref());
+    record_peak_memory();
+    match code {
         Ok(code) => code,
         Err(failure) => {
             eprintln!("tracemark: {}", failure.message);
@@ -79,8 +104,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> Result<ExitCode, Failure> {
+fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCode, Failure> {
     match command {
+        Command::Init => home::init(home),
+        Command::Recipient { action } => home::recipient(home, action),
+        Command::Mark(args) => home::mark(home, args),
+        Command::Trace(args) => home::trace(home, args),
+        Command::Audit { action } => home::audit(home, action),
         Command::Keygen { keyfile } => {
             keyfile::create(&keyfile)?;
             println!("wrote a new key to {}", keyfile.display());
@@ -163,6 +193,23 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
                 ExitCode::SUCCESS
             })
         }
+    }
+}
+
+/// For `tracemark bench`'s speed measurement: with the variable named by
+/// [`tracemark_bench::report::PEAK_FILE_ENV`] set, writes this process's peak
+/// resident memory (kB) to that file.
+fn record_peak_memory() {
+    let Some(path) = std::env::var_os(tracemark_bench::report::PEAK_FILE_ENV) else {
+        return;
+    };
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if let Some(kb) = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    {
+        let _ = std::fs::write(path, kb.to_string());
     }
 }
 

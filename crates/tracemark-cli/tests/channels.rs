@@ -88,17 +88,7 @@ fn opus_16k_voice_30s() {
     let s = Scratch::seeded(4);
     let marked = s.marked_fixture("speech_en_f_8k_allison_demo-congrats.wav", PAYLOAD);
     let opus = s.path("voice.opus");
-    ffmpeg(&[
-        "-i",
-        marked.to_str().unwrap(),
-        "-c:a",
-        "libopus",
-        "-b:a",
-        "16k",
-        "-application",
-        "voip",
-        opus.to_str().unwrap(),
-    ]);
+    common::opus_voice_16k(&marked, &opus);
     // Read the Opus file directly: exercises the Ogg/Opus decoding path too.
     assert_found(&s, &opus, "Opus 16k voice");
 }

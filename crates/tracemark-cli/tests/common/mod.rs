@@ -42,6 +42,24 @@ pub fn ffmpeg(args: &[&str]) {
     tool("ffmpeg", &all);
 }
 
+/// Encodes `input` as a WhatsApp-style voice message: mono Opus at 16 kbit/s
+/// in voice mode.
+pub fn opus_voice_16k(input: &Path, output: &Path) {
+    ffmpeg(&[
+        "-i",
+        input.to_str().unwrap(),
+        "-ac",
+        "1",
+        "-c:a",
+        "libopus",
+        "-b:a",
+        "16k",
+        "-application",
+        "voip",
+        output.to_str().unwrap(),
+    ]);
+}
+
 /// A scratch directory with a fresh key in it.
 pub struct Scratch {
     pub dir: tempfile::TempDir,
