@@ -105,6 +105,11 @@ impl Tools {
             .map(String::from)
             .to_vec();
         args.push(path_arg(&input));
+        // The float WAVs written here carry no channel mask; some encoders
+        // (AAC, Opus) refuse an unknown layout, and `-ac` sets the default one.
+        if !encode.iter().any(|a| a == "-ac") {
+            args.extend(["-ac".into(), audio.channels.len().to_string()]);
+        }
         args.extend(encode.iter().cloned());
         args.push(path_arg(&encoded));
         self.run(&self.ffmpeg, &args)?;
