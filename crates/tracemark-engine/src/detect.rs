@@ -366,7 +366,7 @@ impl<'k> Extractor<'k> {
         let unit = detector.readings_for(1.0);
         let frames = detector.readings[unit].cells.len();
         let mut local = Vec::new();
-        detector.search(0, frames, 0, &mut local);
+        detector.search(0, frames, 0, true, &mut local);
         self.best_pilot_z = self.best_pilot_z.max(detector.best_pilot_z);
         self.candidates_checked += detector.candidates_checked;
         self.searches += detector.searches;
@@ -614,7 +614,17 @@ impl Detector<'_> {
 
     /// Searches frames `[lo, hi)` for a payload; on success, searches again the
     /// long stretches its segments leave unexplained.
-    fn search(&mut self, lo: usize, hi: usize, depth: usize, found: &mut Vec<Found>) {
+    /// `scale_search`: whether to try the speed/tempo/pitch grid when the
+    /// original scale decodes nothing (not for halves of a stretch whose
+    /// pilot was already clear at the original scale).
+    fn search(
+        &mut self,
+        lo: usize,
+        hi: usize,
+        depth: usize,
+        scale_search: bool,
+        found: &mut Vec<Found>,
+    ) {
         let min_frames = BLOCK_FRAMES / 2;
         if hi <= lo || hi - lo < min_frames || depth > 3 {
             return;
@@ -630,7 +640,7 @@ impl Detector<'_> {
             .map(|h| h.z)
             .fold(f32::NEG_INFINITY, f32::max);
         let mut result = self.decode_best(candidates, hypotheses, 0, lo, hi);
-        if result.is_none() && !self.grid.scales.is_empty() {
+        if result.is_none() && scale_search && !self.grid.scales.is_empty() {
             // The scale grid, on a central window, then refined over [lo, hi).
             let window = frames_in(SCALE_WINDOW_S).min(hi - lo);
             let w_lo = lo + (hi - lo - window) / 2;
@@ -668,8 +678,8 @@ impl Detector<'_> {
             // separately, down to a few seconds.
             if unit_z >= MIN_PILOT_Z && frame_s((hi - lo) as f64) >= 2.0 * SPLIT_MIN_S {
                 let mid = lo + (hi - lo) / 2;
-                self.search(lo, mid, depth + 1, found);
-                self.search(mid, hi, depth + 1, found);
+                self.search(lo, mid, depth + 1, false, found);
+                self.search(mid, hi, depth + 1, false, found);
             }
             return;
         };
@@ -682,12 +692,12 @@ impl Detector<'_> {
             .map(|s| (frames_in(s.start_s), frames_in(s.end_s)))
         {
             if seg.0 > cursor && frame_s((seg.0 - cursor) as f64) >= RESEARCH_S {
-                self.search(cursor, seg.0.min(hi), depth + 1, found);
+                self.search(cursor, seg.0.min(hi), depth + 1, true, found);
             }
             cursor = cursor.max(seg.1);
         }
         if hi > cursor && frame_s((hi - cursor) as f64) >= RESEARCH_S {
-            self.search(cursor, hi, depth + 1, found);
+            self.search(cursor, hi, depth + 1, true, found);
         }
     }
 
