@@ -426,18 +426,7 @@ pub fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> 
     }
     let engine_key = home.master.derive(ENGINE_KEY_LABEL);
     let cipher = IdentifierCipher::new(&home.master);
-    let mut reader = tracemark_audio_io::AudioReader::open(&args.leak).map_err(Failure::audio)?;
-    let mut extractor = tracemark_engine::Extractor::new(
-        reader.rate(),
-        reader.channels(),
-        &engine_key,
-        SearchGrid::default(),
-    )
-    .map_err(Failure::engine)?;
-    while let Some(chunk) = reader.next_chunk().map_err(Failure::audio)? {
-        extractor.push(&chunk);
-    }
-    let detection = extractor.finish();
+    let detection = crate::extract_file(&args.leak, &engine_key)?;
     let bound = false_accusation_bound(detection.candidates_checked);
     let mut accused = Vec::new();
     let mut notes = Vec::new();

@@ -172,20 +172,7 @@ fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCode, Fai
         Command::Bench(args) => bench::run(args),
         Command::Extract { input, key, json } => {
             let key = keyfile::load(&key)?;
-            // Streamed: memory stays bounded by the detector's window.
-            let mut reader =
-                tracemark_audio_io::AudioReader::open(&input).map_err(Failure::audio)?;
-            let mut extractor = tracemark_engine::Extractor::new(
-                reader.rate(),
-                reader.channels(),
-                &key,
-                SearchGrid::default(),
-            )
-            .map_err(Failure::engine)?;
-            while let Some(chunk) = reader.next_chunk().map_err(Failure::audio)? {
-                extractor.push(&chunk);
-            }
-            let detection = extractor.finish();
+            let detection = extract_file(&input, &key)?;
             report_detection(&detection, json);
             Ok(if detection.found.is_empty() {
                 ExitCode::from(exit::NOT_FOUND as u8)
@@ -211,6 +198,26 @@ fn record_peak_memory() {
     {
         let _ = std::fs::write(path, kb.to_string());
     }
+}
+
+/// Blind extraction from a file, streamed: memory stays bounded by the
+/// detector's window whatever the file's length.
+pub(crate) fn extract_file(
+    input: &std::path::Path,
+    key: &tracemark_keys::SecretKey,
+) -> Result<Detection, Failure> {
+    let mut reader = tracemark_audio_io::AudioReader::open(input).map_err(Failure::audio)?;
+    let mut extractor = tracemark_engine::Extractor::new(
+        reader.rate(),
+        reader.channels(),
+        key,
+        SearchGrid::default(),
+    )
+    .map_err(Failure::engine)?;
+    while let Some(chunk) = reader.next_chunk().map_err(Failure::audio)? {
+        extractor.push(&chunk);
+    }
+    Ok(extractor.finish())
 }
 
 fn parse_payload(text: &str) -> Result<u64, Failure> {

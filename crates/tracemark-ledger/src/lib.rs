@@ -605,17 +605,6 @@ impl Ledger {
         })
     }
 
-    /// Every copy of every work.
-    pub fn all_copies(&self) -> Result<Vec<Copy>, LedgerError> {
-        let mut all = Vec::new();
-        for work in self.works()? {
-            for recipient in self.recipients()? {
-                all.extend(self.copies_for(work.id, recipient.id)?);
-            }
-        }
-        Ok(all)
-    }
-
     /// Appends an audit row for `action` with JSON `detail`.
     pub fn audit(&self, action: &str, detail: &str) -> Result<(), LedgerError> {
         self.run(async {
