@@ -63,12 +63,39 @@ pub enum AuditAction {
 }
 
 /// Output formats of `mark`.
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// WAV, the input's sample format.
     Wav,
     /// FLAC.
     Flac,
+    /// MP3 at 192 kbit/s (LAME, through ffmpeg: no maintained Rust MP3 encoder
+    /// without linking LAME ourselves).
+    Mp3,
+    /// Opus at 64 kbit/s in Ogg (through ffmpeg).
+    Opus,
+}
+
+impl Format {
+    /// File extension.
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Wav => "wav",
+            Format::Flac => "flac",
+            Format::Mp3 => "mp3",
+            Format::Opus => "opus",
+        }
+    }
+
+    /// ffmpeg's encoder options for the lossy formats.
+    fn encoder(self) -> Option<&'static [&'static str]> {
+        match self {
+            Format::Mp3 => Some(&["-c:a", "libmp3lame", "-b:a", "192k"]),
+            // libopus takes 8–48 kHz but not 22.05 or 44.1: encode at its native 48 kHz.
+            Format::Opus => Some(&["-ar", "48000", "-c:a", "libopus", "-b:a", "64k"]),
+            Format::Wav | Format::Flac => None,
+        }
+    }
 }
 
 /// Arguments of `mark`.
@@ -89,7 +116,8 @@ pub struct MarkArgs {
     /// Directory for the copies (created if missing).
     #[arg(long)]
     out: PathBuf,
-    /// Output format.
+    /// Output format (mp3 and opus are encoded by ffmpeg after marking and
+    /// checked by extraction from the encoded file).
     #[arg(long, value_enum, default_value = "wav")]
     format: Format,
     /// Title recorded with the work.
@@ -308,10 +336,7 @@ pub fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failure> {
         .map_err(|e| Failure::write(format!("cannot create {}: {e}", args.out.display())))?;
     let engine_key = home.master.derive(ENGINE_KEY_LABEL);
     let cipher = IdentifierCipher::new(&home.master);
-    let ext = match args.format {
-        Format::Wav => "wav",
-        Format::Flac => "flac",
-    };
+    let ext = args.format.extension();
     let stem = args
         .work
         .file_stem()
@@ -341,7 +366,7 @@ pub fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failure> {
             let partial = args
                 .out
                 .join(format!(".{stem}.{}.partial.{ext}", slug(&r.name)));
-            prepare_copy(&audio, &engine_key, payload, &partial)?;
+            prepare_copy(&audio, &engine_key, payload, args.format, &partial)?;
             Ok(Prepared {
                 recipient: r.clone(),
                 payload,
@@ -385,11 +410,13 @@ pub fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failure> {
 }
 
 /// Embeds `payload`, writes the copy to `partial` (fsynced), and checks that
-/// it reads back before it may count as delivered.
+/// it reads back before it may count as delivered. Lossy formats are marked,
+/// then encoded, then checked: the check reads the encoded file.
 fn prepare_copy(
     audio: &tracemark_audio_io::Audio,
     key: &SecretKey,
     payload: u64,
+    format: Format,
     partial: &Path,
 ) -> Result<(), Failure> {
     let mut channels = audio.channels.clone();
@@ -399,7 +426,10 @@ fn prepare_copy(
         channels,
         ..audio.clone()
     };
-    tracemark_audio_io::write(partial, &copy).map_err(Failure::audio)?;
+    match format.encoder() {
+        None => tracemark_audio_io::write(partial, &copy).map_err(Failure::audio)?,
+        Some(options) => encode_lossy(&copy, options, partial)?,
+    }
     let back = tracemark_audio_io::read(partial).map_err(Failure::audio)?;
     let detection = tracemark_engine::extract(&back.channels, back.rate, key, &SearchGrid::exact())
         .map_err(Failure::engine)?;
@@ -411,6 +441,46 @@ fn prepare_copy(
         )));
     }
     Ok(())
+}
+
+/// Encodes `copy` to `output` with ffmpeg's `options`, through a temporary
+/// WAV beside it; the output is fsynced.
+fn encode_lossy(
+    copy: &tracemark_audio_io::Audio,
+    options: &[&str],
+    output: &Path,
+) -> Result<(), Failure> {
+    let dir = output.parent().unwrap_or(Path::new("."));
+    let wav = tempfile::Builder::new()
+        .prefix(".tracemark-encode-")
+        .suffix(".wav")
+        .tempfile_in(dir)
+        .map_err(|e| Failure::write(format!("{}: {e}", dir.display())))?;
+    tracemark_audio_io::write(wav.path(), copy).map_err(Failure::audio)?;
+    let result = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i"])
+        .arg(wav.path())
+        // The channel count fixes the layout, which float WAVs may leave unset.
+        .args(["-ac", &copy.channels.len().to_string()])
+        .args(options)
+        .arg(output)
+        .output()
+        .map_err(|e| Failure {
+            code: exit::MISSING_TOOL,
+            message: format!(
+                "MP3 and Opus copies need ffmpeg ({e}): install the Debian package `ffmpeg`"
+            ),
+        })?;
+    if !result.status.success() {
+        return Err(Failure::write(format!(
+            "ffmpeg could not encode {}: {}",
+            output.display(),
+            String::from_utf8_lossy(&result.stderr).trim()
+        )));
+    }
+    std::fs::File::open(output)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Failure::write(format!("{}: {e}", output.display())))
 }
 
 /// `tracemark trace`.

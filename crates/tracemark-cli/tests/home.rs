@@ -258,6 +258,37 @@ fn an_opus_voice_message_names_its_recipient() {
     assert_eq!(accused(&value), vec!["r03".to_string()]);
 }
 
+/// Lossy deliveries are marked, encoded, then checked from the encoded file;
+/// each still names its recipient.
+#[test]
+fn mp3_and_opus_copies_are_checked_after_encoding() {
+    let home = TestHome::new();
+    home.ok(&["recipient", "add", "Ann"]);
+    home.ok(&["recipient", "add", "Ben"]);
+    let out = home.path("lossy");
+    for (work, format) in [
+        (SPEECH, "mp3"),
+        ("speech_cs_mf_22k_fillets_kitchen_dialogue.wav", "opus"),
+    ] {
+        home.ok(&[
+            "mark",
+            fixture(work).to_str().unwrap(),
+            "--all",
+            "--format",
+            format,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let stem = work.trim_end_matches(".wav");
+        for name in ["Ann", "Ben"] {
+            let copy = out.join(format!("{stem}.{name}.{format}"));
+            let (code, value) = home.trace(&copy);
+            assert_eq!(code, 0, "{format}: {value}");
+            assert_eq!(accused(&value), vec![name.to_string()], "{format}");
+        }
+    }
+}
+
 /// Unmarked audio, another home's copies and a mix of two copies: nobody
 /// innocent is ever named.
 #[test]
