@@ -5,7 +5,9 @@
 //!
 //! `cargo run --example diag -- FILE KEYFILE PAYLOADHEX`
 use tracemark_engine::features::{frame_cells, BandLevels};
-use tracemark_engine::layout::{Layout, Role, ANALYSIS_RATE, FRAMES_PER_CELL, FRAME_HOP};
+use tracemark_engine::layout::{
+    Layout, Role, ANALYSIS_RATE, BLOCK_COLUMNS, FRAMES_PER_CELL, FRAME_HOP,
+};
 use tracemark_engine::payload;
 use tracemark_keys::SecretKey;
 
@@ -29,6 +31,7 @@ fn main() {
     let layout = Layout::new(&key, codeword.len());
     let mut soft = vec![0.0f32; codeword.len()];
     let (mut n, mut agree, mut sum, mut sum_sq) = (0usize, 0usize, 0.0f32, 0.0f32);
+    let mut band_agree = [(0usize, 0usize); tracemark_engine::layout::BANDS];
     for (column, row) in cells.iter().step_by(FRAMES_PER_CELL).enumerate() {
         for (band, &(value, weight)) in row.iter().enumerate() {
             if weight == 0.0 {
@@ -39,6 +42,15 @@ fn main() {
                 Role::Pilot => 1.0,
                 Role::Data(j) if codeword[j as usize] => 1.0,
                 Role::Data(_) => -1.0,
+                Role::Index(q) => {
+                    if layout.index_bit(column as i64 / BLOCK_COLUMNS as i64, q) {
+                        1.0
+                    } else {
+                        -1.0
+                    }
+                }
+                // Unfingerprinted copies carry zeros there.
+                Role::Fingerprint(_) => -1.0,
             };
             if let Role::Data(j) = cell.role {
                 soft[j as usize] += cell.chip * value;
@@ -46,6 +58,8 @@ fn main() {
             let evidence = cell.chip * sign * value;
             n += 1;
             agree += usize::from(evidence > 0.0);
+            band_agree[band].0 += usize::from(evidence > 0.0);
+            band_agree[band].1 += 1;
             sum += evidence;
             sum_sq += evidence * evidence;
         }
@@ -57,6 +71,11 @@ fn main() {
         .zip(&codeword)
         .filter(|(s, &b)| (**s > 0.0) != b)
         .count();
+    let per_band: Vec<String> = band_agree
+        .iter()
+        .map(|&(a, t)| format!("{:.2}", a as f32 / t.max(1) as f32))
+        .collect();
+    println!("agreement per band (lowest first): {}", per_band.join(" "));
     println!(
         "active cells {n} ({:.0}/s), agree {:.3}, evidence mean {mean:.2} dB sd {sd:.2} dB, \
          coded BER {errors}/{}, decoded {:?}",

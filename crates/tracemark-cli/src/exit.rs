@@ -99,7 +99,7 @@ impl Failure {
     pub fn engine(error: EngineError) -> Self {
         let code = match error {
             EngineError::TooLittleSignal { .. } => TOO_LITTLE_SIGNAL,
-            EngineError::BadStrength(_) => USAGE,
+            EngineError::BadStrength(_) | EngineError::BadFingerprint(_) => USAGE,
             EngineError::BadChannels | EngineError::BadRate(_) => BAD_AUDIO,
         };
         Failure {

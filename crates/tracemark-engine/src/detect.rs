@@ -18,7 +18,8 @@ use tracemark_keys::SecretKey;
 use crate::features::{frame_cells, BandLevels};
 use crate::layout::{
     Layout, Role, ANALYSIS_RATE, BANDS, BLOCK_CELLS, BLOCK_COLUMNS, BLOCK_FRAMES, BLOCK_S,
-    FRAMES_PER_CELL, FRAMES_PER_TILE, FRAME_HOP,
+    FINGERPRINT_CELLS, FRAMES_PER_CELL, FRAMES_PER_TILE, FRAME_HOP, INDEX_CELLS,
+    INDEX_PERIOD_BLOCKS,
 };
 use crate::payload::{self, TAG_BITS};
 use crate::{downmix, EngineError};
@@ -40,6 +41,16 @@ pub const RESEARCH_S: f64 = 2.0 * BLOCK_S;
 /// Shortest half a stretch is split into when its clear pilot decodes to
 /// nothing (several payloads spliced together), seconds.
 pub const SPLIT_MIN_S: f64 = 1.5 * BLOCK_S;
+
+/// Pilot statistic of a single block for its fingerprint cells to be read.
+pub const BLOCK_READ_Z: f32 = 2.0;
+/// Index statistic (the index cells of a stretch's blocks against the best of
+/// the [`INDEX_PERIOD_BLOCKS`] numberings) for the stretch's fingerprint
+/// positions to be trusted. A wrong numbering would only make the readings
+/// useless, never unsafe: an innocent's codeword is independent of them.
+pub const INDEX_Z: f32 = 5.0;
+/// Columns of a block that must lie inside a stretch for it to be read.
+pub const BLOCK_READ_MIN_COLUMNS: usize = BLOCK_COLUMNS / 4;
 
 /// A time and frequency scale to try: a leak played `r` times faster has
 /// `time_scale = 1/r` and `freq_scale = r`; a tempo change keeps `freq_scale = 1`.
@@ -159,6 +170,66 @@ pub struct Found {
     pub segments: Vec<Segment>,
 }
 
+/// The fingerprint cells of one block of the input.
+#[derive(Clone, Debug)]
+pub struct BlockRead {
+    /// Where the block starts in the input, seconds.
+    pub start_s: f64,
+    /// Where it ends, seconds.
+    pub end_s: f64,
+    /// The block's index modulo [`INDEX_PERIOD_BLOCKS`], as its index cells read.
+    pub index: usize,
+    /// Pilot statistic of this block alone.
+    pub pilot_z: f32,
+    /// Each fingerprint cell's reading with its chip removed (positive = bit
+    /// 1; 0 where the cell lies outside the input).
+    pub values: Vec<f32>,
+}
+
+/// The fingerprint positions an input carries, summed over its blocks.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct FingerprintReading {
+    /// `(position, reading)` in position order; a reading is positive for
+    /// bit 1, and its size is the evidence in the detector's units.
+    #[serde(skip)]
+    pub positions: Vec<(u32, f32)>,
+    /// Blocks read.
+    pub blocks: usize,
+    /// Stretches of the input whose blocks were read.
+    pub segments: Vec<Segment>,
+}
+
+impl FingerprintReading {
+    fn from_blocks(blocks: &[BlockRead]) -> Self {
+        let mut sums = std::collections::BTreeMap::<u32, f32>::new();
+        let mut segments: Vec<Segment> = Vec::new();
+        let mut ordered: Vec<&BlockRead> = blocks.iter().collect();
+        ordered.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+        for block in ordered {
+            for (cell, &value) in block.values.iter().enumerate() {
+                if value != 0.0 {
+                    let position = Layout::fingerprint_position(block.index as i64, cell as u16);
+                    *sums.entry(position as u32).or_default() += value;
+                }
+            }
+            match segments.last_mut() {
+                Some(last) if block.start_s <= last.end_s + 0.05 => {
+                    last.end_s = last.end_s.max(block.end_s)
+                }
+                _ => segments.push(Segment {
+                    start_s: block.start_s,
+                    end_s: block.end_s,
+                }),
+            }
+        }
+        FingerprintReading {
+            positions: sums.into_iter().collect(),
+            blocks: blocks.len(),
+            segments,
+        }
+    }
+}
+
 /// Everything the detector found.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Detection {
@@ -177,6 +248,9 @@ pub struct Detection {
     /// one not embedded passes the 24-bit tag with probability 2⁻²⁴, so this
     /// times 2⁻²⁴ bounds the chance that anything reported was never embedded.
     pub candidates_checked: usize,
+    /// The fingerprint positions read, wherever the pilot was clear (whether
+    /// or not a payload decoded there: a mix of copies still carries them).
+    pub fingerprint: FingerprintReading,
 }
 
 /// The cell readings of one frequency-scale hypothesis.
@@ -243,6 +317,8 @@ pub struct Extractor<'k> {
     best_soft: Option<(f32, Vec<f32>)>,
     candidates_checked: usize,
     searches: usize,
+    /// Fingerprint blocks read so far (one per stretch of the input).
+    block_reads: Vec<BlockRead>,
 }
 
 impl<'k> Extractor<'k> {
@@ -283,6 +359,7 @@ impl<'k> Extractor<'k> {
             best_soft: None,
             candidates_checked: 0,
             searches: 0,
+            block_reads: Vec::new(),
         })
     }
 
@@ -345,6 +422,7 @@ impl<'k> Extractor<'k> {
             },
             soft_bits: self.best_soft.map(|(_, soft)| soft).unwrap_or_default(),
             candidates_checked: self.candidates_checked,
+            fingerprint: FingerprintReading::from_blocks(&self.block_reads),
         }
     }
 
@@ -362,6 +440,7 @@ impl<'k> Extractor<'k> {
             candidates_checked: 0,
             searches: 0,
             pilots: &self.pilots,
+            clear_pilots: Vec::new(),
         };
         let unit = detector.readings_for(1.0);
         let frames = detector.readings[unit].cells.len();
@@ -375,9 +454,14 @@ impl<'k> Extractor<'k> {
                 self.best_soft = Some((z, soft));
             }
         }
+        let shift_s = start as f64 / ANALYSIS_RATE as f64;
+        for mut read in detector.block_reads() {
+            read.start_s += shift_s;
+            read.end_s += shift_s;
+            merge_block_read(&mut self.block_reads, read);
+        }
         self.windows += 1;
         self.searched_to = end;
-        let shift_s = start as f64 / ANALYSIS_RATE as f64;
         for mut f in local {
             for seg in f.segments.iter_mut() {
                 seg.start_s += shift_s;
@@ -415,6 +499,20 @@ fn merge_found(found: &mut Vec<Found>, new: Found) {
     same.segments = merged;
 }
 
+/// Adds `new` to `reads`, unless a read of the same block (overlapping it by
+/// more than half) with a clearer pilot is there; replaces a weaker one.
+fn merge_block_read(reads: &mut Vec<BlockRead>, new: BlockRead) {
+    let half = (new.end_s - new.start_s) / 2.0;
+    match reads
+        .iter_mut()
+        .find(|r| (r.start_s - new.start_s).abs() < half)
+    {
+        Some(same) if same.pilot_z >= new.pilot_z => {}
+        Some(same) => *same = new,
+        None => reads.push(new),
+    }
+}
+
 struct Detector<'a> {
     key: &'a SecretKey,
     layout: &'a Layout,
@@ -431,6 +529,9 @@ struct Detector<'a> {
     searches: usize,
     /// Per block column, the pilot cells' bands and chips.
     pilots: &'a [Vec<(usize, f32)>],
+    /// The best hypothesis of each stretch searched whose pilot was clear,
+    /// with the stretch: where fingerprint cells are read.
+    clear_pilots: Vec<(Hypothesis, usize, usize)>,
 }
 
 /// Seconds at the start of analysis frame `frame`.
@@ -580,6 +681,9 @@ impl Detector<'_> {
         }
         candidates.sort_by(|a, b| b.z.total_cmp(&a.z));
         if let Some(top) = candidates.first() {
+            if top.z >= MIN_PILOT_Z {
+                self.clear_pilots.push((*top, lo, hi));
+            }
             self.best_pilot_z = self.best_pilot_z.max(top.z);
             if self
                 .best_soft
@@ -760,6 +864,108 @@ impl Detector<'_> {
         } else {
             0.0
         }
+    }
+
+    /// The fingerprint cells of every clear stretch, block by block, numbered
+    /// by their index cells; where stretches overlap, each block is read
+    /// under the hypothesis whose pilot is clearer there. Times are seconds
+    /// from the start of this detector's slice.
+    fn block_reads(&self) -> Vec<BlockRead> {
+        let mut reads = Vec::new();
+        for &(h, lo, hi) in &self.clear_pilots {
+            for read in self.stretch_block_reads(&h, lo, hi) {
+                merge_block_read(&mut reads, read);
+            }
+        }
+        reads
+    }
+
+    /// The blocks of one stretch under hypothesis `h`, if its index cells
+    /// agree on a numbering.
+    fn stretch_block_reads(&self, h: &Hypothesis, lo: usize, hi: usize) -> Vec<BlockRead> {
+        struct Partial {
+            block: i64,
+            first_frame: usize,
+            last_frame: usize,
+            columns: usize,
+            pilot: (f32, f32),
+            index: [f32; INDEX_CELLS],
+            values: Vec<f32>,
+        }
+        let cells = &self.readings[h.readings].cells;
+        let mut blocks: Vec<Partial> = Vec::new();
+        for (m, frame) in Self::columns(h.anchor, h.scale.time_scale, lo, hi) {
+            let block = m.div_euclid(BLOCK_COLUMNS as i64);
+            if blocks.last().is_none_or(|b| b.block != block) {
+                blocks.push(Partial {
+                    block,
+                    first_frame: frame,
+                    last_frame: frame,
+                    columns: 0,
+                    pilot: (0.0, 0.0),
+                    index: [0.0; INDEX_CELLS],
+                    values: vec![0.0; FINGERPRINT_CELLS],
+                });
+            }
+            let partial = blocks.last_mut().expect("just pushed");
+            partial.last_frame = frame;
+            partial.columns += 1;
+            for (band, &(value, _)) in cells[frame].iter().enumerate() {
+                let cell = self.layout.cell(m, band);
+                match cell.role {
+                    Role::Pilot => {
+                        partial.pilot.0 += cell.chip * value;
+                        partial.pilot.1 += value * value;
+                    }
+                    Role::Index(q) => partial.index[q as usize] = cell.chip * value,
+                    Role::Fingerprint(f) => partial.values[f as usize] = cell.chip * value,
+                    Role::Data(_) => {}
+                }
+            }
+        }
+        let z = |(num, den): (f32, f32)| if den > 0.0 { num / den.sqrt() } else { 0.0 };
+        blocks.retain(|b| b.columns >= BLOCK_READ_MIN_COLUMNS && z(b.pilot) >= BLOCK_READ_Z);
+        // The numbering: the block index (modulo the period) of relative
+        // block 0 whose index rows best match the index cells read.
+        let energy: f32 = blocks
+            .iter()
+            .flat_map(|b| b.index.iter())
+            .map(|v| v * v)
+            .sum();
+        let Some((offset, index_z)) = (0..INDEX_PERIOD_BLOCKS as i64)
+            .map(|offset| {
+                let agreement: f32 = blocks
+                    .iter()
+                    .flat_map(|b| {
+                        b.index.iter().enumerate().map(move |(q, v)| {
+                            if self.layout.index_bit(offset + b.block, q as u16) {
+                                *v
+                            } else {
+                                -v
+                            }
+                        })
+                    })
+                    .sum();
+                (offset, z((agreement, energy)))
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+        else {
+            return Vec::new();
+        };
+        if index_z < INDEX_Z {
+            return Vec::new();
+        }
+        let cell_frames = FRAMES_PER_CELL as f64 * h.scale.time_scale as f64;
+        blocks
+            .into_iter()
+            .map(|b| BlockRead {
+                start_s: frame_s(b.first_frame as f64),
+                end_s: frame_s(b.last_frame as f64 + cell_frames),
+                index: (offset + b.block).rem_euclid(INDEX_PERIOD_BLOCKS as i64) as usize,
+                pilot_z: z(b.pilot),
+                values: b.values,
+            })
+            .collect()
     }
 
     /// Soft coded bits (positive = 1) under hypothesis `h`.

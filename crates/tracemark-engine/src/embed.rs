@@ -18,8 +18,8 @@ use tracemark_keys::SecretKey;
 
 use crate::features::{cell_values, BandLevels};
 use crate::layout::{
-    band_edges_hz, Layout, Role, TileGrid, ANALYSIS_RATE, BANDS, BANDS_TOP_HZ, BLOCK_S,
-    TILES_PER_CELL, TILE_S,
+    band_edges_hz, Layout, Role, TileGrid, ANALYSIS_RATE, BANDS, BANDS_TOP_HZ, BLOCK_COLUMNS,
+    BLOCK_S, FINGERPRINT_POSITIONS, TILES_PER_CELL, TILE_S,
 };
 use crate::{payload, EngineError};
 
@@ -62,6 +62,8 @@ pub const CONTEXT_S: u32 = 1;
 ///
 /// `strength` scales the margin and both depth limits (1.0 = default). This
 /// is [`Embedder`] fed the whole buffer at once.
+/// The fingerprint cells carry all zeros; [`embed_fingerprinted`] gives them
+/// a recipient's codeword.
 pub fn embed(
     channels: &mut [Vec<f32>],
     rate: u32,
@@ -70,9 +72,30 @@ pub fn embed(
     strength: f32,
 ) -> Result<EmbedReport, EngineError> {
     crate::check_input(channels, rate)?;
-    let mut embedder = Embedder::new(rate, channels.len(), key, payload, strength)?;
-    // The same segments as streaming (see `Embedder::push`), cut straight
-    // from the caller's buffer rather than copied through the stream buffer.
+    let embedder = Embedder::new(rate, channels.len(), key, payload, strength)?;
+    embed_with(embedder, channels)
+}
+
+/// [`embed`], with `fingerprint` ([`FINGERPRINT_POSITIONS`] bits, one per
+/// code position) in the fingerprint cells.
+pub fn embed_fingerprinted(
+    channels: &mut [Vec<f32>],
+    rate: u32,
+    key: &SecretKey,
+    payload: u64,
+    fingerprint: &[bool],
+    strength: f32,
+) -> Result<EmbedReport, EngineError> {
+    crate::check_input(channels, rate)?;
+    let embedder = Embedder::new(rate, channels.len(), key, payload, strength)?
+        .with_fingerprint(fingerprint)?;
+    embed_with(embedder, channels)
+}
+
+fn embed_with(
+    mut embedder: Embedder,
+    channels: &mut [Vec<f32>],
+) -> Result<EmbedReport, EngineError> {
     // The same segments as streaming (see `Embedder::push`), marked in place.
     // Each window is copied into a reused buffer first, with the unmarked
     // left context saved before the previous segment overwrote it.
@@ -117,6 +140,8 @@ pub fn embed(
 pub struct Embedder {
     rate: u32,
     codeword: Vec<bool>,
+    /// Bit per fingerprint position.
+    fingerprint: Vec<bool>,
     layout: Layout,
     margin_db: f32,
     min_depth_db: f32,
@@ -168,6 +193,7 @@ impl Embedder {
         Ok(Embedder {
             rate,
             codeword,
+            fingerprint: vec![false; FINGERPRINT_POSITIONS],
             layout,
             margin_db: MARGIN_DB * strength,
             min_depth_db: MIN_DEPTH_DB * strength,
@@ -184,6 +210,16 @@ impl Embedder {
             low_scratch: Vec::new(),
             mark_scratch: Vec::new(),
         })
+    }
+
+    /// Puts `fingerprint` ([`FINGERPRINT_POSITIONS`] bits, one per code
+    /// position) in the fingerprint cells instead of zeros.
+    pub fn with_fingerprint(mut self, fingerprint: &[bool]) -> Result<Self, EngineError> {
+        if fingerprint.len() != FINGERPRINT_POSITIONS {
+            return Err(EngineError::BadFingerprint(fingerprint.len()));
+        }
+        self.fingerprint = fingerprint.to_vec();
+        Ok(self)
     }
 
     fn buffer_end(&self) -> usize {
@@ -292,17 +328,22 @@ impl Embedder {
         for column in 0..columns {
             let first = 2 * column;
             let global_column = (first_tile + first as i64) / 2;
+            let block = global_column.div_euclid(BLOCK_COLUMNS as i64);
             let cells = cell_values(levels.frame(first), levels.frame(first + 1));
             for (band, &(host, weight)) in cells.iter().enumerate() {
                 if weight == 0.0 {
                     continue;
                 }
                 let cell = self.layout.cell(global_column, band);
-                let bit_sign = match cell.role {
-                    Role::Pilot => 1.0,
-                    Role::Data(j) if self.codeword[j as usize] => 1.0,
-                    Role::Data(_) => -1.0,
+                let bit = match cell.role {
+                    Role::Pilot => true,
+                    Role::Data(j) => self.codeword[j as usize],
+                    Role::Index(q) => self.layout.index_bit(block, q),
+                    Role::Fingerprint(f) => {
+                        self.fingerprint[Layout::fingerprint_position(block, f)]
+                    }
                 };
+                let bit_sign = if bit { 1.0 } else { -1.0 };
                 let sign = cell.chip * bit_sign;
                 let needed = (margin - sign * host) / (2.0 * REALISED_FRACTION);
                 let depth = needed.clamp(min_depth, max_depth);

@@ -46,6 +46,21 @@ pub const BLOCK_S: f64 = BLOCK_COLUMNS as f64 * TILES_PER_CELL as f64 * TILE_S;
 pub const BLOCK_FRAMES: usize = BLOCK_COLUMNS * FRAMES_PER_CELL;
 /// Cells per block reserved for the synchronisation pilot.
 pub const PILOT_CELLS: usize = BLOCK_CELLS / 6;
+/// Cells per block carrying the block's index (modulo [`INDEX_PERIOD_BLOCKS`]):
+/// the same in every copy, so fingerprint positions locate themselves even
+/// in a mix of copies.
+pub const INDEX_CELLS: usize = 40;
+/// Cells per block carrying fingerprint positions, one position each.
+pub const FINGERPRINT_CELLS: usize = 120;
+/// Blocks after which the fingerprint positions repeat (256 blocks = 1024 s):
+/// recordings up to 17 min carry every position once, so a longer leak
+/// brings new positions rather than repeats.
+pub const INDEX_PERIOD_BLOCKS: usize = 256;
+/// Distinct fingerprint positions a recording carries: the code length.
+/// One block carries [`FINGERPRINT_CELLS`] of them (30 per second).
+pub const FINGERPRINT_POSITIONS: usize = FINGERPRINT_CELLS * INDEX_PERIOD_BLOCKS;
+/// Cells per block left for the payload's coded bits.
+pub const DATA_CELLS: usize = BLOCK_CELLS - PILOT_CELLS - INDEX_CELLS - FINGERPRINT_CELLS;
 
 /// A tile grid at one sample rate: how many samples a tile spans and the
 /// FFT size used to look at one tile (zero-padded to a fast size).
@@ -115,6 +130,9 @@ impl TileGrid {
 
 /// Label for the cell layout stream (roles and chips).
 pub const LAYOUT_LABEL: Label = Label("tracemark/v1/engine/layout");
+/// Label for the block-index symbols (one row of [`INDEX_CELLS`] bits per
+/// block index modulo [`INDEX_PERIOD_BLOCKS`]).
+pub const INDEX_LABEL: Label = Label("tracemark/v1/engine/block-index");
 
 /// Lower and upper edge of band `band` in Hz, before any frequency scaling.
 pub fn band_edges_hz(band: usize) -> (f32, f32) {
@@ -129,6 +147,10 @@ pub enum Role {
     Pilot,
     /// Carries coded bit `index` of the codeword.
     Data(u16),
+    /// Carries symbol `index` of the block-index row.
+    Index(u16),
+    /// Carries fingerprint position `block index · FINGERPRINT_CELLS + index`.
+    Fingerprint(u16),
 }
 
 /// One cell's role and its keyed chip sign (±1).
@@ -147,17 +169,21 @@ pub struct Cell {
 pub struct Layout {
     cells: Vec<Cell>,
     coded_bits: usize,
+    /// Per block index (modulo [`INDEX_PERIOD_BLOCKS`]), its row of index symbols.
+    index_rows: Vec<[bool; INDEX_CELLS]>,
 }
 
 impl Layout {
     /// Derives the layout for `coded_bits` coded bits from the key.
     ///
     /// Mapping (versioned by [`LAYOUT_LABEL`]): the block's cell indices are
-    /// shuffled; the first [`PILOT_CELLS`] become pilot, the k-th remaining one
-    /// carries coded bit `k mod coded_bits`. Chips are the low bits of the
-    /// following stream words.
+    /// shuffled; the first [`PILOT_CELLS`] become pilot, the next
+    /// [`INDEX_CELLS`] index symbols, the next [`FINGERPRINT_CELLS`]
+    /// fingerprint positions, and the k-th remaining one carries coded bit
+    /// `k mod coded_bits`. Chips are the low bits of the following stream
+    /// words. The index rows come from a stream of their own ([`INDEX_LABEL`]).
     pub fn new(key: &SecretKey, coded_bits: usize) -> Self {
-        assert!(coded_bits > 0 && coded_bits <= BLOCK_CELLS - PILOT_CELLS);
+        assert!(coded_bits > 0 && coded_bits <= DATA_CELLS);
         let mut rng = key.stream(LAYOUT_LABEL);
         let mut order: Vec<usize> = (0..BLOCK_CELLS).collect();
         shuffle(&mut rng, &mut order);
@@ -169,10 +195,13 @@ impl Layout {
             BLOCK_CELLS
         ];
         for (rank, &index) in order.iter().enumerate() {
-            cells[index].role = if rank < PILOT_CELLS {
-                Role::Pilot
-            } else {
-                Role::Data(((rank - PILOT_CELLS) % coded_bits) as u16)
+            const FINGERPRINT_FROM: usize = PILOT_CELLS + INDEX_CELLS;
+            const DATA_FROM: usize = FINGERPRINT_FROM + FINGERPRINT_CELLS;
+            cells[index].role = match rank {
+                r if r < PILOT_CELLS => Role::Pilot,
+                r if r < FINGERPRINT_FROM => Role::Index((r - PILOT_CELLS) as u16),
+                r if r < DATA_FROM => Role::Fingerprint((r - FINGERPRINT_FROM) as u16),
+                r => Role::Data(((r - DATA_FROM) % coded_bits) as u16),
             };
         }
         for cell in cells.iter_mut() {
@@ -183,7 +212,33 @@ impl Layout {
                 -1.0
             };
         }
-        Layout { cells, coded_bits }
+        let mut index_stream = key.stream(INDEX_LABEL);
+        let index_rows = (0..INDEX_PERIOD_BLOCKS)
+            .map(|_| {
+                let mut row = [false; INDEX_CELLS];
+                for bit in row.iter_mut() {
+                    *bit = tracemark_keys::uniform_below(&mut index_stream, 2) == 1;
+                }
+                row
+            })
+            .collect();
+        Layout {
+            cells,
+            coded_bits,
+            index_rows,
+        }
+    }
+
+    /// Index symbol `symbol` of block `block` (any integer; taken modulo
+    /// [`INDEX_PERIOD_BLOCKS`]).
+    pub fn index_bit(&self, block: i64, symbol: u16) -> bool {
+        self.index_rows[block.rem_euclid(INDEX_PERIOD_BLOCKS as i64) as usize][symbol as usize]
+    }
+
+    /// The fingerprint position carried by cell `cell` (a
+    /// [`Role::Fingerprint`] index) of block `block`.
+    pub fn fingerprint_position(block: i64, cell: u16) -> usize {
+        block.rem_euclid(INDEX_PERIOD_BLOCKS as i64) as usize * FINGERPRINT_CELLS + cell as usize
     }
 
     /// The cell at block column `column` (taken modulo [`BLOCK_COLUMNS`]) and `band`.
@@ -206,16 +261,20 @@ mod tests {
     fn every_coded_bit_gets_cells_and_pilot_has_its_share() {
         let layout = Layout::new(&SecretKey::from_seed(5), 282);
         let mut per_bit = vec![0usize; 282];
-        let mut pilots = 0;
+        let (mut pilots, mut index, mut fingerprint) =
+            (0, vec![0; INDEX_CELLS], vec![0; FINGERPRINT_CELLS]);
         for col in 0..BLOCK_COLUMNS as i64 {
             for band in 0..BANDS {
                 match layout.cell(col, band).role {
                     Role::Pilot => pilots += 1,
                     Role::Data(j) => per_bit[j as usize] += 1,
+                    Role::Index(q) => index[q as usize] += 1,
+                    Role::Fingerprint(f) => fingerprint[f as usize] += 1,
                 }
             }
         }
         assert_eq!(pilots, PILOT_CELLS);
+        assert!(index.iter().chain(&fingerprint).all(|&n| n == 1));
         assert!(per_bit.iter().all(|&n| n >= 3));
         assert_eq!(
             layout.cell(-1, 0).chip,

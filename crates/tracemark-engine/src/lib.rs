@@ -15,8 +15,10 @@
 //! between 350 and 3350 Hz (inside the phone band) and 20 ms tiles, a *cell*
 //! is one band over two consecutive tiles; it carries one keyed ±1 symbol as
 //! the sign of the energy difference between its tiles. A 4 s block of 2400
-//! cells holds a 400-cell pilot and 282 coded bits (64-bit payload + 24-bit
-//! tag, rate-1/3 convolutional code), and repeats for the whole recording.
+//! cells holds a 400-cell pilot, 40 cells numbering the block, 120
+//! fingerprint cells (one code position each, for a collusion-resistant code
+//! chosen by the caller) and 282 coded bits (64-bit payload + 24-bit tag,
+//! rate-1/3 convolutional code), and repeats for the whole recording.
 //! The embedder measures each cell as the detector will and adds only the
 //! modulation it still needs (informed embedding). The detector finds the
 //! block offset (and, failing that, time and frequency scale) by correlating with the
@@ -29,8 +31,10 @@ pub mod features;
 pub mod layout;
 pub mod payload;
 
-pub use detect::{extract, Detection, Extractor, Found, Scale, SearchGrid, Segment};
-pub use embed::{embed, EmbedReport, Embedder};
+pub use detect::{
+    extract, BlockRead, Detection, Extractor, FingerprintReading, Found, Scale, SearchGrid, Segment,
+};
+pub use embed::{embed, embed_fingerprinted, EmbedReport, Embedder};
 
 /// Lowest sample rate the engine accepts, Hz.
 pub const MIN_RATE: u32 = 8_000;
@@ -49,6 +53,9 @@ pub enum EngineError {
     /// Strength outside the accepted range.
     #[error("strength {0} is outside the accepted range 0.05–8")]
     BadStrength(f32),
+    /// A fingerprint of the wrong length.
+    #[error("a fingerprint has {0} bits; the engine carries exactly {FINGERPRINT_POSITIONS}", FINGERPRINT_POSITIONS = layout::FINGERPRINT_POSITIONS)]
+    BadFingerprint(usize),
     /// Not enough audible audio to carry one block.
     #[error(
         "input too short or too silent to carry the mark: {duration_s:.1} s long with \
