@@ -8,11 +8,11 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ParallelProgressIterator, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use tracemark_codes::{false_accusation_bound, Identifier, IdentifierCipher};
-use tracemark_engine::layout::BLOCK_S;
+use tracemark_codes::{false_accusation_bound, Identifier, IdentifierCipher, TardosCode};
+use tracemark_engine::layout::FINGERPRINT_POSITIONS;
 use tracemark_engine::SearchGrid;
 use tracemark_keys::{Label, SecretKey};
-use tracemark_ledger::{Copy, Home, LedgerError, Recipient};
+use tracemark_ledger::{Copy, Home, LedgerError, Recipient, Work};
 
 use crate::exit::{self, Failure};
 
@@ -336,6 +336,7 @@ pub fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failure> {
         .map_err(|e| Failure::write(format!("cannot create {}: {e}", args.out.display())))?;
     let engine_key = home.master.derive(ENGINE_KEY_LABEL);
     let cipher = IdentifierCipher::new(&home.master);
+    let code = TardosCode::new(&home.master, work.id as u32, FINGERPRINT_POSITIONS);
     let ext = args.format.extension();
     let stem = args
         .work
@@ -366,7 +367,15 @@ pub fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failure> {
             let partial = args
                 .out
                 .join(format!(".{stem}.{}.partial.{ext}", slug(&r.name)));
-            prepare_copy(&audio, &engine_key, payload, args.format, &partial)?;
+            let fingerprint = code.codeword(r.id as u32);
+            prepare_copy(
+                &audio,
+                &engine_key,
+                payload,
+                &fingerprint,
+                args.format,
+                &partial,
+            )?;
             Ok(Prepared {
                 recipient: r.clone(),
                 payload,
@@ -409,19 +418,27 @@ pub fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Embeds `payload`, writes the copy to `partial` (fsynced), and checks that
+/// Embeds `payload` and `fingerprint`, writes the copy to `partial` (fsynced), and checks that
 /// it reads back before it may count as delivered. Lossy formats are marked,
 /// then encoded, then checked: the check reads the encoded file.
 fn prepare_copy(
     audio: &tracemark_audio_io::Audio,
     key: &SecretKey,
     payload: u64,
+    fingerprint: &[bool],
     format: Format,
     partial: &Path,
 ) -> Result<(), Failure> {
     let mut channels = audio.channels.clone();
-    tracemark_engine::embed(&mut channels, audio.rate, key, payload, 1.0)
-        .map_err(Failure::engine)?;
+    tracemark_engine::embed_fingerprinted(
+        &mut channels,
+        audio.rate,
+        key,
+        payload,
+        fingerprint,
+        1.0,
+    )
+    .map_err(Failure::engine)?;
     let copy = tracemark_audio_io::Audio {
         channels,
         ..audio.clone()
@@ -483,24 +500,74 @@ fn encode_lossy(
         .map_err(|e| Failure::write(format!("{}: {e}", output.display())))
 }
 
+/// One accusation: a recipient and the evidence against them.
+struct Accusation {
+    recipient: Recipient,
+    /// How the recipient was named: "identifier", "code" or both.
+    evidence: Vec<&'static str>,
+    /// Upper bound on the probability that this accusation names an innocent.
+    bound: f64,
+    /// The identifier's pilot statistic, or the code's normalised score.
+    score: f64,
+    /// The identifier's p-value under the no-mark hypothesis, if it named them.
+    mark_p_value: Option<f64>,
+    segments: Vec<tracemark_engine::Segment>,
+}
+
+impl Accusation {
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.recipient.name,
+            "recipient_id": self.recipient.id,
+            "evidence": self.evidence,
+            "score": self.score,
+            "false_accusation_bound": self.bound,
+            "mark_p_value": self.mark_p_value,
+            "segments": self.segments,
+        })
+    }
+}
+
+/// What the collusion-resistant code says about one work.
+struct CodeVerdict {
+    work: Work,
+    positions_read: usize,
+    recipients_scored: usize,
+    /// The best scores, highest first: (recipient, score, bound).
+    ranking: Vec<(Recipient, f64, f64)>,
+}
+
+/// How many of a code's best scorers are shown.
+const RANKING_SHOWN: usize = 10;
+
 /// `tracemark trace`.
+///
+/// Two kinds of evidence, each with its own share of ε: the sealed
+/// identifier (ε/2; it names one recipient from a short clip) and the Tardos
+/// code read from the fingerprint positions (ε/2, union bound over every
+/// recipient scored; it names colluders whose mix the identifier cannot
+/// decode). Either naming suffices; the reported bound is the smaller.
 pub fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> {
     let home = open(home)?;
     let ledger = &home.ledger;
-    if let Some(id) = args.work {
-        ledger
-            .work(id)
-            .map_err(Failure::ledger)?
-            .ok_or(LedgerError::UnknownWork(id))
-            .map_err(Failure::ledger)?;
-    }
+    let forced_work = match args.work {
+        Some(id) => Some(
+            ledger
+                .work(id)
+                .map_err(Failure::ledger)?
+                .ok_or(LedgerError::UnknownWork(id))
+                .map_err(Failure::ledger)?,
+        ),
+        None => None,
+    };
     let engine_key = home.master.derive(ENGINE_KEY_LABEL);
     let cipher = IdentifierCipher::new(&home.master);
     let detection = crate::extract_file(&args.leak, &engine_key)?;
-    let bound = false_accusation_bound(detection.candidates_checked);
-    let mut accused = Vec::new();
+    let half_epsilon = args.epsilon / 2.0;
+    let identifier_bound = false_accusation_bound(detection.candidates_checked);
+    let mut accused: Vec<Accusation> = Vec::new();
     let mut notes = Vec::new();
-    let mut work_found = None;
+    let mut work_found = forced_work.clone();
     for found in &detection.found {
         let Some(id) = cipher.open(found.payload) else {
             notes.push(format!(
@@ -532,31 +599,67 @@ pub fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> 
             ));
             continue;
         }
-        let seconds: f64 = found.segments.iter().map(|s| s.end_s - s.start_s).sum();
-        accused.push(serde_json::json!({
-            "name": recipient.name,
-            "recipient_id": recipient.id,
-            "score": found.pilot_z,
-            "false_accusation_bound": bound,
-            "mark_p_value": found.p_value,
-            "positions_read": (seconds / BLOCK_S).floor() as u64,
-            "segments": found.segments,
-        }));
+        if identifier_bound > half_epsilon {
+            continue;
+        }
+        if work_found.as_ref().is_some_and(|w| w.id != work.id) {
+            notes.push(format!("a copy of work {} is also present", work.id));
+            continue;
+        }
+        accused.push(Accusation {
+            recipient,
+            evidence: vec!["identifier"],
+            bound: identifier_bound,
+            score: found.pilot_z as f64,
+            mark_p_value: Some(found.p_value),
+            segments: found.segments.clone(),
+        });
         work_found.get_or_insert(work);
     }
-    let accepted: Vec<_> = accused
-        .iter()
-        .filter(|a| a["false_accusation_bound"].as_f64().unwrap_or(1.0) <= args.epsilon)
-        .cloned()
-        .collect();
-    let positions_read: u64 = accepted
-        .iter()
-        .map(|a| a["positions_read"].as_u64().unwrap_or(0))
-        .sum();
-    let segments: Vec<serde_json::Value> = accepted
-        .iter()
-        .flat_map(|a| a["segments"].as_array().cloned().unwrap_or_default())
-        .collect();
+    // The code: against the work found (or given), else against every work
+    // with copies, paying for each in the union bound.
+    let code_works: Vec<Work> = match &work_found {
+        Some(w) => vec![w.clone()],
+        None if detection.fingerprint.positions.is_empty() => Vec::new(),
+        None => ledger.works().map_err(Failure::ledger)?,
+    };
+    let verdict = code_verdict(&home, &code_works, &detection, half_epsilon)?;
+    if let Some(verdict) = &verdict {
+        for (recipient, score, bound) in &verdict.ranking {
+            if *bound > half_epsilon {
+                break;
+            }
+            match accused.iter_mut().find(|a| a.recipient.id == recipient.id) {
+                Some(a) => {
+                    a.evidence.push("code");
+                    a.bound = a.bound.min(*bound);
+                }
+                None => accused.push(Accusation {
+                    recipient: recipient.clone(),
+                    evidence: vec!["code"],
+                    bound: *bound,
+                    score: *score,
+                    mark_p_value: None,
+                    segments: detection.fingerprint.segments.clone(),
+                }),
+            }
+        }
+        if accused.iter().any(|a| a.evidence.contains(&"code")) {
+            work_found.get_or_insert(verdict.work.clone());
+        }
+    }
+    let positions_read = verdict.as_ref().map_or(0, |v| v.positions_read);
+    let mut segments: Vec<tracemark_engine::Segment> =
+        accused.iter().flat_map(|a| a.segments.clone()).collect();
+    segments.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+    segments.dedup_by(|b, a| {
+        if b.start_s <= a.end_s + 0.05 {
+            a.end_s = a.end_s.max(b.end_s);
+            true
+        } else {
+            false
+        }
+    });
     let leak_hash = file_hash(&args.leak)?;
     ledger
         .audit(
@@ -564,20 +667,35 @@ pub fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> 
             &serde_json::json!({
                 "leak_hash": leak_hash,
                 "work": work_found.as_ref().map(|w| w.id),
-                "accused": accepted.iter().map(|a| a["recipient_id"].clone()).collect::<Vec<_>>(),
+                "accused": accused.iter().map(|a| a.recipient.id).collect::<Vec<_>>(),
+                "positions_read": positions_read,
             })
             .to_string(),
         )
         .map_err(Failure::ledger)?;
+    let ranking: Vec<serde_json::Value> = verdict
+        .as_ref()
+        .map(|v| {
+            v.ranking
+                .iter()
+                .map(|(r, score, bound)| {
+                    serde_json::json!({"name": r.name, "recipient_id": r.id, "score": score, "false_accusation_bound": bound})
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     if args.json {
         let value = serde_json::json!({
-            "found": !accepted.is_empty(),
+            "found": !accused.is_empty(),
             "method": "blind",
             "work": work_found.as_ref().map(|w| serde_json::json!({"id": w.id, "title": w.title, "content_hash": w.content_hash})),
-            "accused": accepted,
+            "accused": accused.iter().map(Accusation::json).collect::<Vec<_>>(),
             "epsilon": args.epsilon,
             "positions_read": positions_read,
+            "recipients_scored": verdict.as_ref().map_or(0, |v| v.recipients_scored),
+            "ranking": ranking,
             "segments": segments,
+            "fingerprint_segments": detection.fingerprint.segments,
             "notes": notes,
             "duration_s": detection.duration_s,
         });
@@ -585,9 +703,9 @@ pub fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> 
             "{}",
             serde_json::to_string_pretty(&value).expect("serialises")
         );
-    } else if accepted.is_empty() {
+    } else if accused.is_empty() {
         println!(
-            "nothing found: no copy of a registered work is identified in {} ({:.1} s examined)",
+            "nothing found: no copy of a registered work is identified in {} ({:.1} s examined, {positions_read} code positions read)",
             args.leak.display(),
             detection.duration_s
         );
@@ -597,39 +715,93 @@ pub fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> 
     } else {
         let work = work_found.as_ref().expect("accusations name a work");
         println!(
-            "work {} ({}), blind detection, {positions_read} identifier blocks read",
+            "work {} ({}), blind detection, {positions_read} code positions read",
             work.id,
             work.title.as_deref().unwrap_or("untitled")
         );
-        for a in &accepted {
-            let segments: Vec<String> = a["segments"]
-                .as_array()
-                .map(|s| {
-                    s.iter()
-                        .map(|seg| {
-                            format!(
-                                "{:.1}–{:.1} s",
-                                seg["start_s"].as_f64().unwrap_or(0.0),
-                                seg["end_s"].as_f64().unwrap_or(0.0)
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+        for a in &accused {
+            let stretches: Vec<String> = a
+                .segments
+                .iter()
+                .map(|seg| format!("{:.1}–{:.1} s", seg.start_s, seg.end_s))
+                .collect();
             println!(
-                "ACCUSED {}  false-accusation bound ≤ {:.1e}  pilot z {:.1}  in {}",
-                a["name"].as_str().unwrap_or("?"),
-                a["false_accusation_bound"].as_f64().unwrap_or(1.0),
-                a["score"].as_f64().unwrap_or(0.0),
-                segments.join(", ")
+                "ACCUSED {}  false-accusation bound ≤ {:.1e}  by {}  in {}",
+                a.recipient.name,
+                a.bound,
+                a.evidence.join(" and "),
+                stretches.join(", ")
             );
         }
+        if let Some(v) = &verdict {
+            println!("code ranking ({} recipients scored):", v.recipients_scored);
+            for (r, score, bound) in &v.ranking {
+                println!("  {:<24} score {score:6.2}  bound {bound:.1e}", r.name);
+            }
+        }
     }
-    Ok(if accepted.is_empty() {
+    Ok(if accused.is_empty() {
         ExitCode::from(exit::NOT_FOUND as u8)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Scores every recipient of `works` against the fingerprint positions the
+/// leak carries; the best-scoring work's ranking with union bounds over
+/// every recipient scored (of every work tried). `None` if nothing was read.
+fn code_verdict(
+    home: &Home,
+    works: &[Work],
+    detection: &tracemark_engine::Detection,
+    budget: f64,
+) -> Result<Option<CodeVerdict>, Failure> {
+    if detection.fingerprint.positions.is_empty() || works.is_empty() {
+        return Ok(None);
+    }
+    let mut per_work = Vec::new();
+    for work in works {
+        let ids = home
+            .ledger
+            .recipients_of(work.id)
+            .map_err(Failure::ledger)?;
+        if !ids.is_empty() {
+            per_work.push((work, ids));
+        }
+    }
+    let scored: usize = per_work.iter().map(|(_, ids)| ids.len()).sum();
+    let mut best: Option<CodeVerdict> = None;
+    for (work, ids) in per_work {
+        let code = TardosCode::new(&home.master, work.id as u32, FINGERPRINT_POSITIONS);
+        let readings = code.readings(&detection.fingerprint.positions);
+        if readings.is_empty() {
+            continue;
+        }
+        let indices: Vec<u32> = ids.iter().map(|&id| id as u32).collect();
+        let mut ranking = Vec::new();
+        for ranked in code.rank(&readings, &indices, scored, RANKING_SHOWN) {
+            let recipient = home
+                .ledger
+                .recipient(ranked.recipient as i64)
+                .map_err(Failure::ledger)?
+                .expect("copies name ledger recipients");
+            ranking.push((recipient, ranked.score, ranked.bound));
+        }
+        let strongest = ranking.first().map_or(1.0, |r| r.2);
+        if best
+            .as_ref()
+            .is_none_or(|b| strongest < b.ranking.first().map_or(1.0, |r| r.2))
+        {
+            best = Some(CodeVerdict {
+                work: work.clone(),
+                positions_read: readings.len(),
+                recipients_scored: scored,
+                ranking,
+            });
+        }
+    }
+    // Only a work some accusation could come from is worth showing.
+    Ok(best.filter(|b| b.ranking.first().is_some_and(|r| r.2 <= budget) || works.len() == 1))
 }
 
 /// `tracemark audit …`.

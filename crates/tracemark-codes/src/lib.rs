@@ -12,8 +12,16 @@
 //! linear code such a blend can be a third recipient's codeword. Here a value
 //! that was never embedded must pass the engine's 24-bit tag *and* decrypt to
 //! a plaintext whose 24-bit keyed check field is right: probability 2⁻⁴⁸ per
-//! candidate, whatever the mix. Collusion-resistant (Tardos) codes for longer
-//! leaks are a separate layer still to come.
+//! candidate, whatever the mix.
+//!
+//! The identifier names one recipient from a short clip but says nothing
+//! about a mix it cannot decode. For that, [`tardos`] gives every recipient a
+//! collusion-resistant codeword for the engine's fingerprint positions, and
+//! scores all recipients against whatever positions a leak carries.
+
+pub mod tardos;
+
+pub use tardos::{gaussian_code_length, Ranked, Readings, TardosCode};
 
 use tracemark_keys::{Label, SecretKey};
 

@@ -605,6 +605,19 @@ impl Ledger {
         })
     }
 
+    /// Ids of the recipients who received at least one copy of `work`, ascending.
+    pub fn recipients_of(&self, work: i64) -> Result<Vec<i64>, LedgerError> {
+        self.run(async {
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT DISTINCT recipient_id FROM copies WHERE work_id = ? ORDER BY recipient_id",
+            )
+            .bind(work)
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(ids)
+        })
+    }
+
     /// Appends an audit row for `action` with JSON `detail`.
     pub fn audit(&self, action: &str, detail: &str) -> Result<(), LedgerError> {
         self.run(async {

@@ -2,6 +2,8 @@
 //! codecs through Debian's ffmpeg and sox.
 #![allow(dead_code)]
 
+pub mod home;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
