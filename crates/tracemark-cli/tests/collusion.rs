@@ -14,7 +14,9 @@ use common::home::{accused, TestHome};
 use common::{ffmpeg, fixture};
 use tracemark_keys::{uniform_below, Label, SecretKey};
 
-const CALL: &str = "long_call_en-f_it-m_8k.flac";
+/// In a folder of its own, so the bench smoke test (which takes the
+/// fixtures folder as its corpus) stays quick.
+const CALL: &str = "long/long_call_en-f_it-m_8k.flac";
 const RECIPIENTS: usize = 12;
 
 #[derive(Clone, Copy, Debug)]
