@@ -9,7 +9,7 @@ use indicatif::{ParallelProgressIterator, ProgressBar, ProgressDrawTarget, Progr
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use tracemark_codes::{false_accusation_bound, Identifier, IdentifierCipher, TardosCode};
-use tracemark_engine::layout::FINGERPRINT_POSITIONS;
+use tracemark_engine::layout::{BLOCK_S, FINGERPRINT_POSITIONS};
 use tracemark_engine::SearchGrid;
 use tracemark_keys::{Label, SecretKey};
 use tracemark_ledger::{Copy, Home, LedgerError, Recipient, Work};
@@ -649,6 +649,13 @@ pub fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> 
         }
     }
     let positions_read = verdict.as_ref().map_or(0, |v| v.positions_read);
+    // Blocks whose identifier was read, for the identifier's accusations.
+    let identifier_blocks_read: u64 = accused
+        .iter()
+        .filter(|a| a.evidence.contains(&"identifier"))
+        .flat_map(|a| &a.segments)
+        .map(|s| ((s.end_s - s.start_s) / BLOCK_S).floor() as u64)
+        .sum();
     let mut segments: Vec<tracemark_engine::Segment> =
         accused.iter().flat_map(|a| a.segments.clone()).collect();
     segments.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
@@ -692,6 +699,7 @@ pub fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> 
             "accused": accused.iter().map(Accusation::json).collect::<Vec<_>>(),
             "epsilon": args.epsilon,
             "positions_read": positions_read,
+            "identifier_blocks_read": identifier_blocks_read,
             "recipients_scored": verdict.as_ref().map_or(0, |v| v.recipients_scored),
             "ranking": ranking,
             "segments": segments,
@@ -715,7 +723,7 @@ pub fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> 
     } else {
         let work = work_found.as_ref().expect("accusations name a work");
         println!(
-            "work {} ({}), blind detection, {positions_read} code positions read",
+            "work {} ({}), blind detection, {positions_read} code positions and {identifier_blocks_read} identifier blocks read",
             work.id,
             work.title.as_deref().unwrap_or("untitled")
         );
