@@ -104,12 +104,21 @@ impl BandDecimator {
         let phases = &mut self.scratch;
         phases.clear();
         phases.resize(d * width, 0.0);
-        for (r, phase) in phases.chunks_exact_mut(width).enumerate() {
-            for (slot, &v) in phase[pad..]
-                .iter_mut()
-                .zip(x[r.min(x.len())..].iter().step_by(d))
-            {
-                *slot = v;
+        {
+            // Each phase's samples, past its leading pad; read in whole
+            // frames of `d` so the loop runs without index arithmetic.
+            let mut rows: Vec<&mut [f32]> = phases
+                .chunks_exact_mut(width)
+                .map(|phase| &mut phase[pad..])
+                .collect();
+            let whole = x.len() / d;
+            for (i, frame) in x.chunks_exact(d).enumerate() {
+                for (row, &v) in rows.iter_mut().zip(frame) {
+                    row[i] = v;
+                }
+            }
+            for (row, &v) in rows.iter_mut().zip(&x[whole * d..]) {
+                row[whole] = v;
             }
         }
         let plan: Vec<(usize, f32)> = self
@@ -172,11 +181,12 @@ impl BandDecimator {
             })
             .collect();
         out.resize(phase_len * d, 0.0);
-        let mut phase_block = [0.0f32; BLOCK];
+        // One block of every phase, then interleaved into `out`.
+        let mut phase_blocks = vec![0.0f32; d * BLOCK];
         for block in (0..phase_len).step_by(BLOCK) {
             let block_len = BLOCK.min(phase_len - block);
-            for (r, plan) in plans.iter().enumerate() {
-                let target = &mut phase_block[..block_len];
+            for (plan, target) in plans.iter().zip(phase_blocks.chunks_exact_mut(BLOCK)) {
+                let target = &mut target[..block_len];
                 target.iter_mut().for_each(|v| *v = 0.0);
                 for &(start, tap) in plan {
                     multiply_add(
@@ -185,12 +195,11 @@ impl BandDecimator {
                         target,
                     );
                 }
-                for (o, &v) in out[block * d + r..]
-                    .iter_mut()
-                    .step_by(d)
-                    .zip(target.iter())
-                {
-                    *o = v;
+            }
+            let frames = out[block * d..(block + block_len) * d].chunks_exact_mut(d);
+            for (i, frame) in frames.enumerate() {
+                for (r, o) in frame.iter_mut().enumerate() {
+                    *o = phase_blocks[r * BLOCK + i];
                 }
             }
         }

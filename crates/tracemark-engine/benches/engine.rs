@@ -44,6 +44,15 @@ fn benches(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // The same music as one channel: what a channel costs on its own.
+    let mono = vec![host[0].clone()];
+    group.bench_function("embed_60s_mono", |b| {
+        b.iter_batched_ref(
+            || mono.clone(),
+            |channels| embed(channels, rate, &key, 0x0123_4567_89ab_cdef, 1.0).expect("embeds"),
+            BatchSize::LargeInput,
+        )
+    });
     let mut marked = host.clone();
     embed(&mut marked, rate, &key, 0x0123_4567_89ab_cdef, 1.0).expect("embeds");
     let clip: Vec<Vec<f32>> = marked

@@ -53,10 +53,14 @@ pub struct EmbedReport {
 
 /// Seconds of output per processing segment of the streaming embedder: a
 /// whole number of cells, so the keyed layout continues across segments.
-pub const SEGMENT_S: u32 = 30;
-/// Context on each side of a segment, seconds: covers the resamplers' and the
-/// synthesis windows' reach, so segment joins are seamless.
-pub const CONTEXT_S: u32 = 1;
+/// Short enough that a segment's working buffers stay in cache through every
+/// stage (30 s segments made embedding 20–30 % slower), long enough that the
+/// context is a small overhead.
+pub const SEGMENT_S: f64 = 6.0;
+/// Context on each side of a segment, seconds (5 cells): covers the
+/// resamplers' and the synthesis windows' reach (tens of milliseconds), so
+/// segment joins are seamless.
+pub const CONTEXT_S: f64 = 0.2;
 
 /// Embeds `payload` into `channels` (planar, equal lengths, `rate` Hz) in place.
 ///
@@ -198,8 +202,8 @@ impl Embedder {
             margin_db: MARGIN_DB * strength,
             min_depth_db: MIN_DEPTH_DB * strength,
             max_depth_db: MAX_DEPTH_DB * strength,
-            segment: (SEGMENT_S * rate) as usize,
-            context: (CONTEXT_S * rate) as usize,
+            segment: (SEGMENT_S * rate as f64).round() as usize,
+            context: (CONTEXT_S * rate as f64).round() as usize,
             buffer: vec![Vec::new(); channels],
             buffer_start: 0,
             next_out: 0,
@@ -277,8 +281,8 @@ impl Embedder {
         })
     }
 
-    /// Global index of the tile starting at sample `sample`, which must be a
-    /// whole number of seconds (segment and context are).
+    /// Global index of the tile starting at sample `sample`, which must fall
+    /// on a cell boundary (segment and context are whole numbers of cells).
     fn tile_at(&self, sample: usize) -> i64 {
         (sample as f64 / self.rate as f64 / TILE_S).round() as i64
     }
@@ -556,8 +560,9 @@ fn mark_power(levels: &BandLevels, gains_db: &[f32]) -> f64 {
         .iter()
         .zip(gains_db)
         .map(|(&level, &gain)| {
-            let change = 10f64.powf(gain as f64 / 20.0) - 1.0;
-            10f64.powf(level as f64 / 10.0) * change * change
+            // 10^(g/20) − 1 and 10^(L/10), through exp (several times faster than powf).
+            let change = (gain as f64 * std::f64::consts::LN_10 / 20.0).exp_m1();
+            (level as f64 * std::f64::consts::LN_10 / 10.0).exp() * change * change
         })
         .sum();
     total / levels.frames.max(1) as f64
