@@ -49,6 +49,34 @@ pub enum RecipientAction {
     },
 }
 
+/// `work` subcommands.
+#[derive(Subcommand)]
+pub enum WorkAction {
+    /// List registered works: duration, rate, recipients, date, master kept.
+    List {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One work in detail, with its delivered copies.
+    Show {
+        /// Work id (as `work list` shows).
+        id: i64,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a work's master from the store (its ledger records stay).
+    /// Tracing leaks of it then falls back to blind detection.
+    Forget {
+        /// Work id.
+        id: i64,
+        /// Do not ask: confirm on the command line.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
 /// `audit` subcommands.
 #[derive(Subcommand)]
 pub enum AuditAction {
@@ -332,6 +360,18 @@ pub fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failure> {
             audio.channels.len(),
         )
         .map_err(Failure::ledger)?;
+    // The master is kept, byte for byte, for informed tracing; a copy that
+    // does not hash back to what was registered is not kept.
+    let stored = home
+        .store_master(&content_hash, &args.work)
+        .map_err(Failure::ledger)?;
+    if file_hash(&stored)? != content_hash {
+        let _ = home.forget_master(&content_hash);
+        return Err(Failure::write(format!(
+            "{} changed while it was being registered; nothing marked",
+            args.work.display()
+        )));
+    }
     std::fs::create_dir_all(&args.out)
         .map_err(|e| Failure::write(format!("cannot create {}: {e}", args.out.display())))?;
     let engine_key = home.master.derive(ENGINE_KEY_LABEL);
@@ -810,6 +850,167 @@ fn code_verdict(
     }
     // Only a work some accusation could come from is worth showing.
     Ok(best.filter(|b| b.ranking.first().is_some_and(|r| r.2 <= budget) || works.len() == 1))
+}
+
+/// `tracemark work …`.
+pub fn work(home: Option<&Path>, action: WorkAction) -> Result<ExitCode, Failure> {
+    let home = open(home)?;
+    let ledger = &home.ledger;
+    let get = |id: i64| -> Result<Work, Failure> {
+        ledger
+            .work(id)
+            .map_err(Failure::ledger)?
+            .ok_or(LedgerError::UnknownWork(id))
+            .map_err(Failure::ledger)
+    };
+    let summary = |w: &Work| -> Result<serde_json::Value, Failure> {
+        Ok(serde_json::json!({
+            "id": w.id,
+            "title": w.title,
+            "duration_s": w.duration_s,
+            "rate": w.rate,
+            "channels": w.channels,
+            "recipients": ledger.recipients_of(w.id).map_err(Failure::ledger)?.len(),
+            "registered": w.created_at,
+            "content_hash": w.content_hash,
+            "master_kept": home.master_path(&w.content_hash).is_file(),
+        }))
+    };
+    match action {
+        WorkAction::List { json } => {
+            let works = ledger.works().map_err(Failure::ledger)?;
+            let rows = works.iter().map(summary).collect::<Result<Vec<_>, _>>()?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rows).expect("serialises")
+                );
+            } else if rows.is_empty() {
+                println!("no works registered yet (tracemark mark registers them)");
+            } else {
+                println!(
+                    "{:>4}  {:<28} {:>9} {:>7} {:>3} {:>10}  {:<20} master",
+                    "id", "title", "duration", "rate", "ch", "recipients", "registered"
+                );
+                for r in &rows {
+                    let number = |key: &str| r[key].as_i64().unwrap_or(0);
+                    println!(
+                        "{:>4}  {:<28} {:>8.1}s {:>7} {:>3} {:>10}  {:<20} {}",
+                        number("id"),
+                        r["title"].as_str().unwrap_or("untitled"),
+                        r["duration_s"].as_f64().unwrap_or(0.0),
+                        number("rate"),
+                        number("channels"),
+                        number("recipients"),
+                        r["registered"]
+                            .as_str()
+                            .unwrap_or("")
+                            .get(..19)
+                            .unwrap_or(""),
+                        if r["master_kept"] == true {
+                            "kept"
+                        } else {
+                            "forgotten"
+                        }
+                    );
+                }
+            }
+        }
+        WorkAction::Show { id, json } => {
+            let w = get(id)?;
+            let mut value = summary(&w)?;
+            let copies = ledger.copies_of(id).map_err(Failure::ledger)?;
+            let mut listed = Vec::new();
+            for c in &copies {
+                let name = ledger
+                    .recipient(c.recipient_id)
+                    .map_err(Failure::ledger)?
+                    .map(|r| r.name);
+                listed.push(serde_json::json!({
+                    "recipient": name,
+                    "recipient_id": c.recipient_id,
+                    "format": c.format,
+                    "path": c.path,
+                    "output_hash": c.output_hash,
+                    "delivered": c.created_at,
+                }));
+            }
+            value["copies"] = serde_json::Value::Array(listed);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&value).expect("serialises")
+                );
+            } else {
+                println!(
+                    "work {} ({}): {:.1} s, {} Hz, {} channel(s), registered {}",
+                    w.id,
+                    w.title.as_deref().unwrap_or("untitled"),
+                    w.duration_s,
+                    w.rate,
+                    w.channels,
+                    w.created_at
+                );
+                println!("content SHA-256 {}", w.content_hash);
+                println!(
+                    "master: {}",
+                    if value["master_kept"] == true {
+                        home.master_path(&w.content_hash).display().to_string()
+                    } else {
+                        "forgotten (tracing is blind)".to_string()
+                    }
+                );
+                for c in value["copies"].as_array().into_iter().flatten() {
+                    println!(
+                        "  {:<24} {:<5} {}  {}",
+                        c["recipient"].as_str().unwrap_or("?"),
+                        c["format"].as_str().unwrap_or(""),
+                        c["delivered"].as_str().unwrap_or(""),
+                        c["path"].as_str().unwrap_or("")
+                    );
+                }
+            }
+        }
+        WorkAction::Forget { id, yes } => {
+            let w = get(id)?;
+            if !yes {
+                if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                    return Err(Failure::usage(format!(
+                        "forgetting the master of work {id} needs confirmation: pass --yes"
+                    )));
+                }
+                eprint!(
+                    "remove the master of work {id} ({})? tracing it falls back to blind detection. Type the work id to confirm: ",
+                    w.title.as_deref().unwrap_or("untitled")
+                );
+                let mut answer = String::new();
+                std::io::stdin()
+                    .read_line(&mut answer)
+                    .map_err(|e| Failure::usage(e.to_string()))?;
+                if answer.trim() != id.to_string() {
+                    return Err(Failure::usage("not confirmed; nothing removed".into()));
+                }
+            }
+            let removed = home
+                .forget_master(&w.content_hash)
+                .map_err(Failure::ledger)?;
+            ledger
+                .audit(
+                    "forget",
+                    &serde_json::json!({"work": id, "content_hash": w.content_hash, "removed": removed})
+                        .to_string(),
+                )
+                .map_err(Failure::ledger)?;
+            if removed {
+                println!(
+                    "removed the master of work {id}; its records stay, and tracing it is now blind (the watermark alone)"
+                );
+            } else {
+                println!("work {id} had no master in the store; tracing it is blind");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `tracemark audit …`.

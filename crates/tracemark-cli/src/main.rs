@@ -70,6 +70,11 @@ enum Command {
     Mark(home::MarkArgs),
     /// Name the recipients a leaked copy came from, each with a false-accusation bound.
     Trace(home::TraceArgs),
+    /// List, show or forget registered works and their masters.
+    Work {
+        #[command(subcommand)]
+        action: home::WorkAction,
+    },
     /// Check or show the append-only audit log.
     Audit {
         #[command(subcommand)]
@@ -111,6 +116,7 @@ fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCode, Fai
         Command::Mark(args) => home::mark(home, args),
         Command::Trace(args) => home::trace(home, args),
         Command::Audit { action } => home::audit(home, action),
+        Command::Work { action } => home::work(home, action),
         Command::Keygen { keyfile } => {
             keyfile::create(&keyfile)?;
             println!("wrote a new key to {}", keyfile.display());

@@ -429,3 +429,53 @@ fn concurrent_marks_both_succeed_and_killed_marks_leave_no_half_copies() {
         .count();
     assert_eq!(copies, 12);
 }
+
+/// `mark` keeps the master byte for byte; `work list` and `work show` report
+/// it; `work forget` asks for confirmation, removes it, is audited, and
+/// tracing still works (blind).
+#[test]
+fn masters_are_kept_listed_and_forgotten_on_confirmation() {
+    let home = TestHome::new();
+    let out = home.mark_for(&fixture(SPEECH), 3);
+    let list: serde_json::Value =
+        serde_json::from_str(&home.ok(&["work", "list", "--json"])).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let work = &list[0];
+    assert_eq!(work["id"], 1);
+    assert_eq!(work["title"], "Demo");
+    assert_eq!(work["recipients"], 3);
+    assert_eq!(work["rate"], 8000);
+    assert_eq!(work["master_kept"], true);
+    let master = home
+        .root()
+        .join("masters")
+        .join(work["content_hash"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read(&master).unwrap(),
+        std::fs::read(fixture(SPEECH)).unwrap()
+    );
+    let show: serde_json::Value =
+        serde_json::from_str(&home.ok(&["work", "show", "1", "--json"])).unwrap();
+    assert_eq!(show["copies"].as_array().unwrap().len(), 3);
+    assert_eq!(show["copies"][0]["recipient"], "r01");
+
+    // Without --yes and without a terminal to ask on: refused, nothing removed.
+    let refused = home.run(&["work", "forget", "1"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--yes"));
+    assert!(master.is_file());
+    let text = home.ok(&["work", "forget", "1", "--yes"]);
+    assert!(text.contains("blind"), "{text}");
+    assert!(!master.exists());
+    let list: serde_json::Value =
+        serde_json::from_str(&home.ok(&["work", "list", "--json"])).unwrap();
+    assert_eq!(list[0]["master_kept"], false);
+    assert!(home.ok(&["audit", "log"]).contains("forget"));
+    home.ok(&["audit", "verify"]);
+    let (code, value) = home.trace(&copy_of(&out, "r02"));
+    assert_eq!(code, 0);
+    assert_eq!(accused(&value), ["r02"]);
+    assert_eq!(value["method"], "blind");
+    // An unknown work is refused.
+    assert_ne!(home.run(&["work", "show", "9"]).status.code(), Some(0));
+}

@@ -5,7 +5,9 @@
 //! ledger in WAL mode with versioned migrations, through sqlx so that a
 //! shared PostgreSQL ledger can follow), and every read and write of the
 //! ledger: recipients, works, delivered copies and the append-only,
-//! HMAC-chained audit log. Must not touch: audio, the watermark, or how
+//! HMAC-chained audit log; and the masters store, byte-for-byte copies of
+//! the registered works' files named by their SHA-256 (which informed
+//! tracing needs). Must not touch: audio decoding, the watermark, or how
 //! identifiers are coded (`tracemark-codes`).
 //!
 //! The API is synchronous; each [`Ledger`] drives sqlx on its own
@@ -33,6 +35,9 @@ pub const AUDIT_GENESIS: &str = "00000000000000000000000000000000000000000000000
 const MASTER_KEY_FILE: &str = "keystore/master.key";
 const LEDGER_FILE: &str = "ledger.sqlite";
 const AUDIT_HEAD_FILE: &str = "audit.head";
+/// Folder of the masters store: one byte-for-byte copy of each registered
+/// work's file, named by its SHA-256.
+const MASTERS_DIR: &str = "masters";
 
 /// Why the home or the ledger could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -219,6 +224,49 @@ impl Home {
     }
 }
 
+impl Home {
+    /// Where the master of the work with SHA-256 `content_hash` (hex) is kept,
+    /// whatever its format: `masters/<hash>`. The file is a byte-for-byte
+    /// copy of what was marked, so nothing is lost.
+    pub fn master_path(&self, content_hash: &str) -> PathBuf {
+        self.root.join(MASTERS_DIR).join(content_hash)
+    }
+
+    /// Stores `source` as the master of `content_hash` (its SHA-256, which the
+    /// caller computed) unless it is already there: copied to a temporary file
+    /// in the store, fsynced, then renamed, so a crash leaves either no master
+    /// or a whole one.
+    pub fn store_master(&self, content_hash: &str, source: &Path) -> Result<PathBuf, LedgerError> {
+        let target = self.master_path(content_hash);
+        if target.is_file() {
+            return Ok(target);
+        }
+        let dir = self.root.join(MASTERS_DIR);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        // One temporary name per process: two `mark` runs of the same work may race here.
+        let partial = dir.join(format!(".{content_hash}.{}.partial", std::process::id()));
+        std::fs::copy(source, &partial).map_err(io(&partial))?;
+        std::fs::File::open(&partial)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&partial))?;
+        std::fs::rename(&partial, &target).map_err(io(&target))?;
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(target)
+    }
+
+    /// Removes the master of `content_hash`; `false` if there was none.
+    pub fn forget_master(&self, content_hash: &str) -> Result<bool, LedgerError> {
+        let target = self.master_path(content_hash);
+        match std::fs::remove_file(&target) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io(&target)(e)),
+        }
+    }
+}
+
 /// A recipient.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Recipient {
@@ -295,6 +343,18 @@ pub struct Ledger {
     pool: SqlitePool,
     audit_key: SecretKey,
     head_path: PathBuf,
+}
+
+fn copy_from_row(row: &sqlx::sqlite::SqliteRow) -> Copy {
+    Copy {
+        work_id: row.get("work_id"),
+        recipient_id: row.get("recipient_id"),
+        payload: row.get("payload"),
+        output_hash: row.get("output_hash"),
+        format: row.get("format"),
+        path: row.get("path"),
+        created_at: row.get("created_at"),
+    }
 }
 
 /// Now, UTC, RFC 3339.
@@ -590,18 +650,18 @@ impl Ledger {
             .bind(recipient)
             .fetch_all(&self.pool)
             .await?;
-            Ok(rows
-                .iter()
-                .map(|row| Copy {
-                    work_id: row.get("work_id"),
-                    recipient_id: row.get("recipient_id"),
-                    payload: row.get("payload"),
-                    output_hash: row.get("output_hash"),
-                    format: row.get("format"),
-                    path: row.get("path"),
-                    created_at: row.get("created_at"),
-                })
-                .collect())
+            Ok(rows.iter().map(copy_from_row).collect())
+        })
+    }
+
+    /// Every copy of `work`, in the order recorded.
+    pub fn copies_of(&self, work: i64) -> Result<Vec<Copy>, LedgerError> {
+        self.run(async {
+            let rows = sqlx::query("SELECT * FROM copies WHERE work_id = ? ORDER BY id")
+                .bind(work)
+                .fetch_all(&self.pool)
+                .await?;
+            Ok(rows.iter().map(copy_from_row).collect())
         })
     }
 
