@@ -698,15 +698,7 @@ pub fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> 
         .sum();
     let mut segments: Vec<tracemark_engine::Segment> =
         accused.iter().flat_map(|a| a.segments.clone()).collect();
-    segments.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
-    segments.dedup_by(|b, a| {
-        if b.start_s <= a.end_s + 0.05 {
-            a.end_s = a.end_s.max(b.end_s);
-            true
-        } else {
-            false
-        }
-    });
+    tracemark_engine::detect::join_segments(&mut segments);
     let leak_hash = file_hash(&args.leak)?;
     ledger
         .audit(

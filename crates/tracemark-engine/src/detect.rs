@@ -154,6 +154,22 @@ pub struct Segment {
     pub end_s: f64,
 }
 
+/// Largest gap between two time ranges that are still joined into one, seconds.
+pub const SEGMENT_JOIN_S: f64 = 0.05;
+
+/// Sorts `segments` and joins those that overlap or nearly touch
+/// (gaps up to [`SEGMENT_JOIN_S`]).
+pub fn join_segments(segments: &mut Vec<Segment>) {
+    segments.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+    segments.dedup_by(|next, kept| {
+        let joins = next.start_s <= kept.end_s + SEGMENT_JOIN_S;
+        if joins {
+            kept.end_s = kept.end_s.max(next.end_s);
+        }
+        joins
+    });
+}
+
 /// One payload found in the input.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Found {
@@ -202,26 +218,22 @@ pub struct FingerprintReading {
 impl FingerprintReading {
     fn from_blocks(blocks: &[BlockRead]) -> Self {
         let mut sums = std::collections::BTreeMap::<u32, f32>::new();
-        let mut segments: Vec<Segment> = Vec::new();
-        let mut ordered: Vec<&BlockRead> = blocks.iter().collect();
-        ordered.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
-        for block in ordered {
+        for block in blocks {
             for (cell, &value) in block.values.iter().enumerate() {
                 if value != 0.0 {
                     let position = Layout::fingerprint_position(block.index as i64, cell as u16);
                     *sums.entry(position as u32).or_default() += value;
                 }
             }
-            match segments.last_mut() {
-                Some(last) if block.start_s <= last.end_s + 0.05 => {
-                    last.end_s = last.end_s.max(block.end_s)
-                }
-                _ => segments.push(Segment {
-                    start_s: block.start_s,
-                    end_s: block.end_s,
-                }),
-            }
         }
+        let mut segments: Vec<Segment> = blocks
+            .iter()
+            .map(|b| Segment {
+                start_s: b.start_s,
+                end_s: b.end_s,
+            })
+            .collect();
+        join_segments(&mut segments);
         FingerprintReading {
             positions: sums.into_iter().collect(),
             blocks: blocks.len(),
@@ -485,18 +497,7 @@ fn merge_found(found: &mut Vec<Found>, new: Found) {
         same.scale = new.scale;
     }
     same.segments.extend(new.segments);
-    same.segments
-        .sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
-    let mut merged: Vec<Segment> = Vec::new();
-    for seg in same.segments.drain(..) {
-        match merged.last_mut() {
-            Some(last) if seg.start_s <= last.end_s + 0.05 => {
-                last.end_s = last.end_s.max(seg.end_s)
-            }
-            _ => merged.push(seg),
-        }
-    }
-    same.segments = merged;
+    join_segments(&mut same.segments);
 }
 
 /// Adds `new` to `reads`, unless a read of the same block (overlapping it by
