@@ -215,6 +215,28 @@ impl StreamResampler {
     }
 }
 
+/// For each band `(low Hz, high Hz)`, the FFT bins it covers and the
+/// fraction of each bin (width `bin_hz`, centred on `k · bin_hz`) inside it:
+/// band powers are then weighted sums of bin powers, continuous in the edges.
+pub fn band_bin_weights(
+    edges_hz: impl Iterator<Item = (f32, f32)>,
+    bins: usize,
+    bin_hz: f32,
+) -> Vec<Vec<(usize, f32)>> {
+    edges_hz
+        .map(|(low, high)| {
+            (0..bins)
+                .filter_map(|k| {
+                    let bin_low = (k as f32 - 0.5) * bin_hz;
+                    let bin_high = (k as f32 + 0.5) * bin_hz;
+                    let overlap = (high.min(bin_high) - low.max(bin_low)).max(0.0) / bin_hz;
+                    (overlap > 0.0).then_some((k, overlap))
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// Energy in dB of a sum of squared magnitudes, floored so silence stays finite.
 ///
 /// `floor` is the smallest energy considered (same units as `energy`).

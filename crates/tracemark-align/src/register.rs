@@ -1,0 +1,1169 @@
+//! Registration of a leak against its master, and the tamper map it implies.
+//!
+//! Four steps, each narrowing the one before:
+//! 1. **Coarse offset and time scale**: the normalised cross-correlation of the
+//!    two loudness envelopes (20 ms frames, slow trends removed), for time
+//!    scales from [`MIN_SCALE`] to [`MAX_SCALE`]. Envelopes barely change with
+//!    pitch or with a channel's colouring.
+//! 2. **Frequency scale**: the leak's band levels are read with band edges
+//!    scaled by candidate factors; the factor whose spectral shapes best match
+//!    the master's along the coarse line wins (pitch ±200 cents, speed ±10 %).
+//! 3. **Time warp**: dynamic time warping of band-level frames inside a band of
+//!    ±[`MAX_DRIFT_S`] around the coarse line. Long runs where the master
+//!    advances and the leak does not are cuts; leak frames that match the
+//!    master no better than unrelated audio are insertions.
+//! 4. **Fine anchors**: every [`ANCHOR_S`] seconds of matched leak, the lag of
+//!    best correlation at 2.5 ms resolution, with sub-frame interpolation.
+//!
+//! The channel's response comes from the matched frames by least squares in
+//! the log domain (per band, the median level difference).
+
+use crate::spectrum::{self, band_edges_hz, Levels, Spectrogram, BANDS};
+use crate::RATE;
+
+/// Frame hop of the coarse and warping steps, samples (20 ms).
+pub const HOP: usize = 160;
+/// Frame hop of the fine anchors, samples (2.5 ms).
+pub const FINE_HOP: usize = 20;
+/// Smallest time scale searched (master seconds per leak second).
+pub const MIN_SCALE: f64 = 0.87;
+/// Largest time scale searched.
+pub const MAX_SCALE: f64 = 1.14;
+/// Step of the time-scale grid.
+pub const SCALE_STEP: f64 = 0.01;
+/// Step of the frequency-scale grid (≈ 8.6 cents at 1.0).
+pub const FREQ_STEP: f32 = 0.005;
+/// How far the warping path may leave the coarse line, seconds: the room
+/// for cuts and insertions together.
+pub const MAX_DRIFT_S: f64 = 6.0;
+/// Shortest cut or insertion reported, seconds.
+pub const EDIT_MIN_S: f64 = 0.5;
+/// Length of the windows [`Registration::parts`] adds in long stretches, seconds.
+pub const PART_WINDOW_S: f64 = 10.0;
+/// Spacing of fine anchors along the leak, seconds.
+pub const ANCHOR_S: f64 = 0.2;
+/// Below this envelope correlation, the leak is taken not to come from the master.
+pub const MIN_CORRELATION: f32 = 0.15;
+/// Shortest leak that registers, seconds.
+pub const MIN_LEAK_S: f64 = 2.0;
+/// Extra cost of a warping step that holds one side still, dB per band.
+const STEP_PENALTY: f32 = 0.5;
+/// Half-width of the fine anchors' correlation window, fine frames (±200 ms).
+const FINE_HALF_WINDOW: isize = 80;
+/// Largest lag a fine anchor searches either side of the warping path, fine
+/// frames (±40 ms).
+const FINE_MAX_LAG: isize = 16;
+/// Fine anchors correlating less than this are dropped.
+const FINE_MIN_CORRELATION: f32 = 0.4;
+/// Fine anchors further than this from their neighbours' line are dropped, seconds.
+const FINE_OUTLIER_S: f64 = 0.012;
+/// Levels more than this below a signal's loud frames are clamped (dB), so
+/// that silence and codec noise compare equal.
+const DYNAMIC_RANGE_DB: f32 = 45.0;
+
+/// Why a leak could not be registered.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum RegisterError {
+    /// Too short to register.
+    #[error(
+        "the leak is too short to register against a master: {0:.1} s (at least {MIN_LEAK_S} s)"
+    )]
+    TooShort(f64),
+    /// Nothing in the master resembles the leak.
+    #[error("the leak does not match the master (envelope correlation {0:.2}, at least {MIN_CORRELATION} needed)")]
+    NoMatch(f32),
+}
+
+/// A stretch of the leak that plays a stretch of the master.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Stretch {
+    /// Start in the leak, seconds.
+    pub leak_start_s: f64,
+    /// End in the leak, seconds.
+    pub leak_end_s: f64,
+    /// Where the stretch starts in the master, seconds.
+    pub master_start_s: f64,
+    /// Where it ends in the master, seconds.
+    pub master_end_s: f64,
+    /// `(leak seconds, master seconds)` pairs, both increasing: the map is
+    /// linear between them.
+    #[serde(skip)]
+    pub anchors: Vec<(f64, f64)>,
+}
+
+impl Stretch {
+    /// Leak time of master time `master_s`, if this stretch plays it.
+    pub fn leak_time(&self, master_s: f64) -> Option<f64> {
+        if master_s < self.master_start_s || master_s > self.master_end_s {
+            return None;
+        }
+        Some(interpolate(&self.anchors, master_s, |a| a.1, |a| a.0))
+    }
+
+    /// Master time of leak time `leak_s`, if this stretch covers it.
+    pub fn master_time(&self, leak_s: f64) -> Option<f64> {
+        if leak_s < self.leak_start_s || leak_s > self.leak_end_s {
+            return None;
+        }
+        Some(interpolate(&self.anchors, leak_s, |a| a.0, |a| a.1))
+    }
+}
+
+/// Piecewise-linear interpolation through `points` (increasing in both
+/// coordinates), extrapolating from the end segments.
+fn interpolate(
+    points: &[(f64, f64)],
+    x: f64,
+    from: impl Fn(&(f64, f64)) -> f64,
+    to: impl Fn(&(f64, f64)) -> f64,
+) -> f64 {
+    if points.len() == 1 {
+        return to(&points[0]) + (x - from(&points[0]));
+    }
+    let upper = points
+        .partition_point(|p| from(p) < x)
+        .clamp(1, points.len() - 1);
+    let (a, b) = (&points[upper - 1], &points[upper]);
+    let span = from(b) - from(a);
+    let t = if span > 0.0 {
+        (x - from(a)) / span
+    } else {
+        0.0
+    };
+    to(a) + t * (to(b) - to(a))
+}
+
+/// An edit found in the leak: audio with no counterpart in the master
+/// (inserted), or master audio with no counterpart in the leak (removed).
+#[derive(Clone, Copy, Debug, serde::Serialize, PartialEq)]
+pub struct Edit {
+    /// Start in the leak, seconds (equal to the end for a removal).
+    pub leak_start_s: f64,
+    /// End in the leak, seconds.
+    pub leak_end_s: f64,
+    /// Start in the master, seconds (equal to the end for an insertion).
+    pub master_start_s: f64,
+    /// End in the master, seconds.
+    pub master_end_s: f64,
+}
+
+/// The leak registered against its master.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Registration {
+    /// Master seconds per leak second on the coarse line (1.1: the leak was
+    /// sped up by 10 %, or its tempo raised).
+    pub time_scale: f64,
+    /// Leak frequency per master frequency (1.1: pitched or sped up by 10 %).
+    pub freq_scale: f32,
+    /// Envelope correlation of the coarse match, 0–1.
+    pub correlation: f32,
+    /// Stretches of the leak that play the master, in leak order.
+    pub stretches: Vec<Stretch>,
+    /// Leak audio with no counterpart in the master.
+    pub inserted: Vec<Edit>,
+    /// Master audio with no counterpart in the leak.
+    pub removed: Vec<Edit>,
+    /// The channel's response relative to its mean: `(band centre Hz in the
+    /// master, dB)`.
+    pub channel_db: Vec<(f32, f32)>,
+    /// The channel's mean gain, dB.
+    pub gain_db: f32,
+    /// Duration of the leak, seconds.
+    pub leak_s: f64,
+}
+
+impl Registration {
+    /// Leak time of master time `master_s`, if the leak plays it.
+    pub fn leak_time(&self, master_s: f64) -> Option<f64> {
+        self.stretches.iter().find_map(|s| s.leak_time(master_s))
+    }
+
+    /// Stretches of the leak (seconds) worth reading on their own: each
+    /// matched stretch, and windows of [`PART_WINDOW_S`] (half overlapping)
+    /// in longer ones — copies spliced at the same point of the master form
+    /// one stretch, and only shorter windows separate them.
+    pub fn parts(&self) -> Vec<(f64, f64)> {
+        let mut parts = Vec::new();
+        for s in &self.stretches {
+            parts.push((s.leak_start_s, s.leak_end_s));
+            if s.leak_end_s - s.leak_start_s <= 1.2 * PART_WINDOW_S {
+                continue;
+            }
+            let mut start = s.leak_start_s;
+            while start + 0.5 * PART_WINDOW_S < s.leak_end_s {
+                parts.push((start, (start + PART_WINDOW_S).min(s.leak_end_s)));
+                start += 0.5 * PART_WINDOW_S;
+            }
+        }
+        parts
+    }
+
+    /// Seconds of the leak that play the master.
+    pub fn matched_s(&self) -> f64 {
+        self.stretches
+            .iter()
+            .map(|s| s.leak_end_s - s.leak_start_s)
+            .sum()
+    }
+}
+
+/// Registers `leak` against `master` (both mono at [`RATE`] Hz).
+pub fn register(master: &[f32], leak: &[f32]) -> Result<Registration, RegisterError> {
+    let leak_s = leak.len() as f64 / RATE as f64;
+    if leak_s < MIN_LEAK_S || master.len() < spectrum::WINDOW * 4 {
+        return Err(RegisterError::TooShort(leak_s));
+    }
+    let master_levels = Levels::compute(master, HOP, 1.0);
+    let leak_spectra = Spectrogram::compute(leak, HOP);
+    let leak_unit = leak_spectra.levels(1.0);
+    let coarse = coarse_line(&master_levels.envelope(), &leak_unit.envelope());
+    if coarse.correlation < MIN_CORRELATION {
+        return Err(RegisterError::NoMatch(coarse.correlation.max(0.0)));
+    }
+    let freq_scale = frequency_scale(&master_levels, &leak_spectra, &coarse);
+    let leak_levels = leak_spectra.levels(freq_scale);
+    let features = Features {
+        leak: normalised(&leak_levels, 0..leak_levels.frames),
+        master: normalised(&master_levels, 0..master_levels.frames),
+    };
+    let path = warp(&features, &coarse);
+    let spans = matched_spans(&path, leak_levels.frames);
+    let (channel_db, gain_db) = channel_response(&master_levels, &leak_levels, &path, &spans);
+    let stretches = fine_stretches(master, leak, freq_scale, &path, &spans, &features);
+    let (inserted, removed) = edits(&stretches, leak_s);
+    Ok(Registration {
+        time_scale: coarse.scale,
+        freq_scale,
+        correlation: coarse.correlation,
+        stretches,
+        inserted,
+        removed,
+        channel_db,
+        gain_db,
+        leak_s,
+    })
+}
+
+/// The coarse line: master frame = `offset + scale · leak frame`, and, when
+/// the leak was matched window by window (it was cut or spliced), each
+/// window's own line.
+#[derive(Clone, Debug)]
+struct CoarseLine {
+    offset: f64,
+    scale: f64,
+    correlation: f32,
+    /// `(first leak frame, last leak frame, offset, scale)` of each window
+    /// that matched on its own.
+    pieces: Vec<(usize, usize, f64, f64)>,
+}
+
+impl CoarseLine {
+    fn at(&self, leak_frame: usize) -> f64 {
+        self.offset + self.scale * leak_frame as f64
+    }
+
+    /// The master frame of `leak_frame` by the window covering it, if one
+    /// matched, else by the line.
+    fn local(&self, leak_frame: usize) -> f64 {
+        self.pieces
+            .iter()
+            .filter(|p| (p.0..=p.1).contains(&leak_frame))
+            .map(|p| p.2 + p.3 * leak_frame as f64)
+            .next()
+            .unwrap_or_else(|| self.at(leak_frame))
+    }
+}
+
+/// `envelope` clamped to its loud frames' range and with its one-second
+/// moving average removed: what is left is syllables and notes.
+fn detrend(envelope: &[f32]) -> Vec<f32> {
+    let mut sorted = envelope.to_vec();
+    sorted.sort_by(f32::total_cmp);
+    let loud = sorted[((sorted.len() - 1) as f32 * 0.95) as usize];
+    let clamped: Vec<f32> = envelope
+        .iter()
+        .map(|&e| e.max(loud - DYNAMIC_RANGE_DB))
+        .collect();
+    let half = (0.5 * RATE as f64 / HOP as f64) as usize;
+    let mut prefix = vec![0.0f64; clamped.len() + 1];
+    for (i, &e) in clamped.iter().enumerate() {
+        prefix[i + 1] = prefix[i] + e as f64;
+    }
+    (0..clamped.len())
+        .map(|i| {
+            let lo = i.saturating_sub(half);
+            let hi = (i + half + 1).min(clamped.len());
+            clamped[i] - ((prefix[hi] - prefix[lo]) / (hi - lo) as f64) as f32
+        })
+        .collect()
+}
+
+/// Length of the windows a cut or spliced leak is matched in, frames (8 s).
+const COARSE_WINDOW: usize = 400;
+/// A whole-leak correlation at least this high needs no window matching.
+const WHOLE_MATCH: f32 = 0.5;
+/// Windows correlating at least this much take part in the line fit.
+const WINDOW_MATCH: f32 = 0.35;
+
+/// Best offset and time scale by normalised cross-correlation of envelopes:
+/// of the whole leak, or, if that matches poorly (edits break one line into
+/// several), a robust line through the best match of each window.
+fn coarse_line(master_env: &[f32], leak_env: &[f32]) -> CoarseLine {
+    let correlator = Correlator::new(detrend(master_env), leak_env.len());
+    let whole = correlator.best(&detrend(leak_env));
+    if whole.correlation >= WHOLE_MATCH || leak_env.len() < 2 * COARSE_WINDOW {
+        return whole;
+    }
+    let hop = COARSE_WINDOW / 2;
+    let mut pieces = Vec::new();
+    let mut points = Vec::new();
+    for start in (0..=leak_env.len() - COARSE_WINDOW).step_by(hop) {
+        let window = correlator.best(&detrend(&leak_env[start..start + COARSE_WINDOW]));
+        if window.correlation < WINDOW_MATCH {
+            continue;
+        }
+        let offset = window.offset - window.scale * start as f64;
+        pieces.push((start, start + COARSE_WINDOW - 1, offset, window.scale));
+        let centre = (start + COARSE_WINDOW / 2) as f64;
+        points.push((centre, offset + window.scale * centre, window.correlation));
+    }
+    if points.len() < 2 {
+        return whole;
+    }
+    // Theil–Sen: the median of pairwise slopes, then the median intercept.
+    let mut slopes: Vec<f64> = Vec::new();
+    for (i, a) in points.iter().enumerate() {
+        for b in &points[i + 1..] {
+            slopes.push((b.1 - a.1) / (b.0 - a.0));
+        }
+    }
+    slopes.sort_by(f64::total_cmp);
+    let slope = slopes[slopes.len() / 2].clamp(MIN_SCALE, 1.0 / (1.0 - 0.3));
+    let mut intercepts: Vec<f64> = points.iter().map(|p| p.1 - slope * p.0).collect();
+    intercepts.sort_by(f64::total_cmp);
+    let mut correlations: Vec<f32> = points.iter().map(|p| p.2).collect();
+    correlations.sort_by(f32::total_cmp);
+    CoarseLine {
+        offset: intercepts[intercepts.len() / 2],
+        scale: slope,
+        correlation: correlations[correlations.len() / 2].max(whole.correlation),
+        pieces,
+    }
+}
+
+/// Normalised cross-correlation of leak envelopes against one master envelope
+/// over the time-scale grid, with the master's transform computed once.
+struct Correlator {
+    x: Vec<f32>,
+    x_energy: Vec<f64>,
+    x_spec: Vec<realfft::num_complex::Complex32>,
+    n: usize,
+    forward: std::sync::Arc<dyn realfft::RealToComplex<f32>>,
+    inverse: std::sync::Arc<dyn realfft::ComplexToReal<f32>>,
+}
+
+impl Correlator {
+    /// For leak envelopes up to `longest_leak` frames.
+    fn new(x: Vec<f32>, longest_leak: usize) -> Self {
+        let longest = (longest_leak as f64 * MAX_SCALE).ceil() as usize + 2;
+        let n = (x.len() + longest).next_power_of_two();
+        let mut planner = realfft::RealFftPlanner::<f32>::new();
+        let forward = planner.plan_fft_forward(n);
+        let inverse = planner.plan_fft_inverse(n);
+        let mut padded = vec![0.0f32; n];
+        padded[..x.len()].copy_from_slice(&x);
+        let mut x_spec = forward.make_output_vec();
+        forward
+            .process(&mut padded, &mut x_spec)
+            .expect("planned size");
+        let mut x_energy = vec![0.0f64; x.len() + 1];
+        for (i, &v) in x.iter().enumerate() {
+            x_energy[i + 1] = x_energy[i] + (v as f64).powi(2);
+        }
+        Correlator {
+            x,
+            x_energy,
+            x_spec,
+            n,
+            forward,
+            inverse,
+        }
+    }
+
+    /// The best line for leak envelope `y` (detrended).
+    fn best(&self, y: &[f32]) -> CoarseLine {
+        let (x, n) = (&self.x, self.n);
+        let mut best = CoarseLine {
+            offset: 0.0,
+            scale: 1.0,
+            correlation: f32::NEG_INFINITY,
+            pieces: Vec::new(),
+        };
+        let steps = ((MAX_SCALE - MIN_SCALE) / SCALE_STEP).round() as usize;
+        let mut padded = vec![0.0f32; n];
+        let mut y_spec = self.forward.make_output_vec();
+        let mut corr = self.inverse.make_output_vec();
+        for step in 0..=steps {
+            let scale = MIN_SCALE + step as f64 * SCALE_STEP;
+            let stretched = stretch(y, scale);
+            let m = stretched.len();
+            let mut y_energy = vec![0.0f64; m + 1];
+            for (i, &v) in stretched.iter().enumerate() {
+                y_energy[i + 1] = y_energy[i] + (v as f64).powi(2);
+            }
+            padded.iter_mut().for_each(|v| *v = 0.0);
+            padded[..m].copy_from_slice(&stretched);
+            self.forward
+                .process(&mut padded, &mut y_spec)
+                .expect("planned size");
+            for (a, b) in y_spec.iter_mut().zip(&self.x_spec) {
+                *a = b * a.conj();
+            }
+            self.inverse
+                .process(&mut y_spec, &mut corr)
+                .expect("planned size");
+            // Lag k: leak frame i sits on master frame k + i. Half the leak
+            // may hang over either end (foreign audio before or after).
+            let min_lag = -(m as isize / 2);
+            let max_lag = x.len() as isize - m as isize / 2;
+            for lag in min_lag..max_lag {
+                let raw = corr[lag.rem_euclid(n as isize) as usize] as f64 / n as f64;
+                let first = (-lag).max(0) as usize;
+                let last = (x.len() as isize - lag).min(m as isize) as usize;
+                if last <= first + m / 2 {
+                    continue;
+                }
+                let ex = self.x_energy[(lag + last as isize) as usize]
+                    - self.x_energy[(lag + first as isize) as usize];
+                let ey = y_energy[last] - y_energy[first];
+                let norm = (ex * ey).sqrt();
+                if norm <= 0.0 {
+                    continue;
+                }
+                let c = (raw / norm) as f32;
+                if c > best.correlation {
+                    best.offset = lag as f64;
+                    best.scale = scale;
+                    best.correlation = c;
+                }
+            }
+        }
+        best
+    }
+}
+
+/// `y` read at `scale` times its rate: output frame `i` is input frame `i / scale`.
+fn stretch(y: &[f32], scale: f64) -> Vec<f32> {
+    let len = ((y.len() - 1) as f64 * scale).floor() as usize + 1;
+    (0..len)
+        .map(|i| {
+            let pos = i as f64 / scale;
+            let k = (pos.floor() as usize).min(y.len() - 1);
+            let t = (pos - k as f64) as f32;
+            let next = y[(k + 1).min(y.len() - 1)];
+            y[k] + t * (next - y[k])
+        })
+        .collect()
+}
+
+/// Pearson correlation of two band-level vectors.
+fn shape_correlation(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len() as f32;
+    let (ma, mb) = (a.iter().sum::<f32>() / n, b.iter().sum::<f32>() / n);
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (x - ma, y - mb);
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    if aa > 0.0 && bb > 0.0 {
+        ab / (aa * bb).sqrt()
+    } else {
+        0.0
+    }
+}
+
+/// Frames whose envelope is within 20 dB of the signal's loud frames.
+fn loud_frames(levels: &Levels) -> Vec<bool> {
+    let env = levels.envelope();
+    let mut sorted = env.clone();
+    sorted.sort_by(f32::total_cmp);
+    let loud = sorted[((sorted.len() - 1) as f32 * 0.95) as usize];
+    env.iter().map(|&e| e > loud - 20.0).collect()
+}
+
+/// The frequency scale whose spectral shapes best match along the coarse line.
+fn frequency_scale(master: &Levels, leak: &Spectrogram, line: &CoarseLine) -> f32 {
+    let master_loud = loud_frames(master);
+    let score = |freq_scale: f32| -> f32 {
+        let levels = leak.levels(freq_scale);
+        let leak_loud = loud_frames(&levels);
+        let (mut sum, mut count) = (0.0f32, 0usize);
+        for l in (0..levels.frames).filter(|&l| leak_loud[l]) {
+            let j = line.local(l).round();
+            if j < 0.0 || j as usize >= master.frames || !master_loud[j as usize] {
+                continue;
+            }
+            sum += shape_correlation(levels.frame(l), master.frame(j as usize));
+            count += 1;
+        }
+        if count == 0 {
+            f32::NEG_INFINITY
+        } else {
+            sum / count as f32
+        }
+    };
+    let lowest = MIN_SCALE as f32;
+    let steps = ((MAX_SCALE as f32 - lowest) / FREQ_STEP).round() as usize;
+    let scores: Vec<f32> = (0..=steps)
+        .map(|k| score(lowest + k as f32 * FREQ_STEP))
+        .collect();
+    let best = scores
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(k, _)| k);
+    let mut scale = lowest + best as f32 * FREQ_STEP;
+    if best > 0 && best < steps {
+        let (a, b, c) = (scores[best - 1], scores[best], scores[best + 1]);
+        let curvature = a - 2.0 * b + c;
+        if curvature < 0.0 {
+            scale += FREQ_STEP * 0.5 * (a - c) / curvature;
+        }
+    }
+    scale
+}
+
+/// Band levels clamped to the signal's dynamic range and with each band's
+/// mean removed: a static channel response and gain drop out.
+fn normalised(levels: &Levels, frames: std::ops::Range<usize>) -> Vec<[f32; BANDS]> {
+    let env = levels.envelope();
+    let mut loud: Vec<f32> = env[frames.clone()].to_vec();
+    loud.sort_by(f32::total_cmp);
+    let top = loud
+        .get(((loud.len().max(1) - 1) as f32 * 0.95) as usize)
+        .copied()
+        .unwrap_or(0.0);
+    let floor = top - DYNAMIC_RANGE_DB - 10.0 * (BANDS as f32).log10();
+    let mut out: Vec<[f32; BANDS]> = frames
+        .clone()
+        .map(|f| {
+            let mut row = [0.0f32; BANDS];
+            for (r, &l) in row.iter_mut().zip(levels.frame(f)) {
+                *r = l.max(floor);
+            }
+            row
+        })
+        .collect();
+    for b in 0..BANDS {
+        let mean = out.iter().map(|r| r[b]).sum::<f32>() / out.len().max(1) as f32;
+        out.iter_mut().for_each(|r| r[b] -= mean);
+    }
+    out
+}
+
+/// Normalised band levels of both signals at [`HOP`].
+struct Features {
+    leak: Vec<[f32; BANDS]>,
+    master: Vec<[f32; BANDS]>,
+}
+
+impl Features {
+    /// Match cost of leak frame `l` against master frame `j` (`None` outside).
+    fn cost(&self, l: usize, j: isize) -> Option<f32> {
+        let m = self.master.get(usize::try_from(j).ok()?)?;
+        Some(frame_cost(self.leak.get(l)?, m))
+    }
+}
+
+/// The warping path: for each leak frame, the master frames it is matched to
+/// (first, last) and the local match cost, dB per band.
+struct Path {
+    /// Per leak frame: first and last master frame on the path.
+    master: Vec<(usize, usize)>,
+    /// Per leak frame: the match cost at its first master frame.
+    cost: Vec<f32>,
+    /// Master frame count.
+    master_frames: usize,
+    /// Cost above which a frame is taken not to match.
+    threshold: f32,
+}
+
+fn frame_cost(a: &[f32; BANDS], b: &[f32; BANDS]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / BANDS as f32
+}
+
+/// Dynamic time warping of leak frames against master frames within
+/// ±[`MAX_DRIFT_S`] of the coarse line; start and end are free.
+fn warp(features: &Features, line: &CoarseLine) -> Path {
+    let drift = (MAX_DRIFT_S * RATE as f64 / HOP as f64) as isize;
+    let rows = features.leak.len();
+    let lo_of = |l: usize| line.at(l).round() as isize - drift;
+    let width = (2 * drift + 1) as usize;
+    let a = &features.leak;
+    let m_at =
+        |j: isize| -> Option<&[f32; BANDS]> { features.master.get(usize::try_from(j).ok()?) };
+    const FROM_DIAGONAL: u8 = 0;
+    const FROM_LEAK_STEP: u8 = 1; // leak advanced, master held
+    const FROM_MASTER_STEP: u8 = 2; // master advanced, leak held
+    let mut total = vec![f32::INFINITY; rows * width];
+    let mut from = vec![FROM_DIAGONAL; rows * width];
+    for l in 0..rows {
+        let lo = lo_of(l);
+        let prev_lo = if l > 0 { lo_of(l - 1) } else { lo };
+        for k in 0..width {
+            let j = lo + k as isize;
+            let Some(mf) = m_at(j) else { continue };
+            let cost = frame_cost(&a[l], mf);
+            let prev = |jj: isize| -> f32 {
+                let kk = jj - prev_lo;
+                if l == 0 || kk < 0 || kk >= width as isize {
+                    f32::INFINITY
+                } else {
+                    total[(l - 1) * width + kk as usize]
+                }
+            };
+            let mut best = if l == 0 { 0.0 } else { prev(j - 1) };
+            let mut step = FROM_DIAGONAL;
+            let held = prev(j) + STEP_PENALTY;
+            if held < best {
+                best = held;
+                step = FROM_LEAK_STEP;
+            }
+            if k > 0 {
+                let along = total[l * width + k - 1] + STEP_PENALTY;
+                if along < best {
+                    best = along;
+                    step = FROM_MASTER_STEP;
+                }
+            }
+            total[l * width + k] = cost + best;
+            from[l * width + k] = step;
+        }
+    }
+    // Backtrack from the cheapest end.
+    let last = rows - 1;
+    let mut k = (0..width)
+        .min_by(|&x, &y| total[last * width + x].total_cmp(&total[last * width + y]))
+        .unwrap_or(0);
+    let mut l = last;
+    let mut master_of = vec![(usize::MAX, 0usize); rows];
+    loop {
+        let j = (lo_of(l) + k as isize).max(0) as usize;
+        let entry = &mut master_of[l];
+        entry.0 = entry.0.min(j);
+        entry.1 = entry.1.max(j);
+        match from[l * width + k] {
+            FROM_MASTER_STEP if k > 0 => k -= 1,
+            _ if l == 0 => break,
+            step => {
+                let j_prev = if step == FROM_DIAGONAL {
+                    j as isize - 1
+                } else {
+                    j as isize
+                };
+                l -= 1;
+                let kk = j_prev - lo_of(l);
+                if kk < 0 || kk >= width as isize {
+                    break;
+                }
+                k = kk as usize;
+            }
+        }
+    }
+    // Frames the backtrack did not reach (it stopped at the band's edge)
+    // take their neighbour's position.
+    for l in 1..rows {
+        if master_of[l].0 == usize::MAX {
+            master_of[l] = (master_of[l - 1].1, master_of[l - 1].1);
+        }
+    }
+    for l in (0..rows.saturating_sub(1)).rev() {
+        if master_of[l].0 == usize::MAX {
+            master_of[l] = (master_of[l + 1].0, master_of[l + 1].0);
+        }
+    }
+    let cost: Vec<f32> = (0..rows)
+        .map(|l| m_at(master_of[l].0 as isize).map_or(f32::INFINITY, |mf| frame_cost(&a[l], mf)))
+        .collect();
+    // Unrelated pairs: the same leak frames against master frames far off
+    // the path.
+    let shift = drift;
+    let unrelated: Vec<f32> = (0..rows)
+        .filter_map(|l| {
+            let j = master_of[l].0 as isize;
+            m_at(j + shift)
+                .or_else(|| m_at(j - shift))
+                .map(|mf| frame_cost(&a[l], mf))
+        })
+        .collect();
+    let unrelated_cost = unrelated.iter().sum::<f32>() / unrelated.len().max(1) as f32;
+    // The midpoint between a typical match and unrelated audio.
+    let mut sorted: Vec<f32> = cost.iter().copied().filter(|c| c.is_finite()).collect();
+    sorted.sort_by(f32::total_cmp);
+    let matched_cost = sorted.get(sorted.len() / 4).copied().unwrap_or(0.0);
+    Path {
+        master: master_of,
+        cost,
+        master_frames: features.master.len(),
+        threshold: 0.5 * (matched_cost + unrelated_cost),
+    }
+}
+
+/// Leak frames in matched spans: `(first, last_exclusive)` runs of leak frames
+/// that follow the master, split where the master jumps (a cut).
+fn matched_spans(path: &Path, frames: usize) -> Vec<(usize, usize)> {
+    let per_s = RATE as f64 / HOP as f64;
+    let edit_frames = (EDIT_MIN_S * per_s) as usize;
+    let half = (0.25 * per_s) as usize;
+    let threshold = path.threshold;
+    let smoothed: Vec<f32> = (0..frames)
+        .map(|l| {
+            let lo = l.saturating_sub(half);
+            let hi = (l + half + 1).min(frames);
+            let window = &path.cost[lo..hi];
+            window.iter().map(|c| c.min(2.0 * threshold)).sum::<f32>() / window.len() as f32
+        })
+        .collect();
+    let mut matched: Vec<bool> = smoothed.iter().map(|&c| c <= threshold).collect();
+    // The master held still for a long run of leak frames: inserted.
+    let mut l = 0;
+    while l < frames {
+        let mut end = l + 1;
+        while end < frames && path.master[end].0 == path.master[l].1 {
+            end += 1;
+        }
+        if end - l >= edit_frames {
+            matched[l..end].iter_mut().for_each(|m| *m = false);
+        }
+        l = end;
+    }
+    // Frames mapped outside the master do not match it.
+    for (l, m) in matched.iter_mut().enumerate() {
+        if path.master[l].1 >= path.master_frames {
+            *m = false;
+        }
+    }
+    let mut spans = Vec::new();
+    let mut start = None;
+    for l in 0..=frames {
+        let cut = l < frames && path.master[l].1 - path.master[l].0 >= edit_frames;
+        let here = matched.get(l).copied().unwrap_or(false);
+        match (start, here) {
+            (None, true) => start = Some(l),
+            (Some(s), false) => {
+                spans.push((s, l));
+                start = None;
+            }
+            (Some(s), true) if cut => {
+                spans.push((s, l + 1));
+                start = Some(l);
+            }
+            _ => {}
+        }
+    }
+    spans.retain(|&(s, e)| e - s >= edit_frames);
+    spans
+}
+
+/// Per-band level difference leak − master over matched, loud frames.
+fn channel_response(
+    master: &Levels,
+    leak: &Levels,
+    path: &Path,
+    spans: &[(usize, usize)],
+) -> (Vec<(f32, f32)>, f32) {
+    let (master_loud, leak_loud) = (loud_frames(master), loud_frames(leak));
+    let mut per_band: Vec<Vec<f32>> = vec![Vec::new(); BANDS];
+    for &(s, e) in spans {
+        for (l, &loud) in leak_loud.iter().enumerate().take(e).skip(s) {
+            let j = path.master[l].0;
+            if j >= master.frames || !master_loud[j] || !loud {
+                continue;
+            }
+            for (b, values) in per_band.iter_mut().enumerate() {
+                values.push(leak.frame(l)[b] - master.frame(j)[b]);
+            }
+        }
+    }
+    let medians: Vec<f32> = per_band
+        .iter_mut()
+        .map(|v| {
+            if v.is_empty() {
+                return 0.0;
+            }
+            let mid = v.len() / 2;
+            *v.select_nth_unstable_by(mid, f32::total_cmp).1
+        })
+        .collect();
+    let mut sorted = medians.clone();
+    sorted.sort_by(f32::total_cmp);
+    let gain = sorted[BANDS / 2];
+    let response = medians
+        .iter()
+        .enumerate()
+        .map(|(b, &m)| {
+            let (lo, hi) = band_edges_hz(b);
+            ((lo * hi).sqrt(), m - gain)
+        })
+        .collect();
+    (response, gain)
+}
+
+/// Fine anchors along each matched span, and the stretches they define.
+fn fine_stretches(
+    master: &[f32],
+    leak: &[f32],
+    freq_scale: f32,
+    path: &Path,
+    spans: &[(usize, usize)],
+    features: &Features,
+) -> Vec<Stretch> {
+    if spans.is_empty() {
+        return Vec::new();
+    }
+    let ratio = (HOP / FINE_HOP) as isize;
+    let fine_s = FINE_HOP as f64 / RATE as f64;
+    let coarse_s = HOP as f64 / RATE as f64;
+    let leak_fine = Levels::compute(leak, FINE_HOP, freq_scale);
+    // Only the master's matched region is analysed finely.
+    let margin = (RATE as usize / FINE_HOP) as isize;
+    let first_j = spans
+        .iter()
+        .map(|&(s, _)| path.master[s].0)
+        .min()
+        .unwrap_or(0) as isize;
+    let last_j = spans
+        .iter()
+        .map(|&(_, e)| path.master[e - 1].1)
+        .max()
+        .unwrap_or(0) as isize;
+    let fine_lo = (first_j * ratio - margin).max(0) as usize;
+    let fine_hi_sample =
+        (((last_j + 1) * ratio + margin) as usize * FINE_HOP + spectrum::WINDOW).min(master.len());
+    let master_fine = Levels::compute(&master[fine_lo * FINE_HOP..fine_hi_sample], FINE_HOP, 1.0);
+    let step = (ANCHOR_S / coarse_s).round() as usize;
+    let mut stretches: Vec<Stretch> = Vec::new();
+    let mut previous_end = 0usize;
+    for &(s, e) in spans {
+        let slope_at = |l: usize| -> f64 {
+            let (a, b) = (l.saturating_sub(25).max(s), (l + 25).min(e - 1));
+            if b > a {
+                ((path.master[b].0 as f64 - path.master[a].0 as f64) / (b - a) as f64)
+                    .clamp(MIN_SCALE, MAX_SCALE)
+            } else {
+                1.0
+            }
+        };
+        let mut anchors = Vec::new();
+        let mut l = s + step / 2;
+        while l < e {
+            let slope = slope_at(l);
+            let leak_frame = l as isize * ratio;
+            let master_frame = path.master[l].0 as isize * ratio - fine_lo as isize;
+            if let Some(lag) = best_lag(&leak_fine, &master_fine, leak_frame, master_frame, slope) {
+                anchors.push((
+                    leak_frame as f64 * fine_s,
+                    (master_frame as f64 + lag + fine_lo as f64) * fine_s,
+                ));
+            }
+            l += step;
+        }
+        let fallback = || -> Vec<(f64, f64)> {
+            // Too few fine anchors: the warping path itself, at 20 ms.
+            (s..e)
+                .step_by(step.max(1))
+                .map(|l| (l as f64 * coarse_s, path.master[l].0 as f64 * coarse_s))
+                .collect()
+        };
+        let mut groups: Vec<Vec<(f64, f64)>> = split_at_jumps(anchors)
+            .into_iter()
+            .map(drop_outliers)
+            .filter(|g| g.len() >= 3)
+            .collect();
+        if groups.is_empty() {
+            groups.push(fallback());
+        }
+        // Each group's initial bounds: the span's ends, or midway between
+        // neighbouring groups' anchors.
+        let frame_of = |t: f64| (t / coarse_s).round() as usize;
+        let bounds: Vec<(usize, usize)> = (0..groups.len())
+            .map(|g| {
+                let lo = if g == 0 {
+                    s
+                } else {
+                    frame_of(0.5 * (groups[g - 1].last().expect("non-empty").0 + groups[g][0].0))
+                };
+                let hi = if g + 1 == groups.len() {
+                    e
+                } else {
+                    frame_of(0.5 * (groups[g].last().expect("non-empty").0 + groups[g + 1][0].0))
+                };
+                (lo, hi.max(lo + 1))
+            })
+            .collect();
+        for (anchors, (s, e)) in groups.into_iter().zip(bounds) {
+            let master_at = |x: f64| interpolate(&anchors, x, |a| a.0, |a| a.1);
+            let (s, e) = refine_bounds(s, e, |l| {
+                let j = (master_at(l as f64 * coarse_s) / coarse_s).round() as isize;
+                features.cost(l, j).map(|c| path.threshold - c)
+            });
+            let s = s.max(previous_end);
+            if e <= s {
+                continue;
+            }
+            previous_end = e;
+            let leak_start_s = s as f64 * coarse_s;
+            let leak_end_s =
+                ((e - 1) as f64 * coarse_s + coarse_s).min(leak.len() as f64 / RATE as f64);
+            let master_start_s = master_at(leak_start_s).max(0.0);
+            let master_end_s = master_at(leak_end_s).min(master.len() as f64 / RATE as f64);
+            // A stretch must be long enough to be an edit's evidence and play
+            // the master at a plausible rate.
+            let rate = (master_end_s - master_start_s) / (leak_end_s - leak_start_s).max(1e-9);
+            if leak_end_s - leak_start_s >= EDIT_MIN_S && (0.75..=1.45).contains(&rate) {
+                stretches.push(Stretch {
+                    leak_start_s,
+                    leak_end_s,
+                    master_start_s,
+                    master_end_s,
+                    anchors,
+                });
+            }
+        }
+    }
+    stretches
+}
+
+/// Moves a span's ends to where its own map stops matching: each end goes to
+/// the point within ±0.5 s that maximises the summed margin `fit` (threshold
+/// minus cost; `None` outside either signal) on the span's side.
+fn refine_bounds(s: usize, e: usize, fit: impl Fn(usize) -> Option<f32>) -> (usize, usize) {
+    let reach = (EDIT_MIN_S * RATE as f64 / HOP as f64) as usize;
+    let margin = |l: usize| fit(l).unwrap_or(-1.0);
+    // Start: maximise the sum from the candidate to the window's end.
+    let (lo, hi) = (s.saturating_sub(reach), (s + reach).min(e));
+    let mut best = (f32::NEG_INFINITY, s);
+    let mut sum = 0.0;
+    for b in (lo..hi).rev() {
+        sum += margin(b);
+        if sum > best.0 {
+            best = (sum, b);
+        }
+    }
+    let start = best.1;
+    // End: maximise the sum from the window's start to the candidate.
+    let (lo, hi) = (e.saturating_sub(reach).max(start + 1), e + reach);
+    let mut best = (f32::NEG_INFINITY, e);
+    let mut sum = 0.0;
+    for b in lo..hi {
+        if fit(b).is_none() {
+            break;
+        }
+        sum += margin(b);
+        if sum > best.0 {
+            best = (sum, b + 1);
+        }
+    }
+    (start, best.1.max(start + 1))
+}
+
+/// The lag (fine frames, fractional) at which the master best matches the
+/// leak around `leak_frame`, searched ±[`FINE_MAX_LAG`] around `master_frame`,
+/// the master read at `slope` master frames per leak frame.
+fn best_lag(
+    leak: &Levels,
+    master: &Levels,
+    leak_frame: isize,
+    master_frame: isize,
+    slope: f64,
+) -> Option<f64> {
+    let span = -FINE_HALF_WINDOW..=FINE_HALF_WINDOW;
+    let leak_rows: Vec<&[f32]> = span
+        .clone()
+        .filter_map(|i| {
+            let f = leak_frame + i;
+            (f >= 0 && (f as usize) < leak.frames).then(|| leak.frame(f as usize))
+        })
+        .collect();
+    if leak_rows.len() < FINE_HALF_WINDOW as usize {
+        return None;
+    }
+    let a = centred(&leak_rows);
+    let mut scores = Vec::with_capacity((2 * FINE_MAX_LAG + 1) as usize);
+    for lag in -FINE_MAX_LAG..=FINE_MAX_LAG {
+        let rows: Option<Vec<&[f32]>> = span
+            .clone()
+            .filter(|i| {
+                let f = leak_frame + i;
+                f >= 0 && (f as usize) < leak.frames
+            })
+            .map(|i| {
+                let f = master_frame + lag + (i as f64 * slope).round() as isize;
+                (f >= 0 && (f as usize) < master.frames).then(|| master.frame(f as usize))
+            })
+            .collect();
+        let Some(rows) = rows else {
+            scores.push(f32::NEG_INFINITY);
+            continue;
+        };
+        let b = centred(&rows);
+        let (mut ab, mut aa, mut bb) = (0.0f32, 0.0f32, 0.0f32);
+        for (x, y) in a.iter().zip(&b) {
+            ab += x * y;
+            aa += x * x;
+            bb += y * y;
+        }
+        scores.push(if aa > 0.0 && bb > 0.0 {
+            ab / (aa * bb).sqrt()
+        } else {
+            0.0
+        });
+    }
+    let (best, &peak) = scores
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))?;
+    if peak < FINE_MIN_CORRELATION || best == 0 || best == scores.len() - 1 {
+        return None;
+    }
+    let (x, y, z) = (scores[best - 1], peak, scores[best + 1]);
+    let curvature = x - 2.0 * y + z;
+    let offset = if curvature < 0.0 {
+        0.5 * (x - z) / curvature
+    } else {
+        0.0
+    };
+    Some((best as isize - FINE_MAX_LAG) as f64 + offset as f64)
+}
+
+/// Rows of band levels clamped to their range and with per-band means
+/// removed, flattened.
+fn centred(rows: &[&[f32]]) -> Vec<f32> {
+    let top = rows
+        .iter()
+        .flat_map(|r| r.iter())
+        .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    let floor = top - DYNAMIC_RANGE_DB;
+    let mut means = [0.0f32; BANDS];
+    for r in rows {
+        for (m, &v) in means.iter_mut().zip(r.iter()) {
+            *m += v.max(floor);
+        }
+    }
+    means.iter_mut().for_each(|m| *m /= rows.len() as f32);
+    rows.iter()
+        .flat_map(|r| r.iter().zip(&means).map(move |(&v, m)| v.max(floor) - m))
+        .collect()
+}
+
+/// Largest change of offset (master − leak time) between consecutive anchors
+/// of one stretch, seconds; a larger one is a cut or an insertion.
+const JUMP_S: f64 = 0.25;
+
+/// Splits anchors where the offset jumps by more than [`JUMP_S`] and the
+/// next anchor confirms the new offset (a lone outlier is no jump).
+fn split_at_jumps(anchors: Vec<(f64, f64)>) -> Vec<Vec<(f64, f64)>> {
+    let offset = |a: &(f64, f64)| a.1 - a.0;
+    let mut groups: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+    for k in 0..anchors.len() {
+        let group = groups.last_mut().expect("one group");
+        let jumps = group.last().is_some_and(|last| {
+            let step = offset(&anchors[k]) - offset(last);
+            step.abs() > JUMP_S
+                && anchors
+                    .get(k + 1)
+                    .is_some_and(|next| (offset(next) - offset(&anchors[k])).abs() < JUMP_S)
+        });
+        if jumps {
+            groups.push(vec![anchors[k]]);
+        } else {
+            group.push(anchors[k]);
+        }
+    }
+    groups
+}
+
+/// Drops anchors far from the line through their neighbours, and any that
+/// would make the map run backwards.
+fn drop_outliers(anchors: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+    let n = anchors.len();
+    // The stretch's slope: the median of consecutive anchors' slopes.
+    let mut slopes: Vec<f64> = anchors
+        .windows(2)
+        .filter(|w| w[1].0 > w[0].0)
+        .map(|w| (w[1].1 - w[0].1) / (w[1].0 - w[0].0))
+        .collect();
+    slopes.sort_by(f64::total_cmp);
+    let slope = slopes.get(slopes.len() / 2).copied().unwrap_or(1.0);
+    let kept: Vec<(f64, f64)> = (0..n)
+        .filter(|&k| {
+            let mut predictions: Vec<f64> = (k.saturating_sub(3)..(k + 4).min(n))
+                .filter(|&i| i != k)
+                .map(|i| anchors[i].1 + slope * (anchors[k].0 - anchors[i].0))
+                .collect();
+            if predictions.len() < 2 {
+                return true;
+            }
+            predictions.sort_by(f64::total_cmp);
+            let median = predictions[predictions.len() / 2];
+            // Local tempo may wander a few per cent from the stretch's slope.
+            let reach = 0.03 * 3.0 * ANCHOR_S;
+            (anchors[k].1 - median).abs() <= FINE_OUTLIER_S + reach
+        })
+        .map(|k| anchors[k])
+        .collect();
+    let mut monotone: Vec<(f64, f64)> = Vec::with_capacity(kept.len());
+    for a in kept {
+        if monotone
+            .last()
+            .is_none_or(|last| a.1 > last.1 && a.0 > last.0)
+        {
+            monotone.push(a);
+        }
+    }
+    monotone
+}
+
+/// Insertions (leak time no stretch covers) and removals (master time
+/// skipped between consecutive stretches), each at least [`EDIT_MIN_S`] long.
+fn edits(stretches: &[Stretch], leak_s: f64) -> (Vec<Edit>, Vec<Edit>) {
+    let mut inserted = Vec::new();
+    let mut removed = Vec::new();
+    let mut leak_at = 0.0;
+    let mut master_at: Option<f64> = None;
+    for s in stretches {
+        if s.leak_start_s - leak_at >= EDIT_MIN_S {
+            let m = master_at.unwrap_or(s.master_start_s);
+            inserted.push(Edit {
+                leak_start_s: leak_at,
+                leak_end_s: s.leak_start_s,
+                master_start_s: m,
+                master_end_s: m,
+            });
+        }
+        if let Some(m) = master_at {
+            if s.master_start_s - m >= EDIT_MIN_S {
+                removed.push(Edit {
+                    leak_start_s: s.leak_start_s,
+                    leak_end_s: s.leak_start_s,
+                    master_start_s: m,
+                    master_end_s: s.master_start_s,
+                });
+            }
+        }
+        leak_at = s.leak_end_s;
+        master_at = Some(s.master_end_s);
+    }
+    if leak_s - leak_at >= EDIT_MIN_S {
+        let m = master_at.unwrap_or(0.0);
+        inserted.push(Edit {
+            leak_start_s: leak_at,
+            leak_end_s: leak_s,
+            master_start_s: m,
+            master_end_s: m,
+        });
+    }
+    (inserted, removed)
+}
