@@ -90,20 +90,11 @@ impl BandLevels {
 
 /// For each band, the FFT bins it covers and the fraction of each bin inside it.
 fn band_bin_weights(bins: usize, bin_hz: f32, freq_scale: f32) -> Vec<Vec<(usize, f32)>> {
-    (0..BANDS)
-        .map(|band| {
-            let (low, high) = band_edges_hz(band);
-            let (low, high) = (low * freq_scale, high * freq_scale);
-            (0..bins)
-                .filter_map(|k| {
-                    let bin_low = (k as f32 - 0.5) * bin_hz;
-                    let bin_high = (k as f32 + 0.5) * bin_hz;
-                    let overlap = (high.min(bin_high) - low.max(bin_low)).max(0.0) / bin_hz;
-                    (overlap > 0.0).then_some((k, overlap))
-                })
-                .collect()
-        })
-        .collect()
+    let edges = (0..BANDS).map(|band| {
+        let (low, high) = band_edges_hz(band);
+        (low * freq_scale, high * freq_scale)
+    });
+    tracemark_dsp::band_bin_weights(edges, bins, bin_hz)
 }
 
 /// The value (dB difference, clipped) and weight (0 or 1) of each band's cell

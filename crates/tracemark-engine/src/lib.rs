@@ -28,6 +28,7 @@
 pub mod detect;
 pub mod embed;
 pub mod features;
+pub mod informed;
 pub mod layout;
 pub mod payload;
 
@@ -35,6 +36,7 @@ pub use detect::{
     extract, BlockRead, Detection, Extractor, FingerprintReading, Found, Scale, SearchGrid, Segment,
 };
 pub use embed::{embed, embed_fingerprinted, EmbedReport, Embedder};
+pub use informed::{read_informed, InformedReading};
 
 /// Lowest sample rate the engine accepts, Hz.
 pub const MIN_RATE: u32 = 8_000;

@@ -1,0 +1,582 @@
+//! Informed reading: the mark read as the difference between a leak and the
+//! unmarked master it was registered against.
+//!
+//! A blind reading of a cell is the host's own energy change between the
+//! cell's two tiles plus the mark; the host part is noise, and after a speech
+//! codec it swamps the mark. With the master at hand the host part is known:
+//! each cell reads as (leak tile difference) − (master tile difference), in
+//! dB. What remains is the mark, the channel's distortion of it and the
+//! channel's noise. Tile differences within one band are untouched by a
+//! static channel response and gain, so nothing needs equalising; a change
+//! common to all bands (an envelope mismatch from imperfect alignment) is
+//! removed as the blind detector removes it.
+//!
+//! Where each master tile lies in the leak comes from a registration the
+//! caller supplies (`tracemark-align` computes one) as a map from master
+//! time to leak time, plus the leak's frequency scale. Because the master
+//! carries its block grid from its first sample, every cell's role, block
+//! and fingerprint position is known without any synchronisation search.
+
+use tracemark_keys::SecretKey;
+
+use crate::detect::{join_segments, FingerprintReading, Found, Scale, Segment};
+use crate::features::{BandLevels, SILENCE_FLOOR_DB};
+use crate::layout::{
+    Layout, Role, ANALYSIS_RATE, BANDS, BLOCK_COLUMNS, FRAME_HOP, TILE_S, TILE_SAMPLES,
+};
+use crate::payload;
+
+/// Residual cell readings are clipped to ±this many dB: a transient the
+/// alignment missed must not outvote many small, faithful cells.
+pub const RESIDUAL_CLIP_DB: f32 = 4.0;
+/// Master bands more than this many dB below the loudest band of the same
+/// cell column are skipped: a channel leaves them to its noise.
+pub const INFORMED_RANGE_DB: f32 = 30.0;
+/// Leak bands less than this many dB above the leak's own floor in that band
+/// are skipped.
+pub const ABOVE_FLOOR_DB: f32 = 6.0;
+/// Length of the windows whose pilot statistic marks a stretch as carrying
+/// the mark, seconds, and their hop.
+pub const SEGMENT_WINDOW_S: f64 = 4.0;
+/// Hop between those windows, seconds.
+pub const SEGMENT_HOP_S: f64 = 1.0;
+/// Pilot statistic a window needs to count as carrying the mark.
+pub const INFORMED_SEGMENT_Z: f32 = 4.0;
+
+/// Host change (dB between a cell's tiles) from which a cell counts as
+/// changing fast (at half this).
+pub const HOST_CHANGE_SCALE_DB: f32 = 6.0;
+
+/// Shortest part of a leak whose identifier is decoded on its own, seconds
+/// (one block).
+pub const MIN_PART_S: f64 = 4.0;
+/// Pilot statistic above which cells are weighted by their class's measured
+/// fidelity.
+pub const CLASS_WEIGHT_MIN_Z: f32 = 4.0;
+/// Band groups of the fidelity classes.
+const CLASS_BAND_GROUPS: usize = 6;
+/// Fidelity classes: band group × level below the loudest band (3) × host
+/// change (2).
+const CLASSES: usize = CLASS_BAND_GROUPS * 3 * 2;
+/// Known cells' worth of the overall figures each class is shrunk toward.
+const CLASS_SHRINK_CELLS: f64 = 30.0;
+
+/// One cell seen in both master and leak.
+struct Observed {
+    column: u32,
+    band: u8,
+    /// Leak time of the cell's first tile, seconds.
+    leak_s: f32,
+    /// Leak level difference between the cell's tiles, dB.
+    leak_diff: f32,
+    /// Master level difference between the cell's tiles, dB.
+    master_diff: f32,
+    /// The leak's level difference the host alone explains (channel model), dB.
+    predicted_diff: f32,
+    /// How far the master's quieter tile sits below the column's loudest band, dB.
+    below_loudest_db: f32,
+}
+
+/// What an informed reading found.
+#[derive(Clone, Debug, Default)]
+pub struct InformedReading {
+    /// Payloads whose identifier decoded and whose tag verified: over the
+    /// whole leak or over one of the parts asked for (a splice of two copies
+    /// decodes part by part), each with the stretches that carry it.
+    pub found: Vec<Found>,
+    /// Payload candidates whose tag was checked (see [`crate::Detection`]).
+    pub candidates_checked: usize,
+    /// The fingerprint positions read, summed over repeats.
+    pub fingerprint: FingerprintReading,
+    /// Pilot statistic over the whole leak: a standard normal without a mark.
+    pub pilot_z: f32,
+    /// Cells read (active in both master and leak).
+    pub cells_read: usize,
+    /// Stretches of the leak whose pilot reads clearly, seconds.
+    pub segments: Vec<Segment>,
+}
+
+/// Reads the mark from `leak` given its unmarked `master` (both mono at
+/// [`ANALYSIS_RATE`]), `leak_time` mapping master seconds to leak seconds
+/// (`None` where the leak does not play the master) and the leak's
+/// frequency scale (leak Hz per master Hz).
+///
+/// `parts` are stretches of the leak (seconds) whose identifier is also
+/// decoded on its own, such as the stretches a registration matched; parts
+/// shorter than [`MIN_PART_S`] are skipped. Every decoding attempt counts in
+/// `candidates_checked`.
+pub fn read_informed(
+    key: &SecretKey,
+    master: &[f32],
+    leak: &[f32],
+    leak_time: impl Fn(f64) -> Option<f64>,
+    freq_scale: f32,
+    parts: &[Segment],
+) -> InformedReading {
+    let layout = Layout::new(key, payload::coded_bits());
+    let master_levels = BandLevels::compute(master, TILE_SAMPLES, 1.0);
+    let leak_levels = BandLevels::compute(leak, FRAME_HOP, freq_scale);
+    if leak_levels.frames < 2 {
+        return InformedReading::default();
+    }
+    let floors = band_floors(&leak_levels);
+    let frames_per_s = ANALYSIS_RATE as f64 / FRAME_HOP as f64;
+    // Band levels of the leak at a fractional frame, linearly interpolated.
+    let leak_at = |seconds: f64, band: usize| -> Option<f32> {
+        let x = seconds * frames_per_s;
+        if x < 0.0 {
+            return None;
+        }
+        let k = x.floor() as usize;
+        if k + 1 >= leak_levels.frames {
+            return None;
+        }
+        let t = (x - k as f64) as f32;
+        let (a, b) = (leak_levels.frame(k)[band], leak_levels.frame(k + 1)[band]);
+        Some(a + t * (b - a))
+    };
+    let mut soft = vec![0.0f32; layout.coded_bits()];
+    let parts: Vec<Segment> = parts
+        .iter()
+        .copied()
+        .filter(|p| p.end_s - p.start_s >= MIN_PART_S)
+        .collect();
+    let mut part_soft = vec![vec![0.0f32; layout.coded_bits()]; parts.len()];
+    let mut positions = std::collections::BTreeMap::<u32, f32>::new();
+    let (mut pilot_sum, mut pilot_energy) = (0.0f64, 0.0f64);
+    let mut cells_read = 0usize;
+    // Per leak-time window: pilot sum and energy, for the segments.
+    let window_count =
+        (leak.len() as f64 / ANALYSIS_RATE as f64 / SEGMENT_HOP_S).ceil() as usize + 1;
+    let mut windows = vec![(0.0f64, 0.0f64); window_count];
+    let mut blocks = std::collections::BTreeSet::new();
+    // The channel's effect on the host, learnt from the recording itself:
+    // each band's leak level as a linear function of the master's levels
+    // around it (two tiles before to one after, the neighbouring bands), by
+    // least squares. A codec that smooths energy changes, a room that
+    // smears them into later tiles and a filter that tilts the spectrum are
+    // all (to first order) such functions. The mark is independent of the
+    // master's levels, so the fit does not learn it.
+    let tiles = master_levels.frames;
+    let tile_leak: Vec<Option<[f32; BANDS]>> = (0..tiles)
+        .map(|t| {
+            let p = leak_time(t as f64 * TILE_S)?;
+            let mut row = [0.0f32; BANDS];
+            for (band, v) in row.iter_mut().enumerate() {
+                *v = leak_at(p, band)?;
+            }
+            Some(row)
+        })
+        .collect();
+    let host = HostModel::fit(&master_levels, &tile_leak, &floors);
+    // First pass: each active cell's tile differences in leak and master.
+    let columns = master_levels.frames / 2;
+    let mut observed: Vec<Observed> = Vec::new();
+    for column in 0..columns {
+        let start = column as f64 * 2.0 * TILE_S;
+        let (Some(p1), Some(p2), Some(p3)) = (
+            leak_time(start),
+            leak_time(start + TILE_S),
+            leak_time(start + 2.0 * TILE_S),
+        ) else {
+            continue;
+        };
+        if !(p1 < p2 && p2 < p3) {
+            continue;
+        }
+        let (m1, m2) = (
+            master_levels.frame(2 * column),
+            master_levels.frame(2 * column + 1),
+        );
+        let loudest = m1
+            .iter()
+            .chain(m2)
+            .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        for band in 0..BANDS {
+            let quieter = m1[band].min(m2[band]);
+            if quieter < SILENCE_FLOOR_DB || quieter < loudest - INFORMED_RANGE_DB {
+                continue;
+            }
+            let (Some(l1), Some(l2)) = (leak_at(p1, band), leak_at(p2, band)) else {
+                continue;
+            };
+            if l1.min(l2) < floors[band] + ABOVE_FLOOR_DB {
+                continue;
+            }
+            observed.push(Observed {
+                column: column as u32,
+                band: band as u8,
+                leak_s: p1 as f32,
+                leak_diff: l1 - l2,
+                master_diff: m1[band] - m2[band],
+                predicted_diff: host.predict(&master_levels, 2 * column, band)
+                    - host.predict(&master_levels, 2 * column + 1, band),
+                below_loudest_db: loudest - quieter,
+            });
+        }
+    }
+    // Residuals with the host's share and the common change removed.
+    let mut residuals: Vec<f32> = Vec::with_capacity(observed.len());
+    for cells in observed.chunk_by(|a, b| a.column == b.column) {
+        let residual = |o: &Observed| o.leak_diff - o.predicted_diff;
+        let common = if cells.len() < 2 {
+            0.0
+        } else {
+            cells.iter().map(residual).sum::<f32>() / cells.len() as f32
+        };
+        residuals.extend(cells.iter().map(|o| {
+            if cells.len() < 2 {
+                0.0
+            } else {
+                (residual(o) - common).clamp(-RESIDUAL_CLIP_DB, RESIDUAL_CLIP_DB)
+            }
+        }));
+    }
+    // How faithfully each kind of cell carries the mark through this
+    // channel, measured on the cells whose symbol is known without the
+    // payload (pilot and index). Cells are grouped by band group, by how far
+    // below the column's loudest band the master sits, and by how fast the
+    // host changes; each group's cells are weighted as a matched filter asks
+    // (mean reading over residual variance), shrunk toward the overall
+    // figures where a group has few known cells.
+    let known_sign = |o: &Observed| -> Option<f32> {
+        let column = o.column as i64;
+        let cell = layout.cell(column, o.band as usize);
+        match cell.role {
+            Role::Pilot => Some(cell.chip),
+            Role::Index(q) => {
+                let block = column.div_euclid(BLOCK_COLUMNS as i64);
+                let bit = if layout.index_bit(block, q) {
+                    1.0
+                } else {
+                    -1.0
+                };
+                Some(cell.chip * bit)
+            }
+            _ => None,
+        }
+    };
+    let class_of = |o: &Observed| -> usize {
+        let group = o.band as usize * CLASS_BAND_GROUPS / BANDS;
+        let level = match o.below_loudest_db {
+            d if d < 8.0 => 0,
+            d if d < 16.0 => 1,
+            _ => 2,
+        };
+        let change = usize::from(o.master_diff.abs() >= HOST_CHANGE_SCALE_DB / 2.0);
+        (group * 3 + level) * 2 + change
+    };
+    let mut classes = [(0.0f64, 0.0f64, 0usize); CLASSES];
+    for (o, &r) in observed.iter().zip(&residuals) {
+        if let Some(sign) = known_sign(o) {
+            let c = &mut classes[class_of(o)];
+            c.0 += (sign * r) as f64;
+            c.1 += (r as f64).powi(2);
+            c.2 += 1;
+        }
+    }
+    let (all_sum, all_energy, all_count) = classes.iter().fold((0.0, 0.0, 0usize), |acc, c| {
+        (acc.0 + c.0, acc.1 + c.1, acc.2 + c.2)
+    });
+    let overall_z = if all_energy > 0.0 {
+        all_sum / all_energy.sqrt()
+    } else {
+        0.0
+    };
+    let class_weight: [f32; CLASSES] = if overall_z > CLASS_WEIGHT_MIN_Z as f64 {
+        let (mean_all, power_all) = (
+            all_sum / all_count.max(1) as f64,
+            all_energy / all_count.max(1) as f64,
+        );
+        let k = CLASS_SHRINK_CELLS;
+        let mut w = [0.0f32; CLASSES];
+        for (wc, c) in w.iter_mut().zip(&classes) {
+            let n = c.2 as f64;
+            let mean = (c.0 + k * mean_all) / (n + k);
+            let power = (c.1 + k * power_all) / (n + k);
+            let noise = (power - mean * mean).max(0.05 * power);
+            *wc = (mean.max(0.0) / noise) as f32;
+        }
+        w
+    } else {
+        // Too little pilot to measure by: the host-change rule alone.
+        let mut w = [1.0f32; CLASSES];
+        for (c, wc) in w.iter_mut().enumerate() {
+            if c % 2 == 1 {
+                *wc = 0.5;
+            }
+        }
+        w
+    };
+    let weights: Vec<f32> = observed.iter().map(|o| class_weight[class_of(o)]).collect();
+    // Second pass, one cell column at a time: read by role.
+    let mut at = 0usize;
+    for cells in observed.chunk_by(|a, b| a.column == b.column) {
+        let first = at;
+        at += cells.len();
+        if cells.len() < 2 {
+            continue;
+        }
+        let column = cells[0].column as i64;
+        let block = column.div_euclid(BLOCK_COLUMNS as i64);
+        let window = ((cells[0].leak_s as f64 / SEGMENT_HOP_S) as usize).min(window_count - 1);
+        for ((o, &r), &weight) in cells
+            .iter()
+            .zip(&residuals[first..at])
+            .zip(&weights[first..at])
+        {
+            let cell = layout.cell(column, o.band as usize);
+            let value = cell.chip * r * weight;
+            cells_read += 1;
+            // Pilot and index cells carry symbols known without the payload.
+            let known = match cell.role {
+                Role::Pilot => Some(1.0),
+                Role::Index(q) => Some(if layout.index_bit(block, q) {
+                    1.0
+                } else {
+                    -1.0
+                }),
+                Role::Data(j) => {
+                    soft[j as usize] += value;
+                    let at = o.leak_s as f64;
+                    for (p, bits) in parts.iter().zip(part_soft.iter_mut()) {
+                        if (p.start_s..p.end_s).contains(&at) {
+                            bits[j as usize] += value;
+                        }
+                    }
+                    None
+                }
+                Role::Fingerprint(f) => {
+                    let position = Layout::fingerprint_position(block, f) as u32;
+                    *positions.entry(position).or_default() += value;
+                    blocks.insert(block);
+                    None
+                }
+            };
+            if let Some(sign) = known {
+                let v = (sign * value) as f64;
+                pilot_sum += v;
+                pilot_energy += (r * weight) as f64 * (r * weight) as f64;
+                windows[window].0 += v;
+                windows[window].1 += (r * weight) as f64 * (r * weight) as f64;
+            }
+        }
+    }
+    let pilot_z = if pilot_energy > 0.0 {
+        (pilot_sum / pilot_energy.sqrt()) as f32
+    } else {
+        0.0
+    };
+    let per_window = (SEGMENT_WINDOW_S / SEGMENT_HOP_S).round() as usize;
+    let mut segments: Vec<Segment> = (0..window_count)
+        .filter_map(|w| {
+            let span = &windows[w..(w + per_window).min(window_count)];
+            let (sum, energy) = span
+                .iter()
+                .fold((0.0, 0.0), |acc, x| (acc.0 + x.0, acc.1 + x.1));
+            let z = if energy > 0.0 {
+                sum / energy.sqrt()
+            } else {
+                0.0
+            };
+            (z as f32 >= INFORMED_SEGMENT_Z).then(|| Segment {
+                start_s: w as f64 * SEGMENT_HOP_S,
+                end_s: ((w + per_window) as f64 * SEGMENT_HOP_S)
+                    .min(leak.len() as f64 / ANALYSIS_RATE as f64),
+            })
+        })
+        .collect();
+    join_segments(&mut segments);
+    let mut candidates_checked = 0;
+    let mut found: Vec<Found> = Vec::new();
+    let whole = Segment {
+        start_s: 0.0,
+        end_s: leak.len() as f64 / ANALYSIS_RATE as f64,
+    };
+    // Parts first: a payload they find is located by them, not by the
+    // whole leak's pilot.
+    let attempts = part_soft
+        .iter()
+        .zip(parts.iter().map(Some))
+        .chain(std::iter::once((&soft, None)));
+    for (bits, stretch) in attempts {
+        if bits.iter().all(|&b| b == 0.0) {
+            continue;
+        }
+        candidates_checked += payload::LIST_SIZE;
+        let Some(payload) = payload::decode(key, bits) else {
+            continue;
+        };
+        // The whole leak's payload is located by the pilot's clear windows
+        // (or the whole leak); a part's, by the part.
+        let carriers = match stretch {
+            Some(p) => vec![*p],
+            None if segments.is_empty() => vec![whole],
+            None => segments.clone(),
+        };
+        match found.iter_mut().find(|f| f.payload == payload) {
+            Some(_) if stretch.is_none() => {}
+            Some(f) => {
+                f.segments.extend(carriers);
+                join_segments(&mut f.segments);
+            }
+            None => found.push(Found {
+                payload,
+                p_value: 0.0,
+                pilot_z,
+                scale: Scale {
+                    time_scale: 1.0,
+                    freq_scale,
+                },
+                segments: carriers,
+            }),
+        }
+    }
+    let p_value = (candidates_checked as f64 * 2f64.powi(-(payload::TAG_BITS as i32))).min(1.0);
+    found.iter_mut().for_each(|f| f.p_value = p_value);
+    InformedReading {
+        found,
+        candidates_checked,
+        fingerprint: FingerprintReading {
+            positions: positions.into_iter().collect(),
+            blocks: blocks.len(),
+            segments: segments.clone(),
+        },
+        pilot_z,
+        cells_read,
+        segments,
+    }
+}
+
+/// Regressors of the host model: master levels of the same band two tiles
+/// before to one after, of the bands either side, and a constant.
+const HOST_REGRESSORS: usize = 7;
+/// Master levels more than this far below their tile's loudest band are
+/// raised to it before entering the host model, dB.
+const HOST_FLOOR_DB: f32 = 40.0;
+
+/// Per band, the least-squares map from master levels to leak level.
+struct HostModel {
+    coefficients: [[f64; HOST_REGRESSORS]; BANDS],
+}
+
+impl HostModel {
+    /// The model's regressors for tile `tile` (clamped to the recording) and `band`.
+    fn regressors(master: &BandLevels, tile: usize, band: usize) -> [f64; HOST_REGRESSORS] {
+        let last = master.frames - 1;
+        let level = |t: isize, b: usize| -> f64 {
+            let t = t.clamp(0, last as isize) as usize;
+            let frame = master.frame(t);
+            let loudest = frame.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
+            frame[b].max(loudest - HOST_FLOOR_DB) as f64
+        };
+        let t = tile as isize;
+        [
+            level(t - 2, band),
+            level(t - 1, band),
+            level(t, band),
+            level(t + 1, band),
+            level(t, band.saturating_sub(1)),
+            level(t, (band + 1).min(BANDS - 1)),
+            1.0,
+        ]
+    }
+
+    /// Fits the model on tiles where master and leak are both active; bands
+    /// with too few such tiles keep the identity (leak = master).
+    fn fit(master: &BandLevels, leak: &[Option<[f32; BANDS]>], floors: &[f32; BANDS]) -> Self {
+        let mut identity = [0.0f64; HOST_REGRESSORS];
+        identity[2] = 1.0;
+        let mut coefficients = [identity; BANDS];
+        for (band, c) in coefficients.iter_mut().enumerate() {
+            let mut normal = [[0.0f64; HOST_REGRESSORS]; HOST_REGRESSORS];
+            let mut rhs = [0.0f64; HOST_REGRESSORS];
+            let mut rows = 0usize;
+            for (t, row) in leak.iter().enumerate() {
+                let Some(row) = row else { continue };
+                let frame = master.frame(t);
+                let loudest = frame.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
+                if frame[band] < loudest - INFORMED_RANGE_DB
+                    || frame[band] < SILENCE_FLOOR_DB
+                    || row[band] < floors[band] + ABOVE_FLOOR_DB
+                {
+                    continue;
+                }
+                let x = Self::regressors(master, t, band);
+                for i in 0..HOST_REGRESSORS {
+                    for j in 0..HOST_REGRESSORS {
+                        normal[i][j] += x[i] * x[j];
+                    }
+                    rhs[i] += x[i] * row[band] as f64;
+                }
+                rows += 1;
+            }
+            if rows < 20 * HOST_REGRESSORS {
+                continue;
+            }
+            if let Some(solution) = solve(normal, rhs) {
+                *c = solution;
+            }
+        }
+        HostModel { coefficients }
+    }
+
+    /// The leak level the host alone predicts at `tile` in `band`, dB.
+    fn predict(&self, master: &BandLevels, tile: usize, band: usize) -> f32 {
+        let x = Self::regressors(master, tile, band);
+        x.iter()
+            .zip(&self.coefficients[band])
+            .map(|(a, b)| a * b)
+            .sum::<f64>() as f32
+    }
+}
+
+/// Solves `a · x = b` by Gaussian elimination with partial pivoting, with a
+/// little ridge on the diagonal; `None` if singular.
+fn solve(
+    mut a: [[f64; HOST_REGRESSORS]; HOST_REGRESSORS],
+    mut b: [f64; HOST_REGRESSORS],
+) -> Option<[f64; HOST_REGRESSORS]> {
+    let n = HOST_REGRESSORS;
+    let ridge = 1e-6 * (0..n).map(|i| a[i][i]).sum::<f64>() / n as f64;
+    for (i, row) in a.iter_mut().enumerate() {
+        row[i] += ridge;
+    }
+    for col in 0..n {
+        let pivot = (col..n).max_by(|&x, &y| a[x][col].abs().total_cmp(&a[y][col].abs()))?;
+        if a[pivot][col].abs() < 1e-12 {
+            return None;
+        }
+        a.swap(col, pivot);
+        b.swap(col, pivot);
+        let (upper, lower) = a.split_at_mut(col + 1);
+        let pivot_row = &upper[col];
+        for (offset, row) in lower.iter_mut().enumerate() {
+            let f = row[col] / pivot_row[col];
+            for (x, p) in row[col..].iter_mut().zip(&pivot_row[col..]) {
+                *x -= f * p;
+            }
+            b[col + 1 + offset] -= f * b[col];
+        }
+    }
+    let mut x = [0.0f64; HOST_REGRESSORS];
+    for row in (0..n).rev() {
+        let tail: f64 = (row + 1..n).map(|k| a[row][k] * x[k]).sum();
+        x[row] = (b[row] - tail) / a[row][row];
+    }
+    Some(x)
+}
+
+/// Each band's floor in the leak: its 10th-percentile level.
+fn band_floors(levels: &BandLevels) -> [f32; BANDS] {
+    let mut floors = [SILENCE_FLOOR_DB; BANDS];
+    for (band, floor) in floors.iter_mut().enumerate() {
+        let mut values: Vec<f32> = (0..levels.frames).map(|f| levels.frame(f)[band]).collect();
+        if values.is_empty() {
+            continue;
+        }
+        let rank = values.len() / 10;
+        *floor = *values.select_nth_unstable_by(rank, f32::total_cmp).1;
+    }
+    floors
+}
