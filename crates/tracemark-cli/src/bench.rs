@@ -22,9 +22,14 @@ pub struct BenchArgs {
     /// Overrides --suite.
     #[arg(long)]
     attacks: Option<String>,
-    /// Named attack suite: quick or full.
+    /// Named attack suite: quick, full, or informed (issue 6's channels on
+    /// 30 s excerpts; implies --informed).
     #[arg(long, default_value = "quick")]
     suite: String,
+    /// Also trace every excerpt informed: registered against its original
+    /// and read through it, scored against 1,000 recipients.
+    #[arg(long)]
+    informed: bool,
     /// Excerpt length extracted from, seconds (attacks with crop:Ns use N).
     #[arg(long, default_value_t = 10.0)]
     clip_s: f64,
@@ -79,8 +84,12 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Failure> {
         return Ok(ExitCode::SUCCESS);
     }
     let corpus = args.corpus.clone().expect("clap requires --corpus");
-    let suite = Suite::from_name(&args.suite)
-        .ok_or_else(|| usage(format!("unknown suite '{}': quick or full", args.suite)))?;
+    let suite = Suite::from_name(&args.suite).ok_or_else(|| {
+        usage(format!(
+            "unknown suite '{}': quick, full or informed",
+            args.suite
+        ))
+    })?;
     let chains = match &args.attacks {
         Some(list) => parse_list(list).map_err(usage)?,
         None => suite.chains(),
@@ -102,7 +111,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Failure> {
         _ => None,
     };
     let false_alarm_trials = args.false_alarms.unwrap_or(match suite {
-        Suite::Quick => 40,
+        Suite::Quick | Suite::Informed => 40,
         Suite::Full => 2000,
     });
     let config = Config {
@@ -116,6 +125,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Failure> {
             .perceptual
             .then(|| std::env::var("TRACEMARK_PYTHON").unwrap_or_else(|_| "python3".into())),
         tracemark_exe: std::env::current_exe().ok(),
+        informed: args.informed || suite == Suite::Informed,
         progress: true,
         command: std::iter::once("tracemark".to_string())
             .chain(std::env::args().skip(1))

@@ -167,6 +167,9 @@ pub struct TraceArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Draw the tamper map (leak timeline against the master) as a PNG.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
 }
 
 impl Failure {
@@ -372,6 +375,8 @@ pub fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failure> {
             args.work.display()
         )));
     }
+    // Its landmarks let `trace` name the work from a leak alone.
+    crate::informed::index_master(&home, work.id, &crate::informed::analysis_signal(&audio))?;
     std::fs::create_dir_all(&args.out)
         .map_err(|e| Failure::write(format!("cannot create {}: {e}", args.out.display())))?;
     let engine_key = home.master.derive(ENGINE_KEY_LABEL);
@@ -602,12 +607,205 @@ pub fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> 
     };
     let engine_key = home.master.derive(ENGINE_KEY_LABEL);
     let cipher = IdentifierCipher::new(&home.master);
-    let detection = crate::extract_file(&args.leak, &engine_key)?;
-    let half_epsilon = args.epsilon / 2.0;
-    let identifier_bound = false_accusation_bound(detection.candidates_checked);
-    let mut accused: Vec<Accusation> = Vec::new();
     let mut notes = Vec::new();
-    let mut work_found = forced_work.clone();
+    let mut detection =
+        gather_evidence(&home, &args, forced_work.as_ref(), &engine_key, &mut notes)?;
+    let (accused, work_found, verdict) = loop {
+        let findings = accuse(
+            &home,
+            &args,
+            forced_work.as_ref(),
+            &cipher,
+            &detection,
+            &mut notes,
+        )?;
+        if !findings.0.is_empty() || detection.method != "informed" {
+            break findings;
+        }
+        // The mark may survive a channel better blind than through the
+        // registration (a room's reverberation smears the master's tiles).
+        notes.push("the informed reading named no one; the leak was also traced blind".into());
+        let blind = crate::extract_file(&args.leak, &engine_key)?;
+        detection.method = "informed+blind";
+        detection.found = blind.found;
+        detection.candidates_checked = blind.candidates_checked;
+        detection.fingerprint = blind.fingerprint;
+    };
+    let positions_read = verdict.as_ref().map_or(0, |v| v.positions_read);
+    // Blocks whose identifier was read, for the identifier's accusations.
+    let identifier_blocks_read: u64 = accused
+        .iter()
+        .filter(|a| a.evidence.contains(&"identifier"))
+        .flat_map(|a| &a.segments)
+        .map(|s| ((s.end_s - s.start_s) / BLOCK_S).floor() as u64)
+        .sum();
+    let mut segments: Vec<tracemark_engine::Segment> =
+        accused.iter().flat_map(|a| a.segments.clone()).collect();
+    tracemark_engine::detect::join_segments(&mut segments);
+    let leak_hash = file_hash(&args.leak)?;
+    ledger
+        .audit(
+            "trace",
+            &serde_json::json!({
+                "leak_hash": leak_hash,
+                "work": work_found.as_ref().map(|w| w.id),
+                "accused": accused.iter().map(|a| a.recipient.id).collect::<Vec<_>>(),
+                "positions_read": positions_read,
+            })
+            .to_string(),
+        )
+        .map_err(Failure::ledger)?;
+    let ranking: Vec<serde_json::Value> = verdict
+        .as_ref()
+        .map(|v| {
+            v.ranking
+                .iter()
+                .map(|(r, score, bound)| {
+                    serde_json::json!({"name": r.name, "recipient_id": r.id, "score": score, "false_accusation_bound": bound})
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if args.json {
+        let value = serde_json::json!({
+            "found": !accused.is_empty(),
+            "method": detection.method,
+            "identification": detection.identification,
+            "registration": detection.registration.as_ref().map(|r| serde_json::json!({
+                "time_scale": r.time_scale,
+                "freq_scale": r.freq_scale,
+                "pitch_cents": 1200.0 * (r.freq_scale as f64).log2(),
+                "envelope_correlation": r.correlation,
+                "gain_db": r.gain_db,
+                "channel_response_db": r.channel_db.iter().map(|(hz, db)| serde_json::json!({"hz": hz, "db": db})).collect::<Vec<_>>(),
+                "matched_s": r.matched_s(),
+                "pilot_z": detection.informed_pilot_z,
+            })),
+            "alignment": detection.registration.as_ref().map(|r| r.stretches.clone()).unwrap_or_default(),
+            "inserted": detection.registration.as_ref().map(|r| r.inserted.clone()).unwrap_or_default(),
+            "removed": detection.registration.as_ref().map(|r| r.removed.clone()).unwrap_or_default(),
+            "work": work_found.as_ref().map(|w| serde_json::json!({"id": w.id, "title": w.title, "content_hash": w.content_hash})),
+            "accused": accused.iter().map(Accusation::json).collect::<Vec<_>>(),
+            "epsilon": args.epsilon,
+            "positions_read": positions_read,
+            "identifier_blocks_read": identifier_blocks_read,
+            "recipients_scored": verdict.as_ref().map_or(0, |v| v.recipients_scored),
+            "ranking": ranking,
+            "segments": segments,
+            "fingerprint_segments": detection.fingerprint.segments,
+            "notes": notes,
+            "duration_s": detection.duration_s,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).expect("serialises")
+        );
+    } else if accused.is_empty() {
+        println!(
+            "nothing found: no copy of a registered work is identified in {} ({:.1} s examined, {positions_read} code positions read)",
+            args.leak.display(),
+            detection.duration_s
+        );
+        for n in &notes {
+            println!("  note: {n}");
+        }
+    } else {
+        let work = work_found.as_ref().expect("accusations name a work");
+        println!(
+            "work {} ({}), {} detection, {positions_read} code positions and {identifier_blocks_read} identifier blocks read",
+            work.id,
+            work.title.as_deref().unwrap_or("untitled"),
+            detection.method
+        );
+        for a in &accused {
+            let stretches: Vec<String> = a
+                .segments
+                .iter()
+                .map(|seg| format!("{:.1}–{:.1} s", seg.start_s, seg.end_s))
+                .collect();
+            println!(
+                "ACCUSED {}  false-accusation bound ≤ {:.1e}  by {}  in {}",
+                a.recipient.name,
+                a.bound,
+                a.evidence.join(" and "),
+                stretches.join(", ")
+            );
+        }
+        if let Some(v) = &verdict {
+            println!("code ranking ({} recipients scored):", v.recipients_scored);
+            for (r, score, bound) in &v.ranking {
+                println!("  {:<24} score {score:6.2}  bound {bound:.1e}", r.name);
+            }
+        }
+    }
+    if !args.json {
+        if let Some(r) = &detection.registration {
+            print_tamper_map(r);
+        }
+    }
+    if let Some(plot) = &args.plot {
+        match &detection.registration {
+            Some(r) => crate::plot::tamper_map(plot, r)?,
+            None => {
+                eprintln!("no plot written: the tamper map needs the master (this trace was blind)")
+            }
+        }
+    }
+    Ok(if accused.is_empty() {
+        ExitCode::from(exit::NOT_FOUND as u8)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The alignment with the master, and what was cut or inserted, as text.
+fn print_tamper_map(r: &tracemark_align::Registration) {
+    println!(
+        "registered against the master: time scale {:.3}, pitch {:+.0} cents, {:.1} of {:.1} s matched",
+        r.time_scale,
+        1200.0 * (r.freq_scale as f64).log2(),
+        r.matched_s(),
+        r.leak_s
+    );
+    for s in &r.stretches {
+        println!(
+            "  leak {:7.2}–{:7.2} s  plays master {:7.2}–{:7.2} s",
+            s.leak_start_s, s.leak_end_s, s.master_start_s, s.master_end_s
+        );
+    }
+    for e in &r.inserted {
+        println!(
+            "  INSERTED leak {:7.2}–{:7.2} s (not in the master)",
+            e.leak_start_s, e.leak_end_s
+        );
+    }
+    for e in &r.removed {
+        println!(
+            "  REMOVED  master {:7.2}–{:7.2} s (cut at leak {:.2} s)",
+            e.master_start_s, e.master_end_s, e.leak_start_s
+        );
+    }
+}
+
+/// Accusations (by identifier and by code), the work they concern, and the
+/// code's verdict.
+type Findings = (Vec<Accusation>, Option<Work>, Option<CodeVerdict>);
+
+/// Who the evidence names.
+fn accuse(
+    home: &Home,
+    args: &TraceArgs,
+    forced_work: Option<&Work>,
+    cipher: &IdentifierCipher,
+    detection: &Evidence,
+    notes: &mut Vec<String>,
+) -> Result<Findings, Failure> {
+    let ledger = &home.ledger;
+    let half_epsilon = args.epsilon / 2.0;
+    let identifier_bound =
+        false_accusation_bound(detection.candidates_checked) * detection.bound_factor();
+    let mut accused: Vec<Accusation> = Vec::new();
+    let mut work_found = forced_work.cloned();
     for found in &detection.found {
         let Some(id) = cipher.open(found.payload) else {
             notes.push(format!(
@@ -658,12 +856,18 @@ pub fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> 
     }
     // The code: against the work found (or given), else against every work
     // with copies, paying for each in the union bound.
-    let code_works: Vec<Work> = match &work_found {
-        Some(w) => vec![w.clone()],
-        None if detection.fingerprint.positions.is_empty() => Vec::new(),
-        None => ledger.works().map_err(Failure::ledger)?,
+    let code_works: Vec<Work> = match (&work_found, &detection.identified_work) {
+        (Some(w), _) | (None, Some(w)) => vec![w.clone()],
+        (None, None) if detection.fingerprint.positions.is_empty() => Vec::new(),
+        (None, None) => ledger.works().map_err(Failure::ledger)?,
     };
-    let verdict = code_verdict(&home, &code_works, &detection, half_epsilon)?;
+    let verdict = code_verdict(
+        home,
+        &code_works,
+        &detection.fingerprint,
+        half_epsilon,
+        detection.bound_factor(),
+    )?;
     if let Some(verdict) = &verdict {
         for (recipient, score, bound) in &verdict.ranking {
             if *bound > half_epsilon {
@@ -688,102 +892,119 @@ pub fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> 
             work_found.get_or_insert(verdict.work.clone());
         }
     }
-    let positions_read = verdict.as_ref().map_or(0, |v| v.positions_read);
-    // Blocks whose identifier was read, for the identifier's accusations.
-    let identifier_blocks_read: u64 = accused
-        .iter()
-        .filter(|a| a.evidence.contains(&"identifier"))
-        .flat_map(|a| &a.segments)
-        .map(|s| ((s.end_s - s.start_s) / BLOCK_S).floor() as u64)
-        .sum();
-    let mut segments: Vec<tracemark_engine::Segment> =
-        accused.iter().flat_map(|a| a.segments.clone()).collect();
-    tracemark_engine::detect::join_segments(&mut segments);
-    let leak_hash = file_hash(&args.leak)?;
-    ledger
-        .audit(
-            "trace",
-            &serde_json::json!({
-                "leak_hash": leak_hash,
-                "work": work_found.as_ref().map(|w| w.id),
-                "accused": accused.iter().map(|a| a.recipient.id).collect::<Vec<_>>(),
-                "positions_read": positions_read,
-            })
-            .to_string(),
-        )
-        .map_err(Failure::ledger)?;
-    let ranking: Vec<serde_json::Value> = verdict
-        .as_ref()
-        .map(|v| {
-            v.ranking
-                .iter()
-                .map(|(r, score, bound)| {
-                    serde_json::json!({"name": r.name, "recipient_id": r.id, "score": score, "false_accusation_bound": bound})
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    if args.json {
-        let value = serde_json::json!({
-            "found": !accused.is_empty(),
-            "method": "blind",
-            "work": work_found.as_ref().map(|w| serde_json::json!({"id": w.id, "title": w.title, "content_hash": w.content_hash})),
-            "accused": accused.iter().map(Accusation::json).collect::<Vec<_>>(),
-            "epsilon": args.epsilon,
-            "positions_read": positions_read,
-            "identifier_blocks_read": identifier_blocks_read,
-            "recipients_scored": verdict.as_ref().map_or(0, |v| v.recipients_scored),
-            "ranking": ranking,
-            "segments": segments,
-            "fingerprint_segments": detection.fingerprint.segments,
-            "notes": notes,
-            "duration_s": detection.duration_s,
-        });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&value).expect("serialises")
-        );
-    } else if accused.is_empty() {
-        println!(
-            "nothing found: no copy of a registered work is identified in {} ({:.1} s examined, {positions_read} code positions read)",
-            args.leak.display(),
-            detection.duration_s
-        );
-        for n in &notes {
-            println!("  note: {n}");
-        }
-    } else {
-        let work = work_found.as_ref().expect("accusations name a work");
-        println!(
-            "work {} ({}), blind detection, {positions_read} code positions and {identifier_blocks_read} identifier blocks read",
-            work.id,
-            work.title.as_deref().unwrap_or("untitled")
-        );
-        for a in &accused {
-            let stretches: Vec<String> = a
-                .segments
-                .iter()
-                .map(|seg| format!("{:.1}–{:.1} s", seg.start_s, seg.end_s))
-                .collect();
-            println!(
-                "ACCUSED {}  false-accusation bound ≤ {:.1e}  by {}  in {}",
-                a.recipient.name,
-                a.bound,
-                a.evidence.join(" and "),
-                stretches.join(", ")
-            );
-        }
-        if let Some(v) = &verdict {
-            println!("code ranking ({} recipients scored):", v.recipients_scored);
-            for (r, score, bound) in &v.ranking {
-                println!("  {:<24} score {score:6.2}  bound {bound:.1e}", r.name);
-            }
+    Ok((accused, work_found, verdict))
+}
+
+/// What the leak yields, by either method.
+struct Evidence {
+    /// "informed" (read against the stored master) or "blind".
+    method: &'static str,
+    /// Payloads read.
+    found: Vec<tracemark_engine::Found>,
+    /// Payload candidates whose tag was checked.
+    candidates_checked: usize,
+    /// Fingerprint positions read.
+    fingerprint: tracemark_engine::FingerprintReading,
+    /// Duration of the leak, seconds.
+    duration_s: f64,
+    /// The work the landmark index named, if any.
+    identified_work: Option<Work>,
+    /// The landmark match behind it.
+    identification: Option<tracemark_align::Match>,
+    /// The registration against the master (informed only).
+    registration: Option<tracemark_align::Registration>,
+    /// Pilot statistic of the informed reading.
+    informed_pilot_z: Option<f32>,
+}
+
+impl Evidence {
+    /// Factor on every bound: with the master at hand both methods may run
+    /// (informed, then blind if it names no one), so each accusation's bound
+    /// pays for both in the union bound.
+    fn bound_factor(&self) -> f64 {
+        if self.method == "blind" {
+            1.0
+        } else {
+            2.0
         }
     }
-    Ok(if accused.is_empty() {
-        ExitCode::from(exit::NOT_FOUND as u8)
+}
+
+/// Identifies the work (given, or by landmarks), reads the leak against its
+/// stored master if there is one, and falls back to blind detection
+/// otherwise, saying why in `notes`.
+fn gather_evidence(
+    home: &Home,
+    args: &TraceArgs,
+    forced_work: Option<&Work>,
+    engine_key: &SecretKey,
+    notes: &mut Vec<String>,
+) -> Result<Evidence, Failure> {
+    let leak = crate::informed::leak_signal(&args.leak)?;
+    let mut identified_work = None;
+    let mut identification = None;
+    if let Some(leak) = &leak {
+        let work = match forced_work {
+            Some(w) => Some(w.clone()),
+            None => match crate::informed::identify(home, leak)? {
+                Some(found) => {
+                    identification = Some(found);
+                    let work = home
+                        .ledger
+                        .work(found.work as i64)
+                        .map_err(Failure::ledger)?;
+                    if work.is_none() {
+                        notes.push(format!(
+                            "the landmark index names work {}, which the ledger does not hold",
+                            found.work
+                        ));
+                    }
+                    work
+                }
+                None => {
+                    notes.push("no registered work's landmarks match the leak".into());
+                    None
+                }
+            },
+        };
+        if let Some(work) = work {
+            match crate::informed::read(home, &work, leak, engine_key)? {
+                Ok(informed) => {
+                    return Ok(Evidence {
+                        method: "informed",
+                        found: informed.reading.found.clone(),
+                        candidates_checked: informed.reading.candidates_checked,
+                        fingerprint: informed.reading.fingerprint.clone(),
+                        duration_s: informed.registration.leak_s,
+                        identified_work: Some(work),
+                        identification,
+                        informed_pilot_z: Some(informed.reading.pilot_z),
+                        registration: Some(informed.registration),
+                    });
+                }
+                Err(reason) => notes.push(format!(
+                    "informed tracing not possible ({reason}); traced blind"
+                )),
+            }
+            identified_work = Some(work);
+        }
     } else {
-        ExitCode::SUCCESS
+        notes.push(format!(
+            "the leak is longer than {:.0} s: traced blind",
+            crate::informed::MAX_INFORMED_S
+        ));
+    }
+    let detection = crate::extract_file(&args.leak, engine_key)?;
+    Ok(Evidence {
+        method: "blind",
+        found: detection.found,
+        candidates_checked: detection.candidates_checked,
+        fingerprint: detection.fingerprint,
+        duration_s: detection.duration_s,
+        identified_work,
+        identification,
+        registration: None,
+        informed_pilot_z: None,
     })
 }
 
@@ -793,10 +1014,11 @@ pub fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> 
 fn code_verdict(
     home: &Home,
     works: &[Work],
-    detection: &tracemark_engine::Detection,
+    fingerprint: &tracemark_engine::FingerprintReading,
     budget: f64,
+    bound_factor: f64,
 ) -> Result<Option<CodeVerdict>, Failure> {
-    if detection.fingerprint.positions.is_empty() || works.is_empty() {
+    if fingerprint.positions.is_empty() || works.is_empty() {
         return Ok(None);
     }
     let mut per_work = Vec::new();
@@ -813,7 +1035,7 @@ fn code_verdict(
     let mut best: Option<CodeVerdict> = None;
     for (work, ids) in per_work {
         let code = TardosCode::new(&home.master, work.id as u32, FINGERPRINT_POSITIONS);
-        let readings = code.readings(&detection.fingerprint.positions);
+        let readings = code.readings(&fingerprint.positions);
         if readings.is_empty() {
             continue;
         }
@@ -825,7 +1047,11 @@ fn code_verdict(
                 .recipient(ranked.recipient as i64)
                 .map_err(Failure::ledger)?
                 .expect("copies name ledger recipients");
-            ranking.push((recipient, ranked.score, ranked.bound));
+            ranking.push((
+                recipient,
+                ranked.score,
+                (ranked.bound * bound_factor).min(1.0),
+            ));
         }
         let strongest = ranking.first().map_or(1.0, |r| r.2);
         if best

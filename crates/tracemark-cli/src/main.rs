@@ -10,7 +10,9 @@
 mod bench;
 mod exit;
 mod home;
+mod informed;
 mod keyfile;
+mod plot;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

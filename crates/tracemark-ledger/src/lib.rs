@@ -38,6 +38,10 @@ const AUDIT_HEAD_FILE: &str = "audit.head";
 /// Folder of the masters store: one byte-for-byte copy of each registered
 /// work's file, named by its SHA-256.
 const MASTERS_DIR: &str = "masters";
+/// File holding the landmark index of every registered master.
+const LANDMARKS_FILE: &str = "landmarks.idx";
+/// Lock file serialising writers of [`LANDMARKS_FILE`].
+const LANDMARKS_LOCK: &str = "landmarks.lock";
 
 /// Why the home or the ledger could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -254,6 +258,46 @@ impl Home {
             let _ = d.sync_all();
         }
         Ok(target)
+    }
+
+    /// The landmark index's bytes, as last written (empty if none was).
+    /// The file is replaced atomically, so a reader never sees half of one.
+    pub fn read_landmarks(&self) -> Result<Vec<u8>, LedgerError> {
+        let path = self.root.join(LANDMARKS_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// Replaces the landmark index by `update(current bytes)`, holding an
+    /// exclusive lock so that concurrent `mark` runs each add their work:
+    /// written to a temporary file, fsynced, then renamed into place.
+    pub fn update_landmarks(
+        &self,
+        update: impl FnOnce(Vec<u8>) -> Vec<u8>,
+    ) -> Result<(), LedgerError> {
+        let lock_path = self.root.join(LANDMARKS_LOCK);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        lock.lock().map_err(io(&lock_path))?;
+        let bytes = update(self.read_landmarks()?);
+        let target = self.root.join(LANDMARKS_FILE);
+        let partial = self
+            .root
+            .join(format!(".{LANDMARKS_FILE}.{}.partial", std::process::id()));
+        std::fs::write(&partial, &bytes).map_err(io(&partial))?;
+        std::fs::File::open(&partial)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&partial))?;
+        std::fs::rename(&partial, &target).map_err(io(&target))?;
+        drop(lock);
+        Ok(())
     }
 
     /// Removes the master of `content_hash`; `false` if there was none.
