@@ -58,6 +58,9 @@ pub enum Attack {
     Crop { seconds: f32 },
     /// Chunks of this many seconds removed, one in every 5 s, at random places.
     RemoveChunks { seconds: f32 },
+    /// This many seconds of other audio inserted at a random point in the
+    /// middle half (a splice from elsewhere).
+    Insert { seconds: f32 },
     /// Playback speed factor (tempo and pitch together, as by resampling).
     Speed { factor: f32 },
     /// Tempo factor with pitch kept (sox `tempo`).
@@ -108,6 +111,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ("gain:<dB>", "gain with clipping, e.g. gain:+10, gain:-10"),
     ("crop:<s>s", "random excerpt, e.g. crop:10s"),
     ("cut:<s>s", "remove a chunk every 5 s, e.g. cut:1s"),
+    (
+        "insert:<s>s",
+        "insert other audio in the middle half, e.g. insert:2s",
+    ),
     ("speed:<x>", "playback speed, e.g. speed:1.05"),
     ("tempo:<x>", "tempo with pitch kept, e.g. tempo:0.95"),
     ("pitch:<cents>", "pitch with tempo kept, e.g. pitch:+100"),
@@ -188,6 +195,7 @@ impl fmt::Display for Attack {
             Attack::Gain { db } => write!(f, "gain:{db:+}"),
             Attack::Crop { seconds } => write!(f, "crop:{seconds}s"),
             Attack::RemoveChunks { seconds } => write!(f, "cut:{seconds}s"),
+            Attack::Insert { seconds } => write!(f, "insert:{seconds}s"),
             Attack::Speed { factor } => write!(f, "speed:{factor}"),
             Attack::Tempo { factor } => write!(f, "tempo:{factor}"),
             Attack::Pitch { cents } => write!(f, "pitch:{cents:+}"),
@@ -333,6 +341,9 @@ impl FromStr for Attack {
                 }
                 Attack::RemoveChunks { seconds: s }
             }
+            "insert" => Attack::Insert {
+                seconds: seconds(param)?,
+            },
             "speed" | "tempo" => {
                 let factor = plain(param)?;
                 if !(0.5..=2.0).contains(&factor) {
@@ -518,6 +529,9 @@ impl Attack {
             }
             Attack::Crop { seconds } => crop(audio, seconds as f64, cx.rng),
             Attack::RemoveChunks { seconds } => remove_chunks(audio, seconds as f64, cx.rng),
+            Attack::Insert { seconds } => {
+                insert(audio, cx.interferer, seconds as f64, cx.rng, tools, dir)?
+            }
             Attack::Speed { factor } => {
                 // sox `speed` resamples (tempo and pitch together); `rate` brings
                 // the result back to the input's rate.
@@ -758,6 +772,59 @@ fn convolve(audio: &Audio, ir: &[f32]) -> Audio {
     }
 }
 
+/// `other` brought to `audio`'s rate and folded to mono, with its RMS level;
+/// an error naming `attack` if it is empty.
+fn other_source(
+    audio: &Audio,
+    other: &Audio,
+    attack: &str,
+    tools: &Tools,
+    dir: &Path,
+) -> Result<(Vec<f32>, f64), BenchError> {
+    let other = if other.rate == audio.rate {
+        other.clone()
+    } else {
+        tools.sox_effect(other, dir, &["rate", "-v", &audio.rate.to_string()], None)?
+    };
+    let source: Vec<f32> = downmix(&other);
+    if source.is_empty() {
+        return Err(BenchError::Attack(format!(
+            "{attack}: the other audio is empty"
+        )));
+    }
+    Ok((source, rms(&other)))
+}
+
+/// Inserts `seconds` of `other` (brought to the same rate and level, looped,
+/// channels folded to match) at a random point in the middle half of `audio`.
+fn insert(
+    audio: &Audio,
+    other: &Audio,
+    seconds: f64,
+    rng: &mut ChaCha20Rng,
+    tools: &Tools,
+    dir: &Path,
+) -> Result<Audio, BenchError> {
+    let (source, other_rms) = other_source(audio, other, "insert", tools, dir)?;
+    let gain = (rms(audio) / other_rms.max(1e-12)) as f32;
+    let len = (seconds * audio.rate as f64).round() as usize;
+    let at = ((0.25 + 0.5 * unit(rng)) * audio.frames() as f64) as usize;
+    Ok(Audio {
+        channels: audio
+            .channels
+            .iter()
+            .map(|c| {
+                let mut out = Vec::with_capacity(c.len() + len);
+                out.extend_from_slice(&c[..at]);
+                out.extend(source.iter().cycle().take(len).map(|&o| o * gain));
+                out.extend_from_slice(&c[at..]);
+                out
+            })
+            .collect(),
+        ..audio.clone()
+    })
+}
+
 /// Mixes `other` (brought to the same rate, looped, channels folded to match)
 /// into `audio`, `db_below` dB below it in RMS.
 fn mix(
@@ -767,16 +834,8 @@ fn mix(
     tools: &Tools,
     dir: &Path,
 ) -> Result<Audio, BenchError> {
-    let other = if other.rate == audio.rate {
-        other.clone()
-    } else {
-        tools.sox_effect(other, dir, &["rate", "-v", &audio.rate.to_string()], None)?
-    };
-    let gain = rms(audio) * 10f64.powf(-db_below as f64 / 20.0) / rms(&other).max(1e-12);
-    let source: Vec<f32> = downmix(&other);
-    if source.is_empty() {
-        return Err(BenchError::Attack("mix: the other audio is empty".into()));
-    }
+    let (source, other_rms) = other_source(audio, other, "mix", tools, dir)?;
+    let gain = rms(audio) * 10f64.powf(-db_below as f64 / 20.0) / other_rms.max(1e-12);
     Ok(Audio {
         channels: audio
             .channels
@@ -814,6 +873,7 @@ mod tests {
             "vorbis:64k",
             "amr-nb:4.75k",
             "amr-wb:23.85k",
+            "insert:2s",
             "gsm",
             "mulaw",
             "resample:22.05k",

@@ -5,7 +5,8 @@
 //! Debian's ffmpeg and sox that run real codecs ([`tools`]), objective
 //! quality measures ([`metrics`]) and the perceptual helper ([`perceptual`]),
 //! the parallel runner ([`run`]), the side-by-side adapter for another
-//! watermarking tool ([`external`]) and the reports: Markdown, JSON and PNG
+//! watermarking tool ([`external`]), informed tracing of the same excerpts
+//! against their originals ([`informed`]) and the reports: Markdown, JSON and PNG
 //! plots ([`report`]).
 //!
 //! Must not touch: the watermark's internals (it uses the engine's public
@@ -16,6 +17,7 @@
 
 pub mod attack;
 pub mod external;
+pub mod informed;
 pub mod metrics;
 pub mod perceptual;
 pub mod report;

@@ -118,6 +118,8 @@ pub struct Outcome {
     pub error: Option<String>,
     /// The external tool on the same excerpt.
     pub external: Option<ExternalCell>,
+    /// Informed tracing of the same excerpt, when asked for.
+    pub informed: Option<crate::informed::InformedCell>,
 }
 
 impl Outcome {
@@ -133,6 +135,7 @@ impl Outcome {
             pilot_z: 0.0,
             error: None,
             external: None,
+            informed: None,
         }
     }
 }
@@ -180,8 +183,31 @@ pub struct AttackReport {
     pub median_p_value: f64,
     /// External tool: trials, recovered, wrong, rate.
     pub external: Option<ExternalSummary>,
+    /// Informed tracing's totals, when it ran.
+    pub informed: Option<InformedSummary>,
     /// Every trial.
     pub per_file: Vec<Outcome>,
+}
+
+/// Informed tracing's totals for one attack.
+#[derive(Clone, Debug, Serialize)]
+pub struct InformedSummary {
+    /// Trials that ran.
+    pub trials: usize,
+    /// Trials that registered against the original.
+    pub registered: usize,
+    /// Trials naming the recipient.
+    pub named: usize,
+    /// …by the identifier.
+    pub by_identifier: usize,
+    /// …by the code.
+    pub by_code: usize,
+    /// Trials naming anyone else.
+    pub wrong: usize,
+    /// `named / trials`.
+    pub rate: f64,
+    /// Median code score of the recipient.
+    pub median_code_score: f64,
 }
 
 /// The external tool's totals for one attack.
@@ -219,7 +245,24 @@ impl AttackReport {
                 recovery_rate: rate(recovered, cells.len()),
             }
         });
+        let informed_cells: Vec<&crate::informed::InformedCell> =
+            ran.iter().filter_map(|o| o.informed.as_ref()).collect();
+        let informed = (!informed_cells.is_empty()).then(|| {
+            let named = informed_cells.iter().filter(|c| c.named).count();
+            let scores: Vec<f64> = informed_cells.iter().map(|c| c.code_score).collect();
+            InformedSummary {
+                trials: informed_cells.len(),
+                registered: informed_cells.iter().filter(|c| c.registered).count(),
+                named,
+                by_identifier: informed_cells.iter().filter(|c| c.by_identifier).count(),
+                by_code: informed_cells.iter().filter(|c| c.by_code).count(),
+                wrong: informed_cells.iter().filter(|c| c.wrong).count(),
+                rate: rate(named, informed_cells.len()),
+                median_code_score: metrics::median(&scores),
+            }
+        });
         AttackReport {
+            informed,
             attack: chain.to_string(),
             family: chain.family().map(|(f, s)| (f.to_string(), s)),
             trials,
@@ -475,6 +518,42 @@ impl Report {
                 }
                 None => {
                     let _ = writeln!(md, "| {} | {ours} | {tail}", a.attack);
+                }
+            }
+        }
+        if self.attacks.iter().any(|a| a.informed.is_some()) {
+            let _ = writeln!(
+                md,
+                "\n### Informed tracing (registered against the original)\n"
+            );
+            let _ = writeln!(
+                md,
+                "Each excerpt is registered against the unmarked original and read through it; \
+                 a trial names the recipient when the identifier decodes or the fingerprint code \
+                 accuses them among {} recipients within ε/2 = {:.0e}.\n",
+                crate::informed::RECIPIENTS,
+                crate::informed::EPSILON / 2.0
+            );
+            let _ = writeln!(
+                md,
+                "| attack | named | by identifier | by code | registered | median code score | wrong |"
+            );
+            let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+            for a in &self.attacks {
+                if let Some(i) = &a.informed {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {}/{} ({}) | {} | {} | {} | {} | {} |",
+                        a.attack,
+                        i.named,
+                        i.trials,
+                        percent(i.rate),
+                        i.by_identifier,
+                        i.by_code,
+                        i.registered,
+                        number(i.median_code_score, 1),
+                        i.wrong
+                    );
                 }
             }
         }

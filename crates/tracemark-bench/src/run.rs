@@ -15,7 +15,8 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::RngCore;
 use rayon::prelude::*;
 use tracemark_audio_io::Audio;
-use tracemark_engine::{embed, extract, payload, SearchGrid};
+use tracemark_codes::TardosCode;
+use tracemark_engine::{embed, embed_fingerprinted, extract, payload, SearchGrid};
 use tracemark_keys::{Label, SecretKey};
 
 use crate::attack::{crop, excerpt, parse_list, Chain, Context};
@@ -54,6 +55,9 @@ pub enum Suite {
     Quick,
     /// Everything issue 3 lists, with the realistic chains.
     Full,
+    /// The channels informed tracing is held to (issue 6), on 30 s excerpts;
+    /// run with `--informed`.
+    Informed,
 }
 
 impl Suite {
@@ -61,6 +65,7 @@ impl Suite {
     pub fn chains(self) -> Vec<Chain> {
         let text = match self {
             Suite::Quick => "clean mp3:128k phone opus:16k",
+            Suite::Informed => "",
             // AMR-WB runs where an encoder exists (`--attacks amr-wb:23.85k`);
             // Debian's sox and ffmpeg have none, so the suite leaves it out.
             Suite::Full => concat!(
@@ -78,6 +83,16 @@ impl Suite {
                 "opus:16k,mp3:128k,crop:30s speed:1.05,crop:30s tempo:1.05,crop:30s pitch:+100,crop:30s"
             ),
         };
+        let text = match self {
+            Suite::Informed => concat!(
+                "clean,crop:30s amr-nb:12.2k,crop:30s amr-nb:4.75k,crop:30s gsm,crop:30s ",
+                "opus:6k,crop:30s opus:8k,crop:30s opus:12k,crop:30s ",
+                "tempo:0.9,crop:30s tempo:1.1,crop:30s speed:0.9,crop:30s speed:1.1,crop:30s ",
+                "pitch:-200,crop:30s pitch:+200,crop:30s air:20,crop:30s ",
+                "crop:36s,cut:1s crop:30s,insert:2s"
+            ),
+            _ => text,
+        };
         parse_list(text).expect("suite attack names parse")
     }
 
@@ -86,6 +101,7 @@ impl Suite {
         match name {
             "quick" => Some(Suite::Quick),
             "full" => Some(Suite::Full),
+            "informed" => Some(Suite::Informed),
             _ => None,
         }
     }
@@ -111,6 +127,9 @@ pub struct Config {
     /// The `tracemark` executable, for the end-to-end speed and peak-memory
     /// measurement; `None` skips it.
     pub tracemark_exe: Option<PathBuf>,
+    /// Also trace every excerpt informed: registered against the original
+    /// and read through it, scored against 1,000 recipients.
+    pub informed: bool,
     /// Draw a progress bar (only ever on a terminal).
     pub progress: bool,
     /// The text of the command line, for the report.
@@ -124,6 +143,11 @@ struct Marked {
     marked: Audio,
     key: SecretKey,
     payload: u64,
+    /// The fingerprint code the copy carries, and whose codeword it carries.
+    code: TardosCode,
+    recipient: u32,
+    /// The original's analysis signal, for informed tracing.
+    original_8k: Option<Vec<f32>>,
     external: Option<Result<Audio, String>>,
 }
 
@@ -303,8 +327,17 @@ fn mark_one(
         quality: None,
         external_quality: None,
     };
+    let (code, recipient) = crate::informed::code_for(master, &name, payload);
     let mut channels = original.channels.clone();
-    if let Err(e) = embed(&mut channels, original.rate, &key, payload, 1.0) {
+    let fingerprint = code.codeword(recipient);
+    if let Err(e) = embed_fingerprinted(
+        &mut channels,
+        original.rate,
+        &key,
+        payload,
+        &fingerprint,
+        1.0,
+    ) {
         report.status = format!("skipped: {e}");
         return (report, None);
     }
@@ -348,12 +381,18 @@ fn mark_one(
             report.external_quality = Some(quality);
         }
     }
+    let original_8k = config
+        .informed
+        .then(|| crate::informed::analysis_signal(&original));
     let marked_file = Marked {
         name,
         original,
         marked,
         key,
         payload,
+        code,
+        recipient,
+        original_8k,
         external,
     };
     (report, Some(marked_file))
@@ -406,6 +445,16 @@ fn attack_one(
         Err(e) => outcome.error = Some(e),
         Ok(excerpt) => {
             outcome.excerpt_s = excerpt.duration_s();
+            if let Some(original_8k) = &file.original_8k {
+                outcome.informed = Some(crate::informed::trial(
+                    original_8k,
+                    &excerpt,
+                    &file.key,
+                    file.payload,
+                    &file.code,
+                    file.recipient,
+                ));
+            }
             match extract(
                 &excerpt.channels,
                 excerpt.rate,

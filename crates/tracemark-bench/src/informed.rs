@@ -1,0 +1,123 @@
+//! Informed tracing in the benchmark: each attacked excerpt is registered
+//! against the unmarked original and read through it, as `tracemark trace`
+//! does with a stored master. A trial names the recipient when the
+//! identifier decodes to the embedded payload or the fingerprint code
+//! accuses the recipient among [`RECIPIENTS`] within ε/2; it accuses wrongly
+//! if either names anyone else.
+
+use serde::Serialize;
+use tracemark_align::register;
+use tracemark_audio_io::Audio;
+use tracemark_codes::{false_accusation_bound, TardosCode};
+use tracemark_engine::layout::FINGERPRINT_POSITIONS;
+use tracemark_engine::read_informed;
+use tracemark_keys::{Label, SecretKey};
+
+/// Recipients each benchmark work is scored against.
+pub const RECIPIENTS: u32 = 1_000;
+/// Largest accepted probability of accusing an innocent, split as in
+/// `tracemark trace`: half to the identifier, half to the code.
+pub const EPSILON: f64 = 1e-6;
+/// Label of each file's fingerprint-code key (context: the file name).
+pub const CODE_LABEL: Label = Label("tracemark/v1/bench/code");
+
+/// Mono downmix at the analysis rate (8 kHz).
+pub fn analysis_signal(audio: &Audio) -> Vec<f32> {
+    tracemark_align::analysis_signal(&audio.channels, audio.rate)
+}
+
+/// One informed trial.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct InformedCell {
+    /// The excerpt registered against the original.
+    pub registered: bool,
+    /// Seconds of the excerpt matched to the original.
+    pub matched_s: f64,
+    /// The recipient was named (by either kind of evidence).
+    pub named: bool,
+    /// Named by the identifier.
+    pub by_identifier: bool,
+    /// Named by the code.
+    pub by_code: bool,
+    /// Someone else was named.
+    pub wrong: bool,
+    /// The recipient's code score (an innocent's: mean 0, variance 1).
+    pub code_score: f64,
+    /// Pilot statistic of the informed reading.
+    pub pilot_z: f32,
+    /// Code positions read.
+    pub positions: usize,
+}
+
+/// Reads `excerpt` against `original_8k` (the original's analysis signal)
+/// under `key`; `payload` and `recipient` (of `code`) are the truth.
+pub fn trial(
+    original_8k: &[f32],
+    excerpt: &Audio,
+    key: &SecretKey,
+    payload: u64,
+    code: &TardosCode,
+    recipient: u32,
+) -> InformedCell {
+    let leak = analysis_signal(excerpt);
+    let Ok(registration) = register(original_8k, &leak) else {
+        return InformedCell::default();
+    };
+    let parts: Vec<tracemark_engine::Segment> = registration
+        .parts()
+        .into_iter()
+        .map(|(start_s, end_s)| tracemark_engine::Segment { start_s, end_s })
+        .collect();
+    let reading = read_informed(
+        key,
+        original_8k,
+        &leak,
+        |t| registration.leak_time(t),
+        registration.freq_scale,
+        &parts,
+    );
+    let half = EPSILON / 2.0;
+    let identifier_counts = false_accusation_bound(reading.candidates_checked) <= half;
+    let by_identifier = identifier_counts && reading.found.iter().any(|f| f.payload == payload);
+    let wrong_identifier = identifier_counts && reading.found.iter().any(|f| f.payload != payload);
+    let readings = code.readings(&reading.fingerprint.positions);
+    let everyone: Vec<u32> = (0..RECIPIENTS).collect();
+    let ranked = if readings.is_empty() {
+        Vec::new()
+    } else {
+        code.rank(&readings, &everyone, everyone.len(), 5)
+    };
+    let accused: Vec<u32> = ranked
+        .iter()
+        .filter(|r| r.bound <= half)
+        .map(|r| r.recipient)
+        .collect();
+    let code_score = if readings.is_empty() {
+        0.0
+    } else {
+        code.scores(&readings, &[recipient])[0]
+    };
+    let by_code = accused.contains(&recipient);
+    let wrong_code = accused.iter().any(|&r| r != recipient);
+    InformedCell {
+        registered: true,
+        matched_s: registration.matched_s(),
+        named: by_identifier || by_code,
+        by_identifier,
+        by_code,
+        wrong: wrong_identifier || wrong_code,
+        code_score,
+        pilot_z: reading.pilot_z,
+        positions: reading.fingerprint.positions.len(),
+    }
+}
+
+/// The code and recipient a benchmark file is marked for: one of
+/// [`RECIPIENTS`], chosen by the file's payload.
+pub fn code_for(master: &SecretKey, name: &str, payload: u64) -> (TardosCode, u32) {
+    let key = master.derive_with(CODE_LABEL, name.as_bytes());
+    (
+        TardosCode::new(&key, 0, FINGERPRINT_POSITIONS),
+        (payload % RECIPIENTS as u64) as u32,
+    )
+}
