@@ -305,6 +305,19 @@ impl LandmarkIndex {
         self.entries.sort_unstable();
     }
 
+    /// Adds the landmarks of many works at once (one sort), replacing any
+    /// the index held for them.
+    pub fn insert_many(&mut self, works: &[(u32, Vec<Landmark>)]) {
+        let ids: std::collections::BTreeSet<u32> = works.iter().map(|w| w.0).collect();
+        self.entries.retain(|&e| !ids.contains(&unpack(e).0));
+        for (work, landmarks) in works {
+            assert!(*work <= MAX_WORK);
+            self.entries
+                .extend(landmarks.iter().map(|l| pack(l.hash, *work, l.frame)));
+        }
+        self.entries.sort_unstable();
+    }
+
     /// Removes every landmark of work `work`.
     pub fn remove(&mut self, work: u32) {
         self.entries.retain(|&e| unpack(e).0 != work);
@@ -327,36 +340,52 @@ impl LandmarkIndex {
     /// The work `query` most likely comes from, if one clearly wins.
     pub fn identify(&self, query: &LandmarkQuery) -> Option<Match> {
         let hyps = hypotheses();
-        let mut votes: std::collections::HashMap<(u32, u8, i64), u32> =
-            std::collections::HashMap::new();
+        // Votes as packed keys (work, hypothesis, offset bin), counted by
+        // sorting: far faster than a hash map for the million votes a
+        // thousand-work index casts.
+        const BIN_BITS: u32 = 36;
+        const BIN_BIAS: i64 = 1 << 30;
+        let key = |work: u32, h: u8, bin: i64| -> u64 {
+            ((work as u64) << (BIN_BITS + 5)) | ((h as u64) << BIN_BITS) | (bin + BIN_BIAS) as u64
+        };
+        let mut votes: Vec<u64> = Vec::new();
         for &(hash, leak_frame, h) in &query.hashes {
             let scale = hyps[h as usize].time_scale as f64;
             for &entry in self.lookup(hash) {
                 let (work, frame) = unpack(entry);
                 let offset = frame as f64 - scale * leak_frame as f64;
                 let bin = (offset / OFFSET_BIN as f64).round() as i64;
-                *votes.entry((work, h, bin)).or_default() += 1;
+                votes.push(key(work, h, bin));
             }
         }
+        votes.sort_unstable();
+        let runs: Vec<(u64, u32)> = votes
+            .chunk_by(|a, b| a == b)
+            .map(|run| (run[0], run.len() as u32))
+            .collect();
         // A bin's neighbour may hold the same match split by rounding.
-        let count = |key: &(u32, u8, i64)| -> u32 {
-            votes[key]
-                + votes
-                    .get(&(key.0, key.1, key.2 + 1))
-                    .copied()
-                    .unwrap_or(0)
-                    .max(votes.get(&(key.0, key.1, key.2 - 1)).copied().unwrap_or(0))
+        let merged = |i: usize| -> u32 {
+            let (k, n) = runs[i];
+            let before = (i > 0 && runs[i - 1].0 + 1 == k).then(|| runs[i - 1].1);
+            let after = runs.get(i + 1).filter(|r| r.0 == k + 1).map(|r| r.1);
+            n + before.unwrap_or(0).max(after.unwrap_or(0))
         };
-        let (best_key, best) = votes
-            .keys()
-            .map(|k| (*k, count(k)))
+        let (best_index, best) = (0..runs.len())
+            .map(|i| (i, merged(i)))
             .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))?;
-        let runner_up = votes
+        let best_key = runs[best_index].0;
+        let work_of = |k: u64| (k >> (BIN_BITS + 5)) as u32;
+        let runner_up = runs
             .iter()
-            .filter(|(k, _)| k.0 != best_key.0)
-            .map(|(_, &v)| v)
+            .filter(|r| work_of(r.0) != work_of(best_key))
+            .map(|r| r.1)
             .max()
             .unwrap_or(0);
+        let best_key = (
+            work_of(best_key),
+            ((best_key >> BIN_BITS) & 31) as u8,
+            (best_key & ((1 << BIN_BITS) - 1)) as i64 - BIN_BIAS,
+        );
         if best < MIN_VOTES || (best as f32) < MIN_MARGIN * runner_up.max(1) as f32 {
             return None;
         }
