@@ -1,16 +1,16 @@
 //! Informed tracing in the benchmark: each attacked excerpt is registered
 //! against the unmarked original and read through it, as `tracemark trace`
-//! does with a stored master. A trial names the recipient when the
-//! identifier decodes to the embedded payload or the fingerprint code
-//! accuses the recipient among [`RECIPIENTS`] within ε/2; it accuses wrongly
-//! if either names anyone else.
+//! does with a stored master. A trial names the recipient when their
+//! identifier (correlated against all [`RECIPIENTS`] recipients' payloads)
+//! or the fingerprint code accuses them within ε/2 after the union bound; it
+//! accuses wrongly if either names anyone else.
 
 use serde::Serialize;
 use tracemark_align::register;
 use tracemark_audio_io::Audio;
-use tracemark_codes::{false_accusation_bound, TardosCode};
+use tracemark_codes::TardosCode;
 use tracemark_engine::layout::FINGERPRINT_POSITIONS;
-use tracemark_engine::read_informed;
+use tracemark_engine::{payload_tail, read_informed, score_payloads};
 use tracemark_keys::{Label, SecretKey};
 
 /// Recipients each benchmark work is scored against.
@@ -77,9 +77,24 @@ pub fn trial(
         &parts,
     );
     let half = EPSILON / 2.0;
-    let identifier_counts = false_accusation_bound(reading.candidates_checked) <= half;
-    let by_identifier = identifier_counts && reading.found.iter().any(|f| f.payload == payload);
-    let wrong_identifier = identifier_counts && reading.found.iter().any(|f| f.payload != payload);
+    // The identifier: every recipient's payload correlated with each
+    // stretch's soft bits, as `tracemark trace` does, with the same union
+    // bound (recipients × stretches × the two methods trace may try).
+    let payloads = recipient_payloads(key, payload);
+    let union = (payloads.len() * reading.soft_bits.len()) as f64 * 2.0;
+    let (mut by_identifier, mut wrong_identifier) = (false, false);
+    for (_, soft) in &reading.soft_bits {
+        for scored in score_payloads(key, soft, &payloads) {
+            if payload_tail(soft, scored.score) * union > half {
+                break;
+            }
+            if scored.payload == payload {
+                by_identifier = true;
+            } else {
+                wrong_identifier = true;
+            }
+        }
+    }
     let readings = code.readings(&reading.fingerprint.positions);
     let everyone: Vec<u32> = (0..RECIPIENTS).collect();
     let ranked = if readings.is_empty() {
@@ -110,6 +125,18 @@ pub fn trial(
         pilot_z: reading.pilot_z,
         positions: reading.fingerprint.positions.len(),
     }
+}
+
+/// Label of the other recipients' payloads (a stream under the file's key).
+pub const OTHER_PAYLOADS_LABEL: Label = Label("tracemark/v1/bench/other-payloads");
+
+/// The payloads of a benchmark work's [`RECIPIENTS`] recipients: the one
+/// embedded first, the others drawn from the file key's stream.
+pub fn recipient_payloads(key: &SecretKey, payload: u64) -> Vec<u64> {
+    let mut stream = key.stream(OTHER_PAYLOADS_LABEL);
+    std::iter::once(payload)
+        .chain((1..RECIPIENTS).map(|_| rand_core::RngCore::next_u64(&mut stream)))
+        .collect()
 }
 
 /// The code and recipient a benchmark file is marked for: one of

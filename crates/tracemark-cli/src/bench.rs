@@ -92,6 +92,17 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Failure> {
     })?;
     let chains = match &args.attacks {
         Some(list) => parse_list(list).map_err(usage)?,
+        // Informed tracing on the full suite also runs the channels only it
+        // is held to.
+        None if args.informed && suite == Suite::Full => {
+            let mut chains = suite.chains();
+            for chain in Suite::Informed.chains() {
+                if !chains.contains(&chain) {
+                    chains.push(chain);
+                }
+            }
+            chains
+        }
         None => suite.chains(),
     };
     if chains.is_empty() {

@@ -606,7 +606,6 @@ pub fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> 
         None => None,
     };
     let engine_key = home.master.derive(ENGINE_KEY_LABEL);
-    let cipher = IdentifierCipher::new(&home.master);
     let mut notes = Vec::new();
     let mut detection =
         gather_evidence(&home, &args, forced_work.as_ref(), &engine_key, &mut notes)?;
@@ -615,7 +614,7 @@ pub fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> 
             &home,
             &args,
             forced_work.as_ref(),
-            &cipher,
+            &engine_key,
             &detection,
             &mut notes,
         )?;
@@ -796,10 +795,11 @@ fn accuse(
     home: &Home,
     args: &TraceArgs,
     forced_work: Option<&Work>,
-    cipher: &IdentifierCipher,
+    engine_key: &SecretKey,
     detection: &Evidence,
     notes: &mut Vec<String>,
 ) -> Result<Findings, Failure> {
+    let cipher = IdentifierCipher::new(&home.master);
     let ledger = &home.ledger;
     let half_epsilon = args.epsilon / 2.0;
     let identifier_bound =
@@ -853,6 +853,59 @@ fn accuse(
             segments: found.segments.clone(),
         });
         work_found.get_or_insert(work);
+    }
+    // Informed: each recipient's own identifier correlated with the
+    // readings of every stretch read, with a union bound over recipients
+    // and stretches.
+    let informed_work = detection.identified_work.as_ref().or(forced_work);
+    if let (false, Some(work)) = (detection.informed_soft.is_empty(), informed_work) {
+        let copies = ledger.copies_of(work.id).map_err(Failure::ledger)?;
+        let payloads: Vec<u64> = copies
+            .iter()
+            .filter_map(|c| u64::from_str_radix(&c.payload, 16).ok())
+            .collect();
+        let union =
+            (payloads.len() * detection.informed_soft.len()) as f64 * detection.bound_factor();
+        // Parts before the whole leak: a recipient found in a part is located
+        // by it, not by the whole leak's pilot.
+        let whole_index = 0;
+        for (k, (segments, soft)) in detection.informed_soft.iter().enumerate().rev() {
+            let norm = soft.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
+            for scored in tracemark_engine::score_payloads(engine_key, soft, &payloads) {
+                let tail = tracemark_engine::payload_tail(soft, scored.score);
+                let bound = (tail * union).min(1.0);
+                if bound > half_epsilon {
+                    break;
+                }
+                let copy = copies
+                    .iter()
+                    .find(|c| u64::from_str_radix(&c.payload, 16).ok() == Some(scored.payload))
+                    .expect("scored payloads come from copies");
+                let recipient = ledger
+                    .recipient(copy.recipient_id)
+                    .map_err(Failure::ledger)?
+                    .expect("copies name ledger recipients");
+                match accused.iter_mut().find(|a| a.recipient.id == recipient.id) {
+                    Some(a) => {
+                        a.bound = a.bound.min(bound);
+                        a.mark_p_value = Some(a.mark_p_value.unwrap_or(1.0).min(tail));
+                        if k != whole_index {
+                            a.segments.extend(segments.iter().copied());
+                            tracemark_engine::detect::join_segments(&mut a.segments);
+                        }
+                    }
+                    None => accused.push(Accusation {
+                        recipient,
+                        evidence: vec!["identifier"],
+                        bound,
+                        score: scored.score / norm.max(1e-12),
+                        mark_p_value: Some(tail),
+                        segments: segments.clone(),
+                    }),
+                }
+                work_found.get_or_insert(work.clone());
+            }
+        }
     }
     // The code: against the work found (or given), else against every work
     // with copies, paying for each in the union bound.
@@ -915,6 +968,8 @@ struct Evidence {
     registration: Option<tracemark_align::Registration>,
     /// Pilot statistic of the informed reading.
     informed_pilot_z: Option<f32>,
+    /// The informed reading's soft identifier bits, per stretch read.
+    informed_soft: Vec<(Vec<tracemark_engine::Segment>, Vec<f32>)>,
 }
 
 impl Evidence {
@@ -972,8 +1027,11 @@ fn gather_evidence(
                 Ok(informed) => {
                     return Ok(Evidence {
                         method: "informed",
-                        found: informed.reading.found.clone(),
-                        candidates_checked: informed.reading.candidates_checked,
+                        // Each recipient's identifier is correlated with the
+                        // readings instead of decoded (see `accuse`).
+                        found: Vec::new(),
+                        candidates_checked: 0,
+                        informed_soft: informed.reading.soft_bits.clone(),
                         fingerprint: informed.reading.fingerprint.clone(),
                         duration_s: informed.registration.leak_s,
                         identified_work: Some(work),
@@ -1005,6 +1063,7 @@ fn gather_evidence(
         identification,
         registration: None,
         informed_pilot_z: None,
+        informed_soft: Vec::new(),
     })
 }
 

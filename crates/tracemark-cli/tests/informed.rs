@@ -32,20 +32,11 @@ fn s(path: &Path) -> &str {
 fn through(channel: &str, input: &Path, output: &Path, scratch: &Path) {
     let coded = scratch.join(format!("{channel}.coded"));
     match channel {
-        "amr-nb-12.2k" => {
+        "amr-nb-12.2k" | "amr-nb-4.75k" => {
             let amr = coded.with_extension("amr");
-            sox(&[
-                s(input),
-                "-r",
-                "8000",
-                "-c",
-                "1",
-                "-t",
-                "amr-nb",
-                "-C",
-                "7",
-                s(&amr),
-            ]);
+            let mode = if channel.ends_with("12.2k") { "7" } else { "0" };
+            let to_amr = ["-r", "8000", "-c", "1", "-t", "amr-nb", "-C", mode];
+            sox(&[&[s(input)], &to_amr[..], &[s(&amr)]].concat());
             sox(&[s(&amr), s(output)]);
         }
         "gsm" => {
@@ -53,23 +44,22 @@ fn through(channel: &str, input: &Path, output: &Path, scratch: &Path) {
             sox(&[s(input), "-r", "8000", "-c", "1", "-t", "gsm", s(&gsm)]);
             sox(&[s(&gsm), "-e", "signed", "-b", "16", s(output)]);
         }
-        "opus-12k-voice" => {
+        "opus-8k-voice" | "opus-12k-voice" => {
             let ogg = coded.with_extension("ogg");
-            ffmpeg(&[
-                "-i",
-                s(input),
-                "-c:a",
-                "libopus",
-                "-b:a",
-                "12k",
-                "-application",
-                "voip",
-                s(&ogg),
-            ]);
+            let rate = if channel.starts_with("opus-8k") {
+                "8k"
+            } else {
+                "12k"
+            };
+            let voice = ["-c:a", "libopus", "-b:a", rate, "-application", "voip"];
+            ffmpeg(&[&["-i", s(input)], &voice[..], &[s(&ogg)]].concat());
             ffmpeg(&["-i", s(&ogg), "-ar", "8000", s(output)]);
         }
         "tempo-0.9" => sox(&[s(input), s(output), "tempo", "0.9"]),
+        "tempo-1.1" => sox(&[s(input), s(output), "tempo", "1.1"]),
+        "speed-0.9" => sox(&[s(input), s(output), "speed", "0.9"]),
         "speed-1.1" => sox(&[s(input), s(output), "speed", "1.1"]),
+        "pitch-200" => sox(&[s(input), s(output), "pitch", "-200"]),
         "pitch+200" => sox(&[s(input), s(output), "pitch", "200"]),
         other => panic!("unknown channel {other}"),
     }
@@ -86,21 +76,22 @@ fn a_recipient_is_named_through_codecs_and_time_and_pitch_changes() {
     let (home, copies) = marked_home();
     let channels = [
         "amr-nb-12.2k",
+        "amr-nb-4.75k",
         "gsm",
+        "opus-8k-voice",
         "opus-12k-voice",
         "tempo-0.9",
+        "tempo-1.1",
+        "speed-0.9",
         "speed-1.1",
+        "pitch-200",
         "pitch+200",
     ];
     for (k, channel) in channels.iter().enumerate() {
         let recipient = k % RECIPIENTS + 1;
         let excerpt = home.path(&format!("excerpt-{k}.wav"));
-        cut(
-            &copy(&copies, recipient),
-            &excerpt,
-            20.0 + 50.0 * k as f64,
-            30.0,
-        );
+        let start = 10.0 + 30.0 * k as f64;
+        cut(&copy(&copies, recipient), &excerpt, start, 30.0);
         let leak = home.path(&format!("leak-{channel}.wav"));
         through(channel, &excerpt, &leak, &home.path(""));
         let (code, value) = home.trace(&leak);
@@ -114,11 +105,12 @@ fn a_recipient_is_named_through_codecs_and_time_and_pitch_changes() {
         let alignment = value["alignment"].as_array().unwrap();
         assert!(!alignment.is_empty(), "{channel}: {value:#}");
         // The excerpt starts where it was cut from the master.
-        let start = alignment[0]["master_start_s"].as_f64().unwrap()
-            - alignment[0]["leak_start_s"].as_f64().unwrap();
+        let offset = alignment[0]["master_start_s"].as_f64().unwrap()
+            - alignment[0]["leak_start_s"].as_f64().unwrap()
+                * value["registration"]["time_scale"].as_f64().unwrap();
         assert!(
-            (start - (20.0 + 50.0 * k as f64)).abs() < 0.5,
-            "{channel}: starts at {start} s: {value:#}"
+            (offset - start).abs() < 0.5,
+            "{channel}: starts at {offset} s: {value:#}"
         );
     }
 }

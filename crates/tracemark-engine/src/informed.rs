@@ -77,6 +77,20 @@ struct Observed {
     below_loudest_db: f32,
 }
 
+/// One cell as the informed reading saw it.
+#[derive(Clone, Copy, Debug)]
+pub struct CellReading {
+    /// Global cell column of the master (tile index / 2).
+    pub column: u32,
+    /// Band index.
+    pub band: u8,
+    /// Residual tile difference, leak minus what the host explains, dB
+    /// (common change removed, clipped).
+    pub residual_db: f32,
+    /// Weight given to the cell.
+    pub weight: f32,
+}
+
 /// What an informed reading found.
 #[derive(Clone, Debug, Default)]
 pub struct InformedReading {
@@ -92,8 +106,60 @@ pub struct InformedReading {
     pub pilot_z: f32,
     /// Cells read (active in both master and leak).
     pub cells_read: usize,
+    /// Every cell read: its residual and weight (for diagnostics: how a
+    /// channel treats the mark, cell by cell).
+    pub cells: Vec<CellReading>,
     /// Stretches of the leak whose pilot reads clearly, seconds.
     pub segments: Vec<Segment>,
+    /// Soft coded bits of the identifier (positive = 1), summed over the
+    /// stretch each covers: the whole leak first (its segments being
+    /// [`InformedReading::segments`], or the whole leak), then each part
+    /// asked for. Scored against known recipients' payloads with
+    /// [`score_payloads`].
+    pub soft_bits: Vec<(Vec<Segment>, Vec<f32>)>,
+}
+
+/// A known payload's correlation with soft coded bits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PayloadScore {
+    /// The payload.
+    pub payload: u64,
+    /// `Σ soft · (2·bit − 1)` over its coded bits.
+    pub score: f64,
+}
+
+/// Scores `payloads` against `soft` (coded bits, positive = 1) under `key`,
+/// best first.
+///
+/// This is the informed identifier test: the recipients of a work are known,
+/// so instead of decoding the whole payload (which needs every bit) each
+/// recipient's own codeword is correlated with the readings; [`payload_tail`]
+/// bounds how high an innocent's score can be.
+pub fn score_payloads(key: &SecretKey, soft: &[f32], payloads: &[u64]) -> Vec<PayloadScore> {
+    let mut scores: Vec<PayloadScore> = payloads
+        .iter()
+        .map(|&payload| PayloadScore {
+            payload,
+            score: payload::codeword(key, payload)
+                .iter()
+                .zip(soft)
+                .map(|(&bit, &v)| if bit { v as f64 } else { -(v as f64) })
+                .sum(),
+        })
+        .collect();
+    scores.sort_by(|a, b| b.score.total_cmp(&a.score));
+    scores
+}
+
+/// Upper bound on the probability that a payload the readings do not depend
+/// on scores at least `score` against `soft`. An innocent's payload is sealed
+/// by a keyed cipher and tagged by a keyed MAC, so it is a uniformly random
+/// word independent of the readings: the bound is Chernoff's with the exact
+/// moment-generating function over the code's trellis
+/// (`tracemark_fec::random_codeword_tail`). Multiply by the number of
+/// payloads scored for a union bound.
+pub fn payload_tail(soft: &[f32], score: f64) -> f64 {
+    tracemark_fec::random_codeword_tail(soft, payload::INFO_BITS, score)
 }
 
 /// Reads the mark from `leak` given its unmarked `master` (both mono at
@@ -145,6 +211,7 @@ pub fn read_informed(
     let mut positions = std::collections::BTreeMap::<u32, f32>::new();
     let (mut pilot_sum, mut pilot_energy) = (0.0f64, 0.0f64);
     let mut cells_read = 0usize;
+    let mut cell_readings = Vec::new();
     // Per leak-time window: pilot sum and energy, for the segments.
     let window_count =
         (leak.len() as f64 / ANALYSIS_RATE as f64 / SEGMENT_HOP_S).ceil() as usize + 1;
@@ -328,6 +395,12 @@ pub fn read_informed(
             let cell = layout.cell(column, o.band as usize);
             let value = cell.chip * r * weight;
             cells_read += 1;
+            cell_readings.push(CellReading {
+                column: o.column,
+                band: o.band,
+                residual_db: r,
+                weight,
+            });
             // Pilot and index cells carry symbols known without the payload.
             let known = match cell.role {
                 Role::Pilot => Some(1.0),
@@ -434,6 +507,15 @@ pub fn read_informed(
     }
     let p_value = (candidates_checked as f64 * 2f64.powi(-(payload::TAG_BITS as i32))).min(1.0);
     found.iter_mut().for_each(|f| f.p_value = p_value);
+    let whole_segments = if segments.is_empty() {
+        vec![whole]
+    } else {
+        segments.clone()
+    };
+    let soft_bits = std::iter::once((whole_segments, soft))
+        .chain(parts.iter().map(|p| vec![*p]).zip(part_soft))
+        .filter(|(_, bits)| bits.iter().any(|&b| b != 0.0))
+        .collect();
     InformedReading {
         found,
         candidates_checked,
@@ -444,7 +526,9 @@ pub fn read_informed(
         },
         pilot_z,
         cells_read,
+        cells: cell_readings,
         segments,
+        soft_bits,
     }
 }
 

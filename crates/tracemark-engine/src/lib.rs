@@ -36,7 +36,9 @@ pub use detect::{
     extract, BlockRead, Detection, Extractor, FingerprintReading, Found, Scale, SearchGrid, Segment,
 };
 pub use embed::{embed, embed_fingerprinted, EmbedReport, Embedder};
-pub use informed::{read_informed, InformedReading};
+pub use informed::{
+    payload_tail, read_informed, score_payloads, CellReading, InformedReading, PayloadScore,
+};
 
 /// Lowest sample rate the engine accepts, Hz.
 pub const MIN_RATE: u32 = 8_000;

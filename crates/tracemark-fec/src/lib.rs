@@ -174,6 +174,102 @@ pub fn decode_list(soft: &[f32], info_bits: usize, list: usize) -> Vec<Vec<bool>
     out
 }
 
+/// `ln E[exp(λ · Σ soft·(2·bit − 1))]` over the codewords of uniformly
+/// random `info_bits`-bit words: the log moment-generating function of the
+/// correlation between `soft` and a random codeword, computed exactly by a
+/// forward pass over the code's trellis (each information bit 0 or 1 with
+/// probability ½, tail bits 0).
+pub fn log_mgf(soft: &[f32], info_bits: usize, lambda: f64) -> f64 {
+    assert_eq!(soft.len(), coded_len(info_bits));
+    let steps = info_bits + TAIL_BITS;
+    // Linear-domain forward pass, renormalised every step (the scale is
+    // kept as a logarithm): eight exponentials per step, one per output
+    // pattern, instead of one per transition.
+    let mut alpha = vec![0.0f64; STATES];
+    alpha[0] = 1.0;
+    let mut next = vec![0.0f64; STATES];
+    let mut log_scale = 0.0f64;
+    for t in 0..steps {
+        let v = &soft[t * RATE_INVERSE..(t + 1) * RATE_INVERSE];
+        let mut weight = [0.0f64; 1 << RATE_INVERSE];
+        for (pattern, w) in weight.iter_mut().enumerate() {
+            let metric: f64 = (0..RATE_INVERSE)
+                .map(|i| {
+                    let one = (pattern >> i) & 1 == 1;
+                    if one {
+                        v[i] as f64
+                    } else {
+                        -(v[i] as f64)
+                    }
+                })
+                .sum();
+            *w = (lambda * metric).exp();
+        }
+        next.iter_mut().for_each(|a| *a = 0.0);
+        let (inputs, prior): (&[u32], f64) = if t < info_bits {
+            (&[0, 1], 0.5)
+        } else {
+            (&[0], 1.0)
+        };
+        for (state, &a) in alpha.iter().enumerate() {
+            if a == 0.0 {
+                continue;
+            }
+            for &bit in inputs {
+                let register = (bit << (CONSTRAINT_LENGTH - 1)) | state as u32;
+                let out = outputs(register);
+                let pattern = out
+                    .iter()
+                    .enumerate()
+                    .fold(0usize, |p, (i, &o)| p | (usize::from(o) << i));
+                next[(register >> 1) as usize] += a * prior * weight[pattern];
+            }
+        }
+        let peak = next.iter().fold(0.0f64, |m, &x| m.max(x));
+        if peak <= 0.0 || !peak.is_finite() {
+            return if peak.is_finite() {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            };
+        }
+        next.iter_mut().for_each(|x| *x /= peak);
+        log_scale += peak.ln();
+        std::mem::swap(&mut alpha, &mut next);
+    }
+    log_scale + alpha[0].ln()
+}
+
+/// Upper bound on the probability that a uniformly random codeword (of a
+/// random `info_bits`-bit word) correlates with `soft` at least `score`
+/// (`Σ soft·(2·bit − 1)`): Chernoff's bound `min over λ ≥ 0 of
+/// exp(ln E[exp(λ·S)] − λ·score)` with the exact moment-generating function
+/// of [`log_mgf`]. This is the chance that an innocent's codeword, which the
+/// readings do not depend on, scores as high as `score`.
+pub fn random_codeword_tail(soft: &[f32], info_bits: usize, score: f64) -> f64 {
+    if score <= 0.0 {
+        return 1.0;
+    }
+    let energy: f64 = soft.iter().map(|&v| (v as f64).powi(2)).sum();
+    if energy <= 0.0 {
+        return 1.0;
+    }
+    let exponent = |lambda: f64| log_mgf(soft, info_bits, lambda) - lambda * score;
+    // The exponent is convex in λ; a Gaussian's optimum is score / energy.
+    let (mut lo, mut hi) = (0.0f64, 8.0 * score / energy);
+    let ratio = 0.5 * (5f64.sqrt() - 1.0);
+    for _ in 0..40 {
+        let a = hi - ratio * (hi - lo);
+        let b = lo + ratio * (hi - lo);
+        if exponent(a) < exponent(b) {
+            hi = b;
+        } else {
+            lo = a;
+        }
+    }
+    exponent(0.5 * (lo + hi)).min(0.0).exp()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,5 +347,58 @@ mod tests {
             let scaled: Vec<f32> = soft.iter().map(|s| s * scale).collect();
             prop_assert_eq!(decode(&soft, 40), decode(&scaled, 40));
         }
+    }
+
+    #[test]
+    fn random_codeword_tail_bounds_the_empirical_tail() {
+        // Soft values leaning towards one codeword, as a reading of a copy
+        // would; random words' correlations must stay under the bound.
+        let info = 20;
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let word: Vec<bool> = (0..info).map(|_| next() & 1 == 1).collect();
+        let soft: Vec<f32> = encode(&word)
+            .iter()
+            .map(|&b| {
+                let noise = (next() % 2001) as f32 / 1000.0 - 1.0;
+                if b {
+                    0.4 + noise
+                } else {
+                    -0.4 + noise
+                }
+            })
+            .collect();
+        assert!((log_mgf(&soft, info, 0.0)).abs() < 1e-9, "E[1] = 1");
+        let trials = 20_000;
+        let scores: Vec<f64> = (0..trials)
+            .map(|_| {
+                let other: Vec<bool> = (0..info).map(|_| next() & 1 == 1).collect();
+                encode(&other)
+                    .iter()
+                    .zip(&soft)
+                    .map(|(&b, &v)| if b { v as f64 } else { -(v as f64) })
+                    .sum()
+            })
+            .collect();
+        for threshold in [2.0, 4.0, 6.0, 8.0] {
+            let empirical =
+                scores.iter().filter(|&&s| s >= threshold).count() as f64 / trials as f64;
+            let bound = random_codeword_tail(&soft, info, threshold);
+            assert!(
+                empirical <= bound + 3.0 / (trials as f64).sqrt(),
+                "{threshold}: {empirical} > {bound}"
+            );
+        }
+        let own: f64 = encode(&word)
+            .iter()
+            .zip(&soft)
+            .map(|(&b, &v)| if b { v as f64 } else { -(v as f64) })
+            .sum();
+        assert!(random_codeword_tail(&soft, info, own) < 1e-3);
     }
 }
