@@ -533,8 +533,11 @@ pub fn read_informed(
 }
 
 /// Regressors of the host model: master levels of the same band two tiles
-/// before to one after, of the bands either side, and a constant.
-const HOST_REGRESSORS: usize = 7;
+/// before to one after, of the bands either side, two reverberation tails
+/// and a constant.
+const HOST_REGRESSORS: usize = 9;
+/// Tiles of the reverberation tails among the regressors (300 ms).
+const REVERB_TILES: usize = 15;
 /// Master levels more than this far below their tile's loudest band are
 /// raised to it before entering the host model, dB.
 const HOST_FLOOR_DB: f32 = 40.0;
@@ -555,6 +558,17 @@ impl HostModel {
             frame[b].max(loudest - HOST_FLOOR_DB) as f64
         };
         let t = tile as isize;
+        // A room adds to each tile the decaying energy of those before it:
+        // the level of that tail, for a short and a longer decay.
+        let tail = |decay: f64| -> f64 {
+            let mut energy = 0.0f64;
+            let mut gain = 1.0f64;
+            for k in 1..=REVERB_TILES as isize {
+                gain *= decay;
+                energy += gain * 10f64.powf(level(t - k, band) / 10.0);
+            }
+            10.0 * energy.max(1e-30).log10()
+        };
         [
             level(t - 2, band),
             level(t - 1, band),
@@ -562,6 +576,8 @@ impl HostModel {
             level(t + 1, band),
             level(t, band.saturating_sub(1)),
             level(t, (band + 1).min(BANDS - 1)),
+            tail(0.4),
+            tail(0.7),
             1.0,
         ]
     }
