@@ -22,3 +22,23 @@ echo "== extract from the excerpt"
 $tm extract "$work/excerpt.wav" --key "$work/demo.key"
 echo "== the unmarked original, for contrast (exit code 3 = no watermark)"
 $tm extract "$input" --key "$work/demo.key" || echo "exit code $?"
+
+echo
+echo "== tracing a leak to its recipient: a home, three recipients, a 6-minute call marked for each"
+export TRACEMARK_HOME="$work/home"
+call=tests/fixtures/long/long_call_en-f_it-m_8k.flac
+printf 'name,email,org\nAna Lima,ana@example.org,Daily\nBo Berg,bo@example.org,Weekly\nCy Diaz,cy@example.org,Radio\n' > "$work/people.csv"
+$tm init
+$tm recipient import "$work/people.csv"
+$tm mark "$call" --all --out "$work/copies" --title "Board call"
+echo "== leak: 30 s of Bo Berg's copy, 2 s of another recording spliced in, slowed 5 % (pitch kept), through AMR-NB 4.75 kbit/s"
+sox "$work/copies/long_call_en-f_it-m_8k.Bo_Berg.wav" "$work/a.wav" trim 120 14
+sox "$work/copies/long_call_en-f_it-m_8k.Bo_Berg.wav" "$work/b.wav" trim 134 16
+sox tests/fixtures/speech_en_f_8k_allison_demo-congrats.wav -r 8000 -c 1 "$work/other.wav" trim 5 2
+sox "$work/a.wav" "$work/other.wav" "$work/b.wav" "$work/spliced.wav" tempo 0.95
+sox "$work/spliced.wav" -t amr-nb -C 0 "$work/leak.amr"
+sox "$work/leak.amr" "$work/leak.wav"
+mkdir -p demo-out
+echo "== trace (the master is in the home, so the leak is registered against it)"
+$tm trace "$work/leak.wav" --plot demo-out/tamper-map.png
+echo "tamper map drawn to demo-out/tamper-map.png"

@@ -38,6 +38,9 @@ pub const FREQ_STEP: f32 = 0.005;
 pub const MAX_DRIFT_S: f64 = 6.0;
 /// Shortest cut or insertion reported, seconds.
 pub const EDIT_MIN_S: f64 = 0.5;
+/// Longest replay of the master at a stretch's start that is taken for
+/// foreign audio matched by accident and trimmed, seconds.
+const OVERLAP_TRIM_S: f64 = 1.0;
 /// Length of the windows [`Registration::parts`] adds in long stretches, seconds.
 pub const PART_WINDOW_S: f64 = 10.0;
 /// Spacing of fine anchors along the leak, seconds.
@@ -231,8 +234,21 @@ pub fn register(master: &[f32], leak: &[f32]) -> Result<Registration, RegisterEr
     let (channel_db, gain_db) = channel_response(&master_levels, &leak_levels, &path, &spans);
     let stretches = fine_stretches(master, leak, freq_scale, &path, &spans, &features);
     let (inserted, removed) = edits(&stretches, leak_s);
+    // The rate at which the matched stretches play the master (the coarse
+    // line's slope also counts cuts and insertions).
+    let (master_played, leak_played) = stretches.iter().fold((0.0, 0.0), |acc, s| {
+        (
+            acc.0 + s.master_end_s - s.master_start_s,
+            acc.1 + s.leak_end_s - s.leak_start_s,
+        )
+    });
+    let time_scale = if leak_played > 0.0 {
+        master_played / leak_played
+    } else {
+        coarse.scale
+    };
     Ok(Registration {
-        time_scale: coarse.scale,
+        time_scale,
         freq_scale,
         correlation: coarse.correlation,
         stretches,
@@ -909,7 +925,18 @@ fn fine_stretches(
                 let j = (master_at(l as f64 * coarse_s) / coarse_s).round() as isize;
                 features.cost(l, j).map(|c| path.threshold - c)
             });
-            let s = s.max(previous_end);
+            let mut s = s.max(previous_end);
+            // A stretch that would replay a little of the master its
+            // predecessor already played has grown into foreign audio (whose
+            // pauses match the master's): it starts where the master moves on.
+            if let Some(previous) = stretches.last() {
+                let replayed = previous.master_end_s - master_at(s as f64 * coarse_s);
+                if replayed > 0.0 && replayed < OVERLAP_TRIM_S {
+                    while s < e && master_at(s as f64 * coarse_s) < previous.master_end_s {
+                        s += 1;
+                    }
+                }
+            }
             if e <= s {
                 continue;
             }
