@@ -1096,8 +1096,12 @@ fn split_at_jumps(anchors: Vec<(f64, f64)>) -> Vec<Vec<(f64, f64)>> {
     let mut groups: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
     for k in 0..anchors.len() {
         let group = groups.last_mut().expect("one group");
-        let jumps = group.last().is_some_and(|last| {
-            let step = offset(&anchors[k]) - offset(last);
+        // The group's offset: the median of its last three anchors, so that
+        // a lone outlier is not taken for the group.
+        let mut recent: Vec<f64> = group.iter().rev().take(3).map(offset).collect();
+        recent.sort_by(f64::total_cmp);
+        let jumps = recent.get(recent.len() / 2).is_some_and(|&reference| {
+            let step = offset(&anchors[k]) - reference;
             step.abs() > JUMP_S
                 && anchors
                     .get(k + 1)
@@ -1193,4 +1197,91 @@ fn edits(stretches: &[Stretch], leak_s: f64) -> (Vec<Edit>, Vec<Edit>) {
         });
     }
     (inserted, removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stretch(leak: (f64, f64), master: (f64, f64)) -> Stretch {
+        Stretch {
+            leak_start_s: leak.0,
+            leak_end_s: leak.1,
+            master_start_s: master.0,
+            master_end_s: master.1,
+            anchors: vec![(leak.0, master.0), (leak.1, master.1)],
+        }
+    }
+
+    #[test]
+    fn maps_run_both_ways_and_edits_follow_from_the_stretches() {
+        // 0–12 s plays 100–112, 2 s inserted, then 14–30 plays 113–129 (1 s cut).
+        let stretches = vec![
+            stretch((0.0, 12.0), (100.0, 112.0)),
+            stretch((14.0, 30.0), (113.0, 129.0)),
+        ];
+        assert_eq!(stretches[1].leak_time(120.0), Some(21.0));
+        assert_eq!(stretches[1].master_time(21.0), Some(120.0));
+        assert_eq!(stretches[0].leak_time(112.5), None);
+        let (inserted, removed) = edits(&stretches, 30.2);
+        assert_eq!(
+            inserted,
+            vec![Edit {
+                leak_start_s: 12.0,
+                leak_end_s: 14.0,
+                master_start_s: 112.0,
+                master_end_s: 112.0
+            }]
+        );
+        assert_eq!(
+            removed,
+            vec![Edit {
+                leak_start_s: 14.0,
+                leak_end_s: 14.0,
+                master_start_s: 112.0,
+                master_end_s: 113.0
+            }]
+        );
+    }
+
+    #[test]
+    fn long_stretches_are_also_read_in_overlapping_windows() {
+        let registration = Registration {
+            time_scale: 1.0,
+            freq_scale: 1.0,
+            correlation: 1.0,
+            stretches: vec![
+                stretch((0.0, 8.0), (0.0, 8.0)),
+                stretch((9.0, 31.0), (9.0, 31.0)),
+            ],
+            inserted: Vec::new(),
+            removed: Vec::new(),
+            channel_db: Vec::new(),
+            gain_db: 0.0,
+            leak_s: 31.0,
+        };
+        let parts = registration.parts();
+        assert_eq!(parts[0], (0.0, 8.0));
+        assert_eq!(parts[1], (9.0, 31.0));
+        assert_eq!(
+            &parts[2..],
+            &[(9.0, 19.0), (14.0, 24.0), (19.0, 29.0), (24.0, 31.0)]
+        );
+        assert!((registration.matched_s() - 30.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn split_at_jumps_needs_a_confirmed_jump_and_outliers_go() {
+        let mut anchors: Vec<(f64, f64)> = (0..10)
+            .map(|k| (k as f64 * 0.2, 100.0 + k as f64 * 0.2))
+            .collect();
+        anchors.extend((10..20).map(|k| (k as f64 * 0.2, 101.0 + k as f64 * 0.2)));
+        // A lone outlier inside the first run.
+        anchors[4].1 += 0.4;
+        let groups = split_at_jumps(anchors);
+        assert_eq!(groups.len(), 2);
+        let first = drop_outliers(groups[0].clone());
+        assert_eq!(first.len(), 9);
+        assert!(first.iter().all(|a| (a.1 - a.0 - 100.0).abs() < 1e-9));
+    }
 }

@@ -1,0 +1,51 @@
+//! The informed reading on a real recording: a marked copy read against its
+//! unmarked master names its own payload far above every other, and the
+//! master read against itself carries nothing.
+
+use std::path::Path;
+
+use tracemark_engine::layout::ANALYSIS_RATE;
+use tracemark_engine::{embed, payload_tail, read_informed, score_payloads};
+use tracemark_keys::SecretKey;
+
+fn mono_8k(channels: &[Vec<f32>], rate: u32) -> Vec<f32> {
+    let mono: Vec<f32> = (0..channels[0].len())
+        .map(|i| channels.iter().map(|c| c[i]).sum::<f32>() / channels.len() as f32)
+        .collect();
+    tracemark_dsp::resample(&mono, rate, ANALYSIS_RATE)
+}
+
+#[test]
+fn a_marked_copy_reads_its_payload_and_the_master_reads_nothing() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/speech_en_f_8k_allison_demo-congrats.wav");
+    let audio = tracemark_audio_io::read(&path).unwrap();
+    let key = SecretKey::from_seed(11);
+    let payload = 0x5eed_0000_1234_abcd;
+    let mut marked = audio.channels.clone();
+    embed(&mut marked, audio.rate, &key, payload, 1.0).unwrap();
+    let master = mono_8k(&audio.channels, audio.rate);
+    let copy = mono_8k(&marked, audio.rate);
+    let others: Vec<u64> = (1..200u64)
+        .map(|k| k.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .collect();
+    let candidates: Vec<u64> = std::iter::once(payload).chain(others).collect();
+
+    let reading = read_informed(&key, &master, &copy, Some, 1.0, &[]);
+    assert!(reading.pilot_z > 10.0, "pilot z {}", reading.pilot_z);
+    assert_eq!(reading.found.first().map(|f| f.payload), Some(payload));
+    let (_, soft) = &reading.soft_bits[0];
+    let scores = score_payloads(&key, soft, &candidates);
+    assert_eq!(scores[0].payload, payload);
+    assert!(payload_tail(soft, scores[0].score) * (candidates.len() as f64) < 1e-9);
+    assert!(payload_tail(soft, scores[1].score) * (candidates.len() as f64) > 1e-3);
+
+    // The master against itself: no residual, no mark, no payload.
+    let nothing = read_informed(&key, &master, &master, Some, 1.0, &[]);
+    assert!(nothing.pilot_z.abs() < 4.0, "pilot z {}", nothing.pilot_z);
+    assert!(nothing.found.is_empty());
+    for (_, soft) in &nothing.soft_bits {
+        let best = score_payloads(&key, soft, &candidates)[0];
+        assert!(payload_tail(soft, best.score) * (candidates.len() as f64) > 1e-3);
+    }
+}
