@@ -130,6 +130,9 @@ pub struct Config {
     /// Also trace every excerpt informed: registered against the original
     /// and read through it, scored against 1,000 recipients.
     pub informed: bool,
+    /// Excerpts per recording and attack, where the recording holds that
+    /// many attack windows (1: one excerpt each).
+    pub excerpts: usize,
     /// Draw a progress bar (only ever on a terminal).
     pub progress: bool,
     /// The text of the command line, for the report.
@@ -200,17 +203,26 @@ pub fn run(config: &Config) -> Result<Report, BenchError> {
         )));
     }
 
-    let jobs: Vec<(usize, usize)> = (0..config.chains.len())
-        .flat_map(|c| (0..marked.len()).map(move |f| (c, f)))
+    // Long recordings give several excerpts per attack (each from its own
+    // stream), as many as fit whole attack windows, up to `excerpts`.
+    let jobs: Vec<(usize, usize, usize)> = (0..config.chains.len())
+        .flat_map(|c| {
+            let marked = &marked;
+            (0..marked.len()).flat_map(move |f| {
+                let window = attack_window_s(&config.chains[c], config.clip_s);
+                let fit = (marked[f].original.duration_s() / window).floor() as usize;
+                (0..config.excerpts.min(fit).max(1)).map(move |k| (c, f, k))
+            })
+        })
         .collect();
     let bar = progress_bar(config.progress, jobs.len() as u64, "attacks");
     let outcomes: Vec<(usize, Outcome)> = jobs
         .par_iter()
         .progress_with(bar)
-        .map(|&(c, f)| {
+        .map(|&(c, f, k)| {
             (
                 c,
-                attack_one(config, &master, &tools, &marked, f, &config.chains[c]),
+                attack_one(config, &master, &tools, &marked, f, k, &config.chains[c]),
             )
         })
         .collect();
@@ -411,12 +423,21 @@ fn attack_one(
     tools: &Tools,
     marked: &[Marked],
     f: usize,
+    excerpt_index: usize,
     chain: &Chain,
 ) -> Outcome {
     let file = &marked[f];
     let interferer = &marked[(f + 1) % marked.len()].original;
-    let context = [file.name.as_bytes(), b"\0", chain.to_string().as_bytes()].concat();
-    let mut outcome = Outcome::new(&file.name);
+    let mut context = [file.name.as_bytes(), b"\0", chain.to_string().as_bytes()].concat();
+    // The first excerpt's stream is the one every earlier report used.
+    if excerpt_index > 0 {
+        context.extend_from_slice(format!("\0{excerpt_index}").as_bytes());
+    }
+    let name = match excerpt_index {
+        0 => file.name.clone(),
+        k => format!("{} #{}", file.name, k + 1),
+    };
+    let mut outcome = Outcome::new(&name);
     let dir = match tempfile::tempdir() {
         Ok(d) => d,
         Err(e) => {

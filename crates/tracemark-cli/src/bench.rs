@@ -30,6 +30,10 @@ pub struct BenchArgs {
     /// and read through it, scored against 1,000 recipients.
     #[arg(long)]
     informed: bool,
+    /// Excerpts per recording and attack, taken where a recording is long
+    /// enough to hold that many attack windows (default 1).
+    #[arg(long, default_value_t = 1)]
+    excerpts: usize,
     /// Excerpt length extracted from, seconds (attacks with crop:Ns use N).
     #[arg(long, default_value_t = 10.0)]
     clip_s: f64,
@@ -137,6 +141,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Failure> {
             .then(|| std::env::var("TRACEMARK_PYTHON").unwrap_or_else(|_| "python3".into())),
         tracemark_exe: std::env::current_exe().ok(),
         informed: args.informed || suite == Suite::Informed,
+        excerpts: args.excerpts.max(1),
         progress: true,
         command: std::iter::once("tracemark".to_string())
             .chain(std::env::args().skip(1))
