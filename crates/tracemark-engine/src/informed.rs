@@ -19,7 +19,7 @@
 
 use tracemark_keys::SecretKey;
 
-use crate::detect::{join_segments, FingerprintReading, Found, Scale, Segment};
+use crate::detect::{join_segments, FingerprintReading, Segment};
 use crate::features::{BandLevels, SILENCE_FLOOR_DB};
 use crate::layout::{
     Layout, Role, ANALYSIS_RATE, BANDS, BLOCK_COLUMNS, FRAME_HOP, TILE_S, TILE_SAMPLES,
@@ -44,8 +44,8 @@ pub const SEGMENT_HOP_S: f64 = 1.0;
 pub const INFORMED_SEGMENT_Z: f32 = 4.0;
 
 /// Host change (dB between a cell's tiles) from which a cell counts as
-/// changing fast (at half this).
-pub const HOST_CHANGE_SCALE_DB: f32 = 6.0;
+/// changing fast: a small misalignment then leaves a large residual.
+pub const HOST_CHANGE_DB: f32 = 3.0;
 
 /// Shortest part of a leak whose identifier is decoded on its own, seconds
 /// (one block).
@@ -94,12 +94,6 @@ pub struct CellReading {
 /// What an informed reading found.
 #[derive(Clone, Debug, Default)]
 pub struct InformedReading {
-    /// Payloads whose identifier decoded and whose tag verified: over the
-    /// whole leak or over one of the parts asked for (a splice of two copies
-    /// decodes part by part), each with the stretches that carry it.
-    pub found: Vec<Found>,
-    /// Payload candidates whose tag was checked (see [`crate::Detection`]).
-    pub candidates_checked: usize,
     /// The fingerprint positions read, summed over repeats.
     pub fingerprint: FingerprintReading,
     /// Pilot statistic over the whole leak: a standard normal without a mark.
@@ -167,10 +161,13 @@ pub fn payload_tail(soft: &[f32], score: f64) -> f64 {
 /// (`None` where the leak does not play the master) and the leak's
 /// frequency scale (leak Hz per master Hz).
 ///
-/// `parts` are stretches of the leak (seconds) whose identifier is also
-/// decoded on its own, such as the stretches a registration matched; parts
-/// shorter than [`MIN_PART_S`] are skipped. Every decoding attempt counts in
-/// `candidates_checked`.
+/// `parts` are stretches of the leak (seconds) whose identifier bits are
+/// also summed on their own, such as the stretches a registration matched
+/// (copies spliced together are then read piece by piece); parts shorter
+/// than [`MIN_PART_S`] are skipped. The identifier is not decoded here: the
+/// recipients are known wherever a master is, and [`score_payloads`] tests
+/// each one's codeword against the soft bits, which needs far less signal
+/// than getting all 88 bits right.
 pub fn read_informed(
     key: &SecretKey,
     master: &[f32],
@@ -330,7 +327,7 @@ pub fn read_informed(
             d if d < 16.0 => 1,
             _ => 2,
         };
-        let change = usize::from(o.master_diff.abs() >= HOST_CHANGE_SCALE_DB / 2.0);
+        let change = usize::from(o.master_diff.abs() >= HOST_CHANGE_DB);
         (group * 3 + level) * 2 + change
     };
     let mut classes = [(0.0f64, 0.0f64, 0usize); CLASSES];
@@ -460,53 +457,10 @@ pub fn read_informed(
         })
         .collect();
     join_segments(&mut segments);
-    let mut candidates_checked = 0;
-    let mut found: Vec<Found> = Vec::new();
     let whole = Segment {
         start_s: 0.0,
         end_s: leak.len() as f64 / ANALYSIS_RATE as f64,
     };
-    // Parts first: a payload they find is located by them, not by the
-    // whole leak's pilot.
-    let attempts = part_soft
-        .iter()
-        .zip(parts.iter().map(Some))
-        .chain(std::iter::once((&soft, None)));
-    for (bits, stretch) in attempts {
-        if bits.iter().all(|&b| b == 0.0) {
-            continue;
-        }
-        candidates_checked += payload::LIST_SIZE;
-        let Some(payload) = payload::decode(key, bits) else {
-            continue;
-        };
-        // The whole leak's payload is located by the pilot's clear windows
-        // (or the whole leak); a part's, by the part.
-        let carriers = match stretch {
-            Some(p) => vec![*p],
-            None if segments.is_empty() => vec![whole],
-            None => segments.clone(),
-        };
-        match found.iter_mut().find(|f| f.payload == payload) {
-            Some(_) if stretch.is_none() => {}
-            Some(f) => {
-                f.segments.extend(carriers);
-                join_segments(&mut f.segments);
-            }
-            None => found.push(Found {
-                payload,
-                p_value: 0.0,
-                pilot_z,
-                scale: Scale {
-                    time_scale: 1.0,
-                    freq_scale,
-                },
-                segments: carriers,
-            }),
-        }
-    }
-    let p_value = (candidates_checked as f64 * 2f64.powi(-(payload::TAG_BITS as i32))).min(1.0);
-    found.iter_mut().for_each(|f| f.p_value = p_value);
     let whole_segments = if segments.is_empty() {
         vec![whole]
     } else {
@@ -517,8 +471,6 @@ pub fn read_informed(
         .filter(|(_, bits)| bits.iter().any(|&b| b != 0.0))
         .collect();
     InformedReading {
-        found,
-        candidates_checked,
         fingerprint: FingerprintReading {
             positions: positions.into_iter().collect(),
             blocks: blocks.len(),
