@@ -19,7 +19,7 @@ use tracemark_align::landmarks::{landmarks, Landmark, LandmarkIndex, HASH_BITS};
 use tracemark_align::{analysis_signal, register, LandmarkQuery, RATE};
 use tracemark_codes::TardosCode;
 use tracemark_engine::layout::FINGERPRINT_POSITIONS;
-use tracemark_engine::{embed_fingerprinted, payload_tail, read_informed, score_payloads, Segment};
+use tracemark_engine::{embed_fingerprinted, payload_tail, read_informed, KnownPayloads, Segment};
 use tracemark_keys::{Label, SecretKey};
 
 const WORKS: u32 = 1_000;
@@ -82,6 +82,7 @@ fn benches(c: &mut Criterion) {
     let payloads: Vec<u64> = std::iter::once(0x0123_4567_89ab_cdef)
         .chain((2..=RECIPIENTS as u64).map(|r| r.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
         .collect();
+    let payloads = KnownPayloads::new(&engine_key, &payloads);
 
     let mut group = c.benchmark_group("informed");
     group.sampling_mode(SamplingMode::Flat).sample_size(10);
@@ -118,7 +119,7 @@ fn benches(c: &mut Criterion) {
             let ranking = code.rank(&readings, &recipients, recipients.len(), 10);
             assert_eq!(ranking[0].recipient, 7);
             let (_, soft) = &reading.soft_bits[0];
-            let best = score_payloads(&engine_key, soft, &payloads)[0];
+            let best = payloads.scores(soft)[0];
             assert_eq!(best.payload, 0x0123_4567_89ab_cdef);
             assert!(payload_tail(soft, best.score) * (payloads.len() as f64) < 1e-9);
             ranking

@@ -10,7 +10,7 @@ use tracemark_align::register;
 use tracemark_audio_io::Audio;
 use tracemark_codes::TardosCode;
 use tracemark_engine::layout::FINGERPRINT_POSITIONS;
-use tracemark_engine::{payload_tail, read_informed, score_payloads};
+use tracemark_engine::{payload_tail, read_informed, KnownPayloads};
 use tracemark_keys::{Label, SecretKey};
 
 /// Recipients each benchmark work is scored against.
@@ -80,11 +80,11 @@ pub fn trial(
     // The identifier: every recipient's payload correlated with each
     // stretch's soft bits, as `tracemark trace` does, with the same union
     // bound (recipients × stretches × the two methods trace may try).
-    let payloads = recipient_payloads(key, payload);
+    let payloads = KnownPayloads::new(key, &recipient_payloads(key, payload));
     let union = (payloads.len() * reading.soft_bits.len()) as f64 * 2.0;
     let (mut by_identifier, mut wrong_identifier) = (false, false);
     for (_, soft) in &reading.soft_bits {
-        for scored in score_payloads(key, soft, &payloads) {
+        for scored in payloads.scores(soft) {
             if payload_tail(soft, scored.score) * union > half {
                 break;
             }

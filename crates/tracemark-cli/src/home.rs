@@ -864,6 +864,7 @@ fn accuse(
             .iter()
             .filter_map(|c| u64::from_str_radix(&c.payload, 16).ok())
             .collect();
+        let payloads = tracemark_engine::KnownPayloads::new(engine_key, &payloads);
         let union =
             (payloads.len() * detection.informed_soft.len()) as f64 * detection.bound_factor();
         // Parts before the whole leak: a recipient found in a part is located
@@ -871,7 +872,7 @@ fn accuse(
         let whole_index = 0;
         for (k, (segments, soft)) in detection.informed_soft.iter().enumerate().rev() {
             let norm = soft.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
-            for scored in tracemark_engine::score_payloads(engine_key, soft, &payloads) {
+            for scored in payloads.scores(soft) {
                 let tail = tracemark_engine::payload_tail(soft, scored.score);
                 let bound = (tail * union).min(1.0);
                 if bound > half_epsilon {

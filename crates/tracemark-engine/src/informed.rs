@@ -109,7 +109,7 @@ pub struct InformedReading {
     /// stretch each covers: the whole leak first (its segments being
     /// [`InformedReading::segments`], or the whole leak), then each part
     /// asked for. Scored against known recipients' payloads with
-    /// [`score_payloads`].
+    /// [`KnownPayloads`].
     pub soft_bits: Vec<(Vec<Segment>, Vec<f32>)>,
 }
 
@@ -122,27 +122,63 @@ pub struct PayloadScore {
     pub score: f64,
 }
 
-/// Scores `payloads` against `soft` (coded bits, positive = 1) under `key`,
-/// best first.
+/// Known recipients' payloads with their coded bits, computed once and
+/// scored against any number of soft-bit vectors.
 ///
 /// This is the informed identifier test: the recipients of a work are known,
 /// so instead of decoding the whole payload (which needs every bit) each
 /// recipient's own codeword is correlated with the readings; [`payload_tail`]
 /// bounds how high an innocent's score can be.
-pub fn score_payloads(key: &SecretKey, soft: &[f32], payloads: &[u64]) -> Vec<PayloadScore> {
-    let mut scores: Vec<PayloadScore> = payloads
-        .iter()
-        .map(|&payload| PayloadScore {
-            payload,
-            score: payload::codeword(key, payload)
-                .iter()
-                .zip(soft)
-                .map(|(&bit, &v)| if bit { v as f64 } else { -(v as f64) })
-                .sum(),
-        })
-        .collect();
-    scores.sort_by(|a, b| b.score.total_cmp(&a.score));
-    scores
+#[derive(Clone, Debug)]
+pub struct KnownPayloads {
+    payloads: Vec<u64>,
+    codewords: Vec<Vec<bool>>,
+}
+
+impl KnownPayloads {
+    /// The payloads (duplicates dropped) and their codewords under `key`.
+    pub fn new(key: &SecretKey, payloads: &[u64]) -> Self {
+        let mut payloads = payloads.to_vec();
+        payloads.sort_unstable();
+        payloads.dedup();
+        let codewords = payloads
+            .iter()
+            .map(|&p| payload::codeword(key, p))
+            .collect();
+        KnownPayloads {
+            payloads,
+            codewords,
+        }
+    }
+
+    /// Number of distinct payloads: the union bound's factor.
+    pub fn len(&self) -> usize {
+        self.payloads.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.payloads.is_empty()
+    }
+
+    /// Every payload's score against `soft` (coded bits, positive = 1), best first.
+    pub fn scores(&self, soft: &[f32]) -> Vec<PayloadScore> {
+        let mut scores: Vec<PayloadScore> = self
+            .payloads
+            .iter()
+            .zip(&self.codewords)
+            .map(|(&payload, codeword)| PayloadScore {
+                payload,
+                score: codeword
+                    .iter()
+                    .zip(soft)
+                    .map(|(&bit, &v)| if bit { v as f64 } else { -(v as f64) })
+                    .sum(),
+            })
+            .collect();
+        scores.sort_by(|a, b| b.score.total_cmp(&a.score));
+        scores
+    }
 }
 
 /// Upper bound on the probability that a payload the readings do not depend
@@ -165,7 +201,7 @@ pub fn payload_tail(soft: &[f32], score: f64) -> f64 {
 /// also summed on their own, such as the stretches a registration matched
 /// (copies spliced together are then read piece by piece); parts shorter
 /// than [`MIN_PART_S`] are skipped. The identifier is not decoded here: the
-/// recipients are known wherever a master is, and [`score_payloads`] tests
+/// recipients are known wherever a master is, and [`KnownPayloads`] tests
 /// each one's codeword against the soft bits, which needs far less signal
 /// than getting all 88 bits right.
 pub fn read_informed(

@@ -37,7 +37,7 @@ pub use detect::{
 };
 pub use embed::{embed, embed_fingerprinted, EmbedReport, Embedder};
 pub use informed::{
-    payload_tail, read_informed, score_payloads, CellReading, InformedReading, PayloadScore,
+    payload_tail, read_informed, CellReading, InformedReading, KnownPayloads, PayloadScore,
 };
 
 /// Lowest sample rate the engine accepts, Hz.

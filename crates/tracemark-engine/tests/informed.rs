@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use tracemark_engine::layout::ANALYSIS_RATE;
-use tracemark_engine::{embed, payload_tail, read_informed, score_payloads};
+use tracemark_engine::{embed, payload_tail, read_informed, KnownPayloads};
 use tracemark_keys::SecretKey;
 
 fn mono_8k(channels: &[Vec<f32>], rate: u32) -> Vec<f32> {
@@ -34,7 +34,8 @@ fn a_marked_copy_reads_its_payload_and_the_master_reads_nothing() {
     let reading = read_informed(&key, &master, &copy, Some, 1.0, &[]);
     assert!(reading.pilot_z > 10.0, "pilot z {}", reading.pilot_z);
     let (_, soft) = &reading.soft_bits[0];
-    let scores = score_payloads(&key, soft, &candidates);
+    let known = KnownPayloads::new(&key, &candidates);
+    let scores = known.scores(soft);
     assert_eq!(scores[0].payload, payload);
     assert!(payload_tail(soft, scores[0].score) * (candidates.len() as f64) < 1e-9);
     assert!(payload_tail(soft, scores[1].score) * (candidates.len() as f64) > 1e-3);
@@ -43,7 +44,7 @@ fn a_marked_copy_reads_its_payload_and_the_master_reads_nothing() {
     let nothing = read_informed(&key, &master, &master, Some, 1.0, &[]);
     assert!(nothing.pilot_z.abs() < 4.0, "pilot z {}", nothing.pilot_z);
     for (_, soft) in &nothing.soft_bits {
-        let best = score_payloads(&key, soft, &candidates)[0];
+        let best = known.scores(soft)[0];
         assert!(payload_tail(soft, best.score) * (candidates.len() as f64) > 1e-3);
     }
 }
