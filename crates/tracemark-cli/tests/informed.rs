@@ -125,7 +125,7 @@ fn a_splice_of_two_copies_with_foreign_audio_is_mapped() {
     cut(&copy(&copies, 2), &first, 100.0, 12.0);
     cut(&copy(&copies, 5), &second, 112.0, 18.0);
     sox(&[
-        s(&fixture("speech_en_f_8k_allison_demo-congrats.wav")),
+        s(&fixture("speech_cs_mf_22k_fillets_kitchen_dialogue.wav")),
         "-r",
         "8000",
         "-c",
