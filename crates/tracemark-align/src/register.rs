@@ -201,6 +201,11 @@ impl Registration {
         parts
     }
 
+    /// The frequency scale as a pitch change, cents (+ = the leak is higher).
+    pub fn pitch_cents(&self) -> f64 {
+        1200.0 * (self.freq_scale as f64).log2()
+    }
+
     /// Seconds of the leak that play the master.
     pub fn matched_s(&self) -> f64 {
         self.stretches

@@ -673,7 +673,7 @@ pub fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> 
             "registration": detection.registration.as_ref().map(|r| serde_json::json!({
                 "time_scale": r.time_scale,
                 "freq_scale": r.freq_scale,
-                "pitch_cents": 1200.0 * (r.freq_scale as f64).log2(),
+                "pitch_cents": r.pitch_cents(),
                 "envelope_correlation": r.correlation,
                 "gain_db": r.gain_db,
                 "channel_response_db": r.channel_db.iter().map(|(hz, db)| serde_json::json!({"hz": hz, "db": db})).collect::<Vec<_>>(),
@@ -762,7 +762,8 @@ fn print_tamper_map(r: &tracemark_align::Registration) {
     println!(
         "registered against the master: time scale {:.3}, pitch {:+.0} cents, {:.1} of {:.1} s matched",
         r.time_scale,
-        1200.0 * (r.freq_scale as f64).log2(),
+        // Adding zero turns a rounded −0 into 0 for printing.
+        r.pitch_cents().round() + 0.0,
         r.matched_s(),
         r.leak_s
     );

@@ -55,7 +55,7 @@ fn draw(path: &Path, r: &Registration) -> Result<(), Box<dyn std::error::Error>>
                 r.matched_s(),
                 r.leak_s,
                 r.time_scale,
-                1200.0 * (r.freq_scale as f64).log2()
+                r.pitch_cents().round() + 0.0
             ),
             ("sans-serif", 18),
         )
