@@ -32,12 +32,12 @@ $tm init
 $tm recipient import "$work/people.csv"
 $tm mark "$call" --all --out "$work/copies" --title "Board call"
 echo "== leak: 30 s of Bo Berg's copy, 2 s of another recording spliced in, slowed 5 % (pitch kept), through AMR-NB 4.75 kbit/s"
-sox "$work/copies/long_call_en-f_it-m_8k.Bo_Berg.wav" "$work/a.wav" trim 120 14
-sox "$work/copies/long_call_en-f_it-m_8k.Bo_Berg.wav" "$work/b.wav" trim 134 16
-sox tests/fixtures/speech_cs_mf_22k_fillets_kitchen_dialogue.wav -r 8000 -c 1 "$work/other.wav" trim 5 2
-sox "$work/a.wav" "$work/other.wav" "$work/b.wav" "$work/spliced.wav" tempo 0.95
-sox "$work/spliced.wav" -t amr-nb -C 0 "$work/leak.amr"
-sox "$work/leak.amr" "$work/leak.wav"
+sox -R "$work/copies/long_call_en-f_it-m_8k.Bo_Berg.wav" "$work/a.wav" trim 120 14
+sox -R "$work/copies/long_call_en-f_it-m_8k.Bo_Berg.wav" "$work/b.wav" trim 134 16
+sox -R tests/fixtures/speech_cs_mf_22k_fillets_kitchen_dialogue.wav -r 8000 -c 1 "$work/other.wav" trim 5 2
+sox -R "$work/a.wav" "$work/other.wav" "$work/b.wav" "$work/spliced.wav" tempo 0.95
+sox -R "$work/spliced.wav" -t amr-nb -C 0 "$work/leak.amr"
+sox -R "$work/leak.amr" "$work/leak.wav"
 mkdir -p demo-out
 echo "== trace (the master is in the home, so the leak is registered against it)"
 $tm trace "$work/leak.wav" --plot demo-out/tamper-map.png

@@ -57,7 +57,14 @@ impl Tools {
     }
 
     fn run(&self, program: &Path, args: &[String]) -> Result<(), BenchError> {
-        let output = Command::new(program)
+        let mut command = Command::new(program);
+        // sox dithers when it reduces the bit depth, from a clock-seeded
+        // generator unless told to repeat itself: without -R two runs of the
+        // same seed would code different noise.
+        if program == self.sox {
+            command.arg("-R");
+        }
+        let output = command
             .args(args)
             .output()
             .map_err(|e| BenchError::Attack(format!("cannot run {}: {e}", program.display())))?;

@@ -181,7 +181,8 @@ fn unmarked_file_reports_not_found_with_exit_code_3() {
 
 /// Runs sox with `effect` on `input`, writing `output`.
 fn sox(input: &std::path::Path, output: &std::path::Path, effect: &[&str]) {
-    let mut args = vec![input.to_str().unwrap(), output.to_str().unwrap()];
+    // -R: sox's dither is otherwise seeded from the clock.
+    let mut args = vec!["-R", input.to_str().unwrap(), output.to_str().unwrap()];
     args.extend_from_slice(effect);
     tool("sox", &args);
 }
@@ -215,12 +216,13 @@ fn through_phone_codec(
     ext: &str,
 ) -> std::path::PathBuf {
     let coded = s.path(&format!("call.{ext}"));
-    let mut args = vec![input.to_str().unwrap(), "-r", "8000", "-c", "1"];
+    let mut args = vec!["-R", input.to_str().unwrap(), "-r", "8000", "-c", "1"];
     args.extend_from_slice(codec);
     args.push(coded.to_str().unwrap());
     tool("sox", &args);
     let wav = s.path(&format!("{ext}.wav"));
-    let mut back: Vec<&str> = codec.iter().take(2).copied().collect();
+    let mut back: Vec<&str> = vec!["-R"];
+    back.extend(codec.iter().take(2).copied());
     back.extend_from_slice(&["-r", "8000", "-c", "1", coded.to_str().unwrap()]);
     back.extend_from_slice(&["-e", "signed-integer", "-b", "16", wav.to_str().unwrap()]);
     tool("sox", &back);

@@ -20,8 +20,9 @@ fn copy(copies: &Path, n: usize) -> PathBuf {
     copies.join(format!("long_call_en-f_it-m_8k.r{n:02}.wav"))
 }
 
+/// sox in repeatable mode: its dither is otherwise seeded from the clock.
 fn sox(args: &[&str]) {
-    tool("sox", args);
+    tool("sox", &[&["-R"], args].concat());
 }
 
 fn s(path: &Path) -> &str {
