@@ -1,0 +1,295 @@
+//! Fuzzy alignment of a leaked text to a master transcript: word 3-gram
+//! seeds, chained along diagonals, then Smith–Waterman inside each chain's
+//! box. Works on canonical words, so that every recipient's rendering, and
+//! retyped, re-cased or re-punctuated quotes of it, align alike.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+/// Words per seed.
+const GRAM: usize = 3;
+/// Seeds occurring more often than this in the master are too common to
+/// place a quote (boilerplate phrases) and are skipped.
+const MAX_GRAM_REPEATS: usize = 24;
+/// Seeds further apart than this (in leak words) start a new chain.
+const MAX_CHAIN_GAP: usize = 30;
+/// Largest drift of the diagonal between chained seeds (words inserted or
+/// elided inside a quote, as an ellipsis does).
+const MAX_DRIFT: i64 = 40;
+/// Seeds this far apart (leak words) still chain when on one diagonal.
+const MAX_SAME_DIAGONAL_GAP: usize = 600;
+/// Margin around a chain's box, in words.
+const MARGIN: usize = 8;
+/// Fewest matched words for a fragment.
+pub const MIN_MATCHED_WORDS: usize = 8;
+
+const MATCH: i32 = 3;
+const MISMATCH: i32 = -2;
+const GAP: i32 = -2;
+
+/// A master's word 3-gram index.
+#[derive(Clone, Debug, Default)]
+pub struct GramIndex {
+    positions: HashMap<u64, Vec<u32>>,
+}
+
+fn gram(words: &[u64]) -> u64 {
+    words.iter().fold(0x9e37_79b9_7f4a_7c15u64, |h, &w| {
+        (h.rotate_left(21) ^ w).wrapping_mul(0xff51_afd7_ed55_8ccd)
+    })
+}
+
+impl GramIndex {
+    /// Indexes the canonical words of a master.
+    pub fn new(words: &[u64]) -> GramIndex {
+        let mut positions: HashMap<u64, Vec<u32>> = HashMap::new();
+        for (m, w) in words.windows(GRAM).enumerate() {
+            positions.entry(gram(w)).or_default().push(m as u32);
+        }
+        GramIndex { positions }
+    }
+}
+
+/// A stretch of the leak aligned to a stretch of the master.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fragment {
+    /// Canonical words of the leak it spans.
+    pub leak: Range<usize>,
+    /// Canonical words of the master it spans.
+    pub master: Range<usize>,
+    /// Matched word pairs (leak, master), increasing in both.
+    pub pairs: Vec<(usize, usize)>,
+    /// Alignment score (3 a match, −2 a mismatch or gap).
+    pub score: i32,
+}
+
+struct Chain {
+    leak: Range<usize>,
+    master: Range<usize>,
+    diagonal: i64,
+}
+
+/// The fragments of `leak` that align to `master`, in leak order, not
+/// overlapping in the leak.
+pub fn fragments(master: &[u64], index: &GramIndex, leak: &[u64]) -> Vec<Fragment> {
+    if leak.len() < GRAM || master.len() < GRAM {
+        return Vec::new();
+    }
+    // Seeds, by diagonal then leak position.
+    let mut hits: Vec<(i64, usize, usize)> = Vec::new();
+    for (l, w) in leak.windows(GRAM).enumerate() {
+        if let Some(ms) = index.positions.get(&gram(w)) {
+            if ms.len() <= MAX_GRAM_REPEATS {
+                hits.extend(ms.iter().map(|&m| (m as i64 - l as i64, l, m as usize)));
+            }
+        }
+    }
+    hits.sort_unstable();
+    // Runs along one diagonal.
+    let mut runs: Vec<Chain> = Vec::new();
+    for &(d, l, m) in &hits {
+        match runs.last_mut() {
+            Some(run) if run.diagonal == d && l <= run.leak.end + 4 => {
+                run.leak.end = l + GRAM;
+                run.master.end = m + GRAM;
+            }
+            _ => runs.push(Chain {
+                leak: l..l + GRAM,
+                master: m..m + GRAM,
+                diagonal: d,
+            }),
+        }
+    }
+    // Chains of runs moving forward in both texts with a small drift, by
+    // dynamic programming over the runs in leak order (score = words seeded
+    // minus drift and gaps); a run's predecessors are looked up by
+    // diagonal, the nearest few on each diagonal within the drift.
+    runs.sort_by_key(|r| (r.leak.start, r.master.start));
+    let mut by_diagonal: HashMap<i64, Vec<usize>> = HashMap::new();
+    let mut best: Vec<(i64, usize)> = Vec::with_capacity(runs.len());
+    for (i, run) in runs.iter().enumerate() {
+        let own = (run.leak.end - run.leak.start) as i64;
+        let mut score = (own, usize::MAX);
+        for d in run.diagonal - MAX_DRIFT..=run.diagonal + MAX_DRIFT {
+            let Some(list) = by_diagonal.get(&d) else {
+                continue;
+            };
+            for &j in list.iter().rev().take(4) {
+                let prior = &runs[j];
+                let drift = (run.diagonal - prior.diagonal).abs();
+                // On the same diagonal a long stretch without seeds is text
+                // whose 3-grams are all common (lists of letters, digits):
+                // bridged, since the words in between line up.
+                let reach = if drift <= 1 {
+                    MAX_SAME_DIAGONAL_GAP
+                } else {
+                    MAX_CHAIN_GAP
+                };
+                if run.leak.start > prior.leak.end + reach
+                    || prior.leak.start >= run.leak.start
+                    || run.master.start + GRAM < prior.master.end
+                    || run.master.start <= prior.master.start
+                {
+                    continue;
+                }
+                let gap = if drift <= 1 {
+                    drift
+                } else {
+                    run.leak.start.saturating_sub(prior.leak.end) as i64 / 4 + drift
+                };
+                let overlap = prior.leak.end.saturating_sub(run.leak.start) as i64;
+                let candidate = best[j].0 + own - overlap - gap;
+                if candidate > score.0 {
+                    score = (candidate, j);
+                }
+            }
+        }
+        best.push(score);
+        by_diagonal.entry(run.diagonal).or_default().push(i);
+    }
+    // The best chains, best first; each takes its runs back to the first
+    // one another chain already took.
+    let mut order: Vec<usize> = (0..runs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(best[i].0));
+    let mut taken = vec![false; runs.len()];
+    let mut chains: Vec<Chain> = Vec::new();
+    for end in order {
+        if taken[end] || best[end].0 < MIN_MATCHED_WORDS as i64 {
+            continue;
+        }
+        let mut chain = Chain {
+            leak: runs[end].leak.clone(),
+            master: runs[end].master.clone(),
+            diagonal: runs[end].diagonal,
+        };
+        let mut at = end;
+        let mut seeded = 0;
+        loop {
+            taken[at] = true;
+            seeded += runs[at].leak.end - runs[at].leak.start;
+            chain.leak.start = chain.leak.start.min(runs[at].leak.start);
+            chain.master.start = chain.master.start.min(runs[at].master.start);
+            match best[at].1 {
+                j if j != usize::MAX && !taken[j] => at = j,
+                _ => break,
+            }
+        }
+        if seeded >= MIN_MATCHED_WORDS {
+            chains.push(chain);
+        }
+    }
+    let mut found: Vec<Fragment> = chains
+        .iter()
+        .filter_map(|c| {
+            let l = c.leak.start.saturating_sub(MARGIN)..(c.leak.end + MARGIN).min(leak.len());
+            let m =
+                c.master.start.saturating_sub(MARGIN)..(c.master.end + MARGIN).min(master.len());
+            local_alignment(&leak[l.clone()], &master[m.clone()], l.start, m.start)
+        })
+        .filter(|f| f.pairs.len() >= MIN_MATCHED_WORDS)
+        .collect();
+    // Keep the best of fragments that claim the same leak words.
+    found.sort_by_key(|f| std::cmp::Reverse(f.score));
+    let mut kept: Vec<Fragment> = Vec::new();
+    for f in found {
+        let overlap = kept
+            .iter()
+            .any(|k| f.leak.start < k.leak.end && k.leak.start < f.leak.end);
+        if !overlap {
+            kept.push(f);
+        }
+    }
+    kept.sort_by_key(|f| f.leak.start);
+    kept
+}
+
+/// Smith–Waterman of `a` (leak words from `a0`) against `b` (master words
+/// from `b0`), with its traceback.
+fn local_alignment(a: &[u64], b: &[u64], a0: usize, b0: usize) -> Option<Fragment> {
+    let (n, m) = (a.len(), b.len());
+    let width = m + 1;
+    let mut h = vec![0i32; (n + 1) * width];
+    let mut best = (0, 0, 0);
+    for i in 1..=n {
+        for j in 1..=m {
+            let diag = h[(i - 1) * width + j - 1]
+                + if a[i - 1] == b[j - 1] {
+                    MATCH
+                } else {
+                    MISMATCH
+                };
+            let v = diag
+                .max(h[(i - 1) * width + j] + GAP)
+                .max(h[i * width + j - 1] + GAP)
+                .max(0);
+            h[i * width + j] = v;
+            if v > best.0 {
+                best = (v, i, j);
+            }
+        }
+    }
+    let (score, mut i, mut j) = best;
+    if score == 0 {
+        return None;
+    }
+    let mut pairs = Vec::new();
+    while i > 0 && j > 0 && h[i * width + j] > 0 {
+        let v = h[i * width + j];
+        let same = a[i - 1] == b[j - 1];
+        if v == h[(i - 1) * width + j - 1] + if same { MATCH } else { MISMATCH } {
+            if same {
+                pairs.push((a0 + i - 1, b0 + j - 1));
+            }
+            i -= 1;
+            j -= 1;
+        } else if v == h[(i - 1) * width + j] + GAP {
+            i -= 1;
+        } else {
+            j -= 1;
+        }
+    }
+    pairs.reverse();
+    let (first, last) = (*pairs.first()?, *pairs.last()?);
+    Some(Fragment {
+        leak: first.0..last.0 + 1,
+        master: first.1..last.1 + 1,
+        pairs,
+        score,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slots::word_hash;
+
+    fn words(text: &str) -> Vec<u64> {
+        text.split_whitespace().map(word_hash).collect()
+    }
+
+    #[test]
+    fn finds_a_quote_with_edits_inside_other_text() {
+        let master = words(
+            "the board met on monday and agreed that the merger would go ahead \
+            despite the objections of the two largest shareholders who had asked for a delay \
+            until the audit of the accounts was complete and the regulator had ruled",
+        );
+        let leak = words(
+            "sources told us that the board agreed that the merger would go ahead \
+            despite the objections of the largest shareholders who asked for a delay until the \
+            audit was complete according to a person familiar",
+        );
+        let index = GramIndex::new(&master);
+        let found = fragments(&master, &index, &leak);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let f = &found[0];
+        assert!(f.pairs.len() >= 20, "{}", f.pairs.len());
+        assert!(f.pairs.iter().all(|&(l, m)| leak[l] == master[m]));
+        assert!(fragments(
+            &master,
+            &index,
+            &words("nothing in this sentence is from the transcript at all really")
+        )
+        .is_empty());
+    }
+}
