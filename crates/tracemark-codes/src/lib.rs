@@ -21,7 +21,7 @@
 
 pub mod tardos;
 
-pub use tardos::{gaussian_code_length, Ranked, Readings, TardosCode};
+pub use tardos::{gaussian_code_length, PartsVerdict, Ranked, Readings, TardosCode};
 
 use tracemark_keys::{Label, SecretKey};
 
