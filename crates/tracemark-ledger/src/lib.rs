@@ -132,13 +132,23 @@ pub fn locate_home(explicit: Option<&Path>) -> Result<PathBuf, LedgerError> {
 
 /// The versioned schema, compiled into the binary.
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("ledger"),
-        MigrationType::Simple,
-        include_str!("../migrations/0001_ledger.sql").into_sql_str(),
-        false,
-    )])
+    let migration = |version: i64, name: &'static str, sql: &'static str| {
+        Migration::new(
+            version,
+            Cow::Borrowed(name),
+            MigrationType::Simple,
+            sql.into_sql_str(),
+            false,
+        )
+    };
+    Migrator::with_migrations(vec![
+        migration(1, "ledger", include_str!("../migrations/0001_ledger.sql")),
+        migration(
+            2,
+            "transcripts",
+            include_str!("../migrations/0002_transcripts.sql"),
+        ),
+    ])
 }
 
 /// Creates a home at `root`: the directory (0700), a new master key (0600)
@@ -343,7 +353,16 @@ pub struct Work {
     pub channels: i64,
     /// When registered (UTC, RFC 3339).
     pub created_at: String,
+    /// What the work is: [`AUDIO`] or [`TRANSCRIPT`].
+    pub kind: String,
+    /// Spoken words (transcripts only).
+    pub words: Option<i64>,
 }
+
+/// [`Work::kind`] of a recording.
+pub const AUDIO: &str = "audio";
+/// [`Work::kind`] of a transcript (duration, rate and channels are 0).
+pub const TRANSCRIPT: &str = "transcript";
 
 /// A delivered copy.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -427,6 +446,8 @@ fn work_from(row: &sqlx::sqlite::SqliteRow) -> Work {
         rate: row.get("rate"),
         channels: row.get("channels"),
         created_at: row.get("created_at"),
+        kind: row.get("kind"),
+        words: row.get("words"),
     }
 }
 
@@ -582,8 +603,8 @@ impl Ledger {
         })
     }
 
-    /// Registers a work by its content hash, or returns the one registered
-    /// (its title updated if one is given).
+    /// Registers a recording by its content hash, or returns the one
+    /// registered (its title updated if one is given).
     pub fn register_work(
         &self,
         content_hash: &str,
@@ -591,6 +612,39 @@ impl Ledger {
         duration_s: f64,
         rate: u32,
         channels: usize,
+    ) -> Result<Work, LedgerError> {
+        self.register(content_hash, title, AUDIO, duration_s, rate, channels, None)
+    }
+
+    /// Registers a transcript of `words` spoken words by its content hash,
+    /// or returns the one registered.
+    pub fn register_transcript(
+        &self,
+        content_hash: &str,
+        title: Option<&str>,
+        words: usize,
+    ) -> Result<Work, LedgerError> {
+        self.register(
+            content_hash,
+            title,
+            TRANSCRIPT,
+            0.0,
+            0,
+            0,
+            Some(words as i64),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn register(
+        &self,
+        content_hash: &str,
+        title: Option<&str>,
+        kind: &str,
+        duration_s: f64,
+        rate: u32,
+        channels: usize,
+        words: Option<i64>,
     ) -> Result<Work, LedgerError> {
         self.run(async {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -614,8 +668,8 @@ impl Ledger {
                 }
                 None => {
                     let row = sqlx::query(
-                        "INSERT INTO works (content_hash, title, duration_s, rate, channels, created_at) \
-                         VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+                        "INSERT INTO works (content_hash, title, duration_s, rate, channels, created_at, kind, words) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
                     )
                     .bind(content_hash)
                     .bind(title)
@@ -623,6 +677,8 @@ impl Ledger {
                     .bind(rate as i64)
                     .bind(channels as i64)
                     .bind(now())
+                    .bind(kind)
+                    .bind(words)
                     .fetch_one(&mut *tx)
                     .await?;
                     work_from(&row)
