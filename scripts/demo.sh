@@ -42,3 +42,18 @@ mkdir -p demo-out
 echo "== trace (the master is in the home, so the leak is registered against it)"
 $tm trace "$work/leak.wav" --plot demo-out/tamper-map.png
 echo "tamper map drawn to demo-out/tamper-map.png"
+
+echo
+echo "== transcript canaries: the same three recipients get their own variant of the Asterisk prompt transcript"
+transcript=tests/fixtures/transcripts/asterisk-core-sounds-en.txt
+$tm text check "$transcript" --variants 16
+$tm text mark "$transcript" --all --out "$work/transcripts" --title "Prompt transcript"
+diff "$work/transcripts/asterisk-core-sounds-en.Ana_Lima.txt" "$work/transcripts/asterisk-core-sounds-en.Bo_Berg.txt" | head -8 || true
+echo "== leak: an article quoting 1,500 words of Bo Berg's transcript, retyped in lower case with typographic apostrophes"
+{
+  echo "The recordings, which this newspaper has seen, walk callers through the menus. They say:"
+  sed 's/^[^:]*: //' "$work/transcripts/asterisk-core-sounds-en.Bo_Berg.txt" | tr '\n' ' ' | tr -s ' ' \
+    | cut -d' ' -f400-1900 | tr '[:upper:]' '[:lower:]' | sed "s/'/’/g"
+  echo "The company did not respond to a request for comment."
+} > "$work/article.txt"
+$tm text trace "$work/article.txt"

@@ -6,7 +6,8 @@
 //! quality measures ([`metrics`]) and the perceptual helper ([`perceptual`]),
 //! the parallel runner ([`run`]), the side-by-side adapter for another
 //! watermarking tool ([`external`]), informed tracing of the same excerpts
-//! against their originals ([`informed`]) and the reports: Markdown, JSON and PNG
+//! against their originals ([`informed`]), the transcript-canary quote
+//! trials ([`text`]) and the reports: Markdown, JSON and PNG
 //! plots ([`report`]).
 //!
 //! Must not touch: the watermark's internals (it uses the engine's public
@@ -22,6 +23,7 @@ pub mod metrics;
 pub mod perceptual;
 pub mod report;
 pub mod run;
+pub mod text;
 pub mod tools;
 
 pub use attack::{parse_list, Attack, BadAttack, Chain};

@@ -4,14 +4,18 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Args;
+use clap::{Args, Subcommand};
 use tracemark_bench::{parse_list, Chain, Config, ExternalTool, Suite};
 
 use crate::exit::{self, Failure};
 
 /// Arguments of `tracemark bench`.
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct BenchArgs {
+    /// Another benchmark than the audio one.
+    #[command(subcommand)]
+    mode: Option<BenchMode>,
     /// Directory of recordings to mark and attack (unreadable files are listed and skipped).
     #[arg(long, required_unless_present = "list_attacks")]
     corpus: Option<PathBuf>,
@@ -74,12 +78,98 @@ pub struct BenchArgs {
     parse: Option<String>,
 }
 
+/// Benchmarks other than the audio one.
+#[derive(Subcommand)]
+pub enum BenchMode {
+    /// Transcript canaries: generated, retyped quotes of one transcript
+    /// traced against many recipients.
+    Text(Box<TextBenchArgs>),
+}
+
+/// Arguments of `tracemark bench text`.
+#[derive(Args)]
+pub struct TextBenchArgs {
+    /// The transcript (plain text, Markdown, SRT or WebVTT).
+    #[arg(long)]
+    transcript: PathBuf,
+    /// Recipients of the transcript.
+    #[arg(long, default_value_t = 1000)]
+    recipients: u32,
+    /// Single-recipient quotes per length.
+    #[arg(long, default_value_t = 2000)]
+    trials: usize,
+    /// Quote lengths, words, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "50,150,300,600")]
+    words: Vec<usize>,
+    /// Two-recipient mixes per length.
+    #[arg(long, default_value_t = 500)]
+    mix_trials: usize,
+    /// False-accusation budget of each trace.
+    #[arg(long, default_value_t = 1e-6)]
+    epsilon: f64,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Directory for text.json and text.md.
+    #[arg(long, default_value = "bench-out")]
+    out: PathBuf,
+    /// Print the JSON report instead of the Markdown one.
+    #[arg(long)]
+    json: bool,
+}
+
+fn run_text(args: TextBenchArgs) -> Result<ExitCode, Failure> {
+    if args.recipients < 2 || args.words.is_empty() || args.words.contains(&0) {
+        return Err(usage(
+            "--recipients must be at least 2 and --words positive",
+        ));
+    }
+    if !(args.epsilon > 0.0 && args.epsilon < 1.0) {
+        return Err(usage(format!(
+            "--epsilon {} is not a probability in (0, 1)",
+            args.epsilon
+        )));
+    }
+    let text = crate::text::read_text(&args.transcript)?;
+    let format = args
+        .transcript
+        .extension()
+        .and_then(|e| e.to_str())
+        .and_then(tracemark_text::Format::from_extension);
+    let document = tracemark_text::Document::parse(text, format)
+        .map_err(|e| Failure::text(format!("{}: {e}", args.transcript.display())))?;
+    let config = tracemark_bench::text::TextConfig {
+        recipients: args.recipients,
+        trials: args.trials,
+        words: args.words.clone(),
+        mix_trials: args.mix_trials,
+        seed: args.seed,
+        epsilon: args.epsilon,
+    };
+    let report = tracemark_bench::text::run_text(document, &config);
+    let markdown = report.markdown();
+    let json = serde_json::to_string_pretty(&report).expect("report serialises");
+    std::fs::create_dir_all(&args.out)
+        .and_then(|_| std::fs::write(args.out.join("text.json"), &json))
+        .and_then(|_| std::fs::write(args.out.join("text.md"), &markdown))
+        .map_err(|e| Failure::write(format!("cannot write to {}: {e}", args.out.display())))?;
+    if args.json {
+        println!("{json}");
+    } else {
+        print!("{markdown}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn usage(error: impl std::fmt::Display) -> Failure {
     Failure::usage(error.to_string())
 }
 
 /// Runs the benchmark and writes its reports.
 pub fn run(args: BenchArgs) -> Result<ExitCode, Failure> {
+    if let Some(BenchMode::Text(text)) = args.mode {
+        return run_text(*text);
+    }
     if args.list_attacks {
         for (name, what) in tracemark_bench::attack::CATALOGUE {
             println!("{name:<16} {what}");

@@ -25,6 +25,9 @@ pub const NO_HOME: i32 = 10;
 pub const LEDGER: i32 = 11;
 /// Unknown, duplicate or malformed recipients (including a bad CSV row).
 pub const BAD_RECIPIENTS: i32 = 12;
+/// A transcript or leaked text could not be read: missing, empty, binary,
+/// not UTF-8, too large, or malformed subtitles.
+pub const BAD_TEXT: i32 = 13;
 
 /// A failure with its exit code and one-line message.
 #[derive(Debug)]
@@ -54,6 +57,13 @@ impl Failure {
         Failure {
             code: BAD_AUDIO,
             message: format!("{}: {error}", path.display()),
+        }
+    }
+
+    pub fn text(message: String) -> Self {
+        Failure {
+            code: BAD_TEXT,
+            message,
         }
     }
 

@@ -126,12 +126,10 @@ impl Format {
     }
 }
 
-/// Arguments of `mark`.
+/// Whom a `mark` is for (one of the three).
 #[derive(Args)]
-#[command(group(clap::ArgGroup::new("who").required(true).args(["to", "all", "recipients"])))]
-pub struct MarkArgs {
-    /// The recording to mark (any readable format).
-    work: PathBuf,
+#[group(id = "who", required = true, multiple = false)]
+pub struct Who {
     /// Recipients by name, comma-separated.
     #[arg(long, value_delimiter = ',')]
     to: Vec<String>,
@@ -141,6 +139,15 @@ pub struct MarkArgs {
     /// Recipients named in a CSV (its `name` column).
     #[arg(long)]
     recipients: Option<PathBuf>,
+}
+
+/// Arguments of `mark`.
+#[derive(Args)]
+pub struct MarkArgs {
+    /// The recording to mark (any readable format).
+    work: PathBuf,
+    #[command(flatten)]
+    who: Who,
     /// Directory for the copies (created if missing).
     #[arg(long)]
     out: PathBuf,
@@ -192,7 +199,7 @@ impl Failure {
     }
 }
 
-fn open(home: Option<&Path>) -> Result<Home, Failure> {
+pub(crate) fn open(home: Option<&Path>) -> Result<Home, Failure> {
     let root = tracemark_ledger::locate_home(home).map_err(Failure::ledger)?;
     Home::open(&root).map_err(Failure::ledger)
 }
@@ -263,7 +270,7 @@ pub fn recipient(home: Option<&Path>, action: RecipientAction) -> Result<ExitCod
 }
 
 /// SHA-256 of a file, hex, streamed.
-fn file_hash(path: &Path) -> Result<String, Failure> {
+pub(crate) fn file_hash(path: &Path) -> Result<String, Failure> {
     let mut file = std::fs::File::open(path).map_err(|e| Failure::audio_path(path, e))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
@@ -279,12 +286,12 @@ fn file_hash(path: &Path) -> Result<String, Failure> {
     Ok(hex(&hasher.finalize()))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A file-name-safe form of a recipient's name.
-fn slug(name: &str) -> String {
+pub(crate) fn slug(name: &str) -> String {
     let s: String = name
         .chars()
         .map(|c| {
@@ -299,7 +306,7 @@ fn slug(name: &str) -> String {
 }
 
 /// Names in the `name` column of a CSV.
-fn names_in_csv(path: &Path) -> Result<Vec<String>, Failure> {
+pub(crate) fn names_in_csv(path: &Path) -> Result<Vec<String>, Failure> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_path(path)
@@ -336,22 +343,32 @@ struct Prepared {
     hash: String,
 }
 
-/// `tracemark mark`.
-pub fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failure> {
-    let home = open(home)?;
-    let ledger = &home.ledger;
-    let recipients = if args.all {
+/// The recipients a `mark` names: everyone, those of a CSV, or those
+/// listed; at least one.
+pub(crate) fn chosen_recipients(
+    ledger: &tracemark_ledger::Ledger,
+    who: &Who,
+) -> Result<Vec<Recipient>, Failure> {
+    let recipients = if who.all {
         ledger.recipients().map_err(Failure::ledger)?
-    } else if let Some(csv) = &args.recipients {
+    } else if let Some(csv) = &who.recipients {
         ledger
             .recipients_named(&names_in_csv(csv)?)
             .map_err(Failure::ledger)?
     } else {
-        ledger.recipients_named(&args.to).map_err(Failure::ledger)?
+        ledger.recipients_named(&who.to).map_err(Failure::ledger)?
     };
     if recipients.is_empty() {
         return Err(Failure::recipients("no recipients to mark for".into()));
     }
+    Ok(recipients)
+}
+
+/// `tracemark mark`.
+pub fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failure> {
+    let home = open(home)?;
+    let ledger = &home.ledger;
+    let recipients = chosen_recipients(ledger, &args.who)?;
     let content_hash = file_hash(&args.work)?;
     let audio = tracemark_audio_io::read(&args.work).map_err(Failure::audio)?;
     let work = ledger
@@ -914,7 +931,12 @@ fn accuse(
     let code_works: Vec<Work> = match (&work_found, &detection.identified_work) {
         (Some(w), _) | (None, Some(w)) => vec![w.clone()],
         (None, None) if detection.fingerprint.positions.is_empty() => Vec::new(),
-        (None, None) => ledger.works().map_err(Failure::ledger)?,
+        (None, None) => ledger
+            .works()
+            .map_err(Failure::ledger)?
+            .into_iter()
+            .filter(|w| w.kind == tracemark_ledger::AUDIO)
+            .collect(),
     };
     let verdict = code_verdict(
         home,
@@ -1145,7 +1167,9 @@ pub fn work(home: Option<&Path>, action: WorkAction) -> Result<ExitCode, Failure
     let summary = |w: &Work| -> Result<serde_json::Value, Failure> {
         Ok(serde_json::json!({
             "id": w.id,
+            "kind": w.kind,
             "title": w.title,
+            "words": w.words,
             "duration_s": w.duration_s,
             "rate": w.rate,
             "channels": w.channels,
@@ -1168,16 +1192,21 @@ pub fn work(home: Option<&Path>, action: WorkAction) -> Result<ExitCode, Failure
                 println!("no works registered yet (tracemark mark registers them)");
             } else {
                 println!(
-                    "{:>4}  {:<28} {:>9} {:>7} {:>3} {:>10}  {:<20} master",
-                    "id", "title", "duration", "rate", "ch", "recipients", "registered"
+                    "{:>4}  {:<10} {:<28} {:>11} {:>7} {:>3} {:>10}  {:<20} master",
+                    "id", "kind", "title", "length", "rate", "ch", "recipients", "registered"
                 );
                 for r in &rows {
                     let number = |key: &str| r[key].as_i64().unwrap_or(0);
+                    let length = match r["words"].as_i64() {
+                        Some(words) => format!("{words} words"),
+                        None => format!("{:.1} s", r["duration_s"].as_f64().unwrap_or(0.0)),
+                    };
                     println!(
-                        "{:>4}  {:<28} {:>8.1}s {:>7} {:>3} {:>10}  {:<20} {}",
+                        "{:>4}  {:<10} {:<28} {:>11} {:>7} {:>3} {:>10}  {:<20} {}",
                         number("id"),
+                        r["kind"].as_str().unwrap_or(""),
                         r["title"].as_str().unwrap_or("untitled"),
-                        r["duration_s"].as_f64().unwrap_or(0.0),
+                        length,
                         number("rate"),
                         number("channels"),
                         number("recipients"),
@@ -1220,6 +1249,13 @@ pub fn work(home: Option<&Path>, action: WorkAction) -> Result<ExitCode, Failure
                     "{}",
                     serde_json::to_string_pretty(&value).expect("serialises")
                 );
+            } else if let Some(words) = w.words {
+                println!(
+                    "work {} ({}): transcript, {words} words, registered {}",
+                    w.id,
+                    w.title.as_deref().unwrap_or("untitled"),
+                    w.created_at
+                );
             } else {
                 println!(
                     "work {} ({}): {:.1} s, {} Hz, {} channel(s), registered {}",
@@ -1230,6 +1266,8 @@ pub fn work(home: Option<&Path>, action: WorkAction) -> Result<ExitCode, Failure
                     w.channels,
                     w.created_at
                 );
+            }
+            if !json {
                 println!("content SHA-256 {}", w.content_hash);
                 println!(
                     "master: {}",

@@ -13,6 +13,7 @@ mod home;
 mod informed;
 mod keyfile;
 mod plot;
+mod text;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -77,6 +78,12 @@ enum Command {
         #[command(subcommand)]
         action: home::WorkAction,
     },
+    /// Transcript canaries: mark per-recipient transcript variants, trace
+    /// quoted text back to them, self-check the rules on a transcript.
+    Text {
+        #[command(subcommand)]
+        action: text::TextAction,
+    },
     /// Check or show the append-only audit log.
     Audit {
         #[command(subcommand)]
@@ -119,6 +126,7 @@ fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCode, Fai
         Command::Trace(args) => home::trace(home, args),
         Command::Audit { action } => home::audit(home, action),
         Command::Work { action } => home::work(home, action),
+        Command::Text { action } => text::text(home, action),
         Command::Keygen { keyfile } => {
             keyfile::create(&keyfile)?;
             println!("wrote a new key to {}", keyfile.display());

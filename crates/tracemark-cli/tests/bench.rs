@@ -280,3 +280,55 @@ fn unreadable_corpus_files_are_listed_and_skipped() {
     assert_eq!(out.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no recording could be marked"));
 }
+
+#[test]
+fn text_bench_reports_density_and_never_accuses_a_third() {
+    let out = tempfile::tempdir().unwrap();
+    let transcript = common::fixture("transcripts/asterisk-core-sounds-en.txt");
+    let args = [
+        "text",
+        "--transcript",
+        transcript.to_str().unwrap(),
+        "--recipients",
+        "200",
+        "--trials",
+        "60",
+        "--mix-trials",
+        "20",
+        "--words",
+        "150,1500",
+        "--seed",
+        "3",
+        "--out",
+        out.path().to_str().unwrap(),
+        "--json",
+    ];
+    let run = bench(&args, &[]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(
+        report,
+        serde_json::from_str::<serde_json::Value>(
+            &std::fs::read_to_string(out.path().join("text.json")).unwrap()
+        )
+        .unwrap()
+    );
+    assert!(report["transcript_words"].as_u64().unwrap() > 3000);
+    assert!(report["positions_per_100_words"].as_f64().unwrap() > 3.0);
+    assert_eq!(report["innocents_accused"], 0);
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    // Long quotes carry enough slots to name their recipient most of the time.
+    assert!(rows[1]["identified"].as_u64().unwrap() >= 50, "{}", rows[1]);
+    for row in rows {
+        assert_eq!(row["wrong"], 0);
+        assert_eq!(row["mix_third"], 0);
+    }
+    // Same seed, same figures.
+    let again = bench(&args, &[]);
+    assert_eq!(again.stdout, run.stdout);
+}
