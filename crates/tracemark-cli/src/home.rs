@@ -622,6 +622,15 @@ pub fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> 
         ),
         None => None,
     };
+    if let Some(w) = forced_work
+        .as_ref()
+        .filter(|w| w.kind != tracemark_ledger::AUDIO)
+    {
+        return Err(Failure::usage(format!(
+            "work {} is a transcript, not a recording: trace text with `tracemark text trace`",
+            w.id
+        )));
+    }
     let engine_key = home.master.derive(ENGINE_KEY_LABEL);
     let mut notes = Vec::new();
     let mut detection =

@@ -189,6 +189,11 @@ fn retyped_quotes_in_an_article_name_their_recipient_only() {
     let human = home.run(&["text", "trace", article.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&human.stdout).contains("matches no registered transcript"));
 
+    // Audio tracing refuses a transcript's id.
+    let out = home.run(&["trace", article.to_str().unwrap(), "--work", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a transcript"));
+
     // The ledger knows the work as a transcript.
     let list = home.ok(&["work", "list", "--json"]);
     let works: serde_json::Value = serde_json::from_str(&list).unwrap();

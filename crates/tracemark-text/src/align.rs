@@ -89,7 +89,13 @@ pub fn fragments(master: &[u64], index: &GramIndex, leak: &[u64]) -> Vec<Fragmen
     let mut runs: Vec<Chain> = Vec::new();
     for &(d, l, m) in &hits {
         match runs.last_mut() {
-            Some(run) if run.diagonal == d && l <= run.leak.end + 4 => {
+            // Runs are capped at half a box so that a chain can be aligned
+            // piece by piece.
+            Some(run)
+                if run.diagonal == d
+                    && l <= run.leak.end + 4
+                    && l + GRAM - run.leak.start <= MAX_BOX_WORDS / 2 =>
+            {
                 run.leak.end = l + GRAM;
                 run.master.end = m + GRAM;
             }
@@ -152,42 +158,39 @@ pub fn fragments(master: &[u64], index: &GramIndex, leak: &[u64]) -> Vec<Fragmen
     let mut order: Vec<usize> = (0..runs.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(best[i].0));
     let mut taken = vec![false; runs.len()];
-    let mut chains: Vec<Chain> = Vec::new();
+    let mut found: Vec<Fragment> = Vec::new();
     for end in order {
         if taken[end] || best[end].0 < MIN_MATCHED_WORDS as i64 {
             continue;
         }
-        let mut chain = Chain {
-            leak: runs[end].leak.clone(),
-            master: runs[end].master.clone(),
-            diagonal: runs[end].diagonal,
-        };
+        let mut members = Vec::new();
         let mut at = end;
-        let mut seeded = 0;
         loop {
             taken[at] = true;
-            seeded += runs[at].leak.end - runs[at].leak.start;
-            chain.leak.start = chain.leak.start.min(runs[at].leak.start);
-            chain.master.start = chain.master.start.min(runs[at].master.start);
+            members.push(at);
             match best[at].1 {
                 j if j != usize::MAX && !taken[j] => at = j,
                 _ => break,
             }
         }
-        if seeded >= MIN_MATCHED_WORDS {
-            chains.push(chain);
+        members.reverse();
+        let seeded: usize = members
+            .iter()
+            .map(|&r| runs[r].leak.end - runs[r].leak.start)
+            .sum();
+        if seeded < MIN_MATCHED_WORDS {
+            continue;
+        }
+        if let Some(f) = align_chain(
+            leak,
+            master,
+            &members.iter().map(|&r| &runs[r]).collect::<Vec<_>>(),
+        ) {
+            if f.pairs.len() >= MIN_MATCHED_WORDS {
+                found.push(f);
+            }
         }
     }
-    let mut found: Vec<Fragment> = chains
-        .iter()
-        .filter_map(|c| {
-            let l = c.leak.start.saturating_sub(MARGIN)..(c.leak.end + MARGIN).min(leak.len());
-            let m =
-                c.master.start.saturating_sub(MARGIN)..(c.master.end + MARGIN).min(master.len());
-            local_alignment(&leak[l.clone()], &master[m.clone()], l.start, m.start)
-        })
-        .filter(|f| f.pairs.len() >= MIN_MATCHED_WORDS)
-        .collect();
     // Keep the best of fragments that claim the same leak words.
     found.sort_by_key(|f| std::cmp::Reverse(f.score));
     let mut kept: Vec<Fragment> = Vec::new();
@@ -201,6 +204,52 @@ pub fn fragments(master: &[u64], index: &GramIndex, leak: &[u64]) -> Vec<Fragmen
     }
     kept.sort_by_key(|f| f.leak.start);
     kept
+}
+
+/// Leak words aligned in one Smith–Waterman box at most: a long chain is
+/// aligned piece by piece along its runs, so memory and time stay linear in
+/// its length (a whole transcript read against itself is one chain).
+const MAX_BOX_WORDS: usize = 1500;
+
+/// Word pairs of a chain of runs (in leak order): Smith–Waterman in boxes of
+/// consecutive runs spanning at most [`MAX_BOX_WORDS`] leak words.
+fn align_chain(leak: &[u64], master: &[u64], runs: &[&Chain]) -> Option<Fragment> {
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    let mut score = 0;
+    let mut group_start = 0;
+    while group_start < runs.len() {
+        let mut group_end = group_start + 1;
+        while group_end < runs.len()
+            && runs[group_end].leak.end - runs[group_start].leak.start <= MAX_BOX_WORDS
+        {
+            group_end += 1;
+        }
+        let (first, last) = (runs[group_start], runs[group_end - 1]);
+        let master_end = runs[group_start..group_end]
+            .iter()
+            .map(|r| r.master.end)
+            .max()
+            .unwrap_or(last.master.end);
+        let l = first.leak.start.saturating_sub(MARGIN)..(last.leak.end + MARGIN).min(leak.len());
+        let m = first.master.start.saturating_sub(MARGIN)..(master_end + MARGIN).min(master.len());
+        if let Some(f) = local_alignment(&leak[l.clone()], &master[m.clone()], l.start, m.start) {
+            // Boxes overlap by their margins: keep pairs that move forward.
+            for p in f.pairs {
+                if pairs.last().is_none_or(|&(a, b)| p.0 > a && p.1 > b) {
+                    pairs.push(p);
+                }
+            }
+            score += f.score;
+        }
+        group_start = group_end;
+    }
+    let (first, last) = (*pairs.first()?, *pairs.last()?);
+    Some(Fragment {
+        leak: first.0..last.0 + 1,
+        master: first.1..last.1 + 1,
+        pairs,
+        score,
+    })
 }
 
 /// Smith–Waterman of `a` (leak words from `a0`) against `b` (master words
@@ -291,5 +340,25 @@ mod tests {
             &words("nothing in this sentence is from the transcript at all really")
         )
         .is_empty());
+    }
+
+    #[test]
+    fn a_long_text_aligns_to_itself_in_one_fragment_piece_by_piece() {
+        // 30,000 words from a 60-word vocabulary: one chain, aligned in
+        // boxes of at most 1,500 words (a single box would need 3.6 GB).
+        let mut state = 7u64;
+        let text: Vec<u64> = (0..30_000)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                word_hash(&format!("w{}", (state >> 33) % 60))
+            })
+            .collect();
+        let index = GramIndex::new(&text);
+        let found = fragments(&text, &index, &text);
+        assert_eq!(found.len(), 1);
+        assert!(found[0].pairs.len() >= 29_900, "{}", found[0].pairs.len());
+        assert!(found[0].pairs.iter().all(|&(l, m)| l == m));
     }
 }
