@@ -63,6 +63,19 @@ pub struct Fragment {
     pub score: i32,
 }
 
+impl Fragment {
+    /// The fragment spanned by `pairs` (increasing), if any.
+    fn from_pairs(pairs: Vec<(usize, usize)>, score: i32) -> Option<Fragment> {
+        let (first, last) = (*pairs.first()?, *pairs.last()?);
+        Some(Fragment {
+            leak: first.0..last.0 + 1,
+            master: first.1..last.1 + 1,
+            pairs,
+            score,
+        })
+    }
+}
+
 struct Chain {
     leak: Range<usize>,
     master: Range<usize>,
@@ -243,13 +256,7 @@ fn align_chain(leak: &[u64], master: &[u64], runs: &[&Chain]) -> Option<Fragment
         }
         group_start = group_end;
     }
-    let (first, last) = (*pairs.first()?, *pairs.last()?);
-    Some(Fragment {
-        leak: first.0..last.0 + 1,
-        master: first.1..last.1 + 1,
-        pairs,
-        score,
-    })
+    Fragment::from_pairs(pairs, score)
 }
 
 /// Smith–Waterman of `a` (leak words from `a0`) against `b` (master words
@@ -298,13 +305,7 @@ fn local_alignment(a: &[u64], b: &[u64], a0: usize, b0: usize) -> Option<Fragmen
         }
     }
     pairs.reverse();
-    let (first, last) = (*pairs.first()?, *pairs.last()?);
-    Some(Fragment {
-        leak: first.0..last.0 + 1,
-        master: first.1..last.1 + 1,
-        pairs,
-        score,
-    })
+    Fragment::from_pairs(pairs, score)
 }
 
 #[cfg(test)]
