@@ -438,6 +438,12 @@ fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> {
             "slots": reg.transcript.slots(),
             "codeword_positions": reg.transcript.codeword_len,
             "slots_read": parts.iter().map(Vec::len).sum::<usize>(),
+            "positions_read": parts
+                .iter()
+                .flatten()
+                .map(|&(p, _)| p)
+                .collect::<std::collections::BTreeSet<u32>>()
+                .len(),
             "recipients_scored": reg.recipients.len(),
             "union_factor": verdict.union,
             "fragments": frags,
@@ -458,12 +464,14 @@ fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> {
     } else {
         for r in &reports {
             println!(
-                "transcript {} ({}): {} fragment(s) quoted, {} slots read of {}",
+                "transcript {} ({}): {} fragment(s) quoted, {} slots read of {} ({} of {} codeword positions)",
                 r["work"],
                 r["title"].as_str().unwrap_or("untitled"),
                 r["fragments"].as_array().map_or(0, Vec::len),
                 r["slots_read"],
-                r["slots"]
+                r["slots"],
+                r["positions_read"],
+                r["codeword_positions"]
             );
             for f in r["fragments"].as_array().into_iter().flatten() {
                 println!(
