@@ -307,6 +307,18 @@ fn bad_text_input_gets_one_line_and_its_own_exit_code() {
             "WEBVTT",
         ),
         (dir.join("missing.txt"), "No such file"),
+        (
+            {
+                // A 33 MiB file (sparse): refused by its size before it is read.
+                let p = dir.join("huge.txt");
+                std::fs::File::create(&p)
+                    .unwrap()
+                    .set_len(33 << 20)
+                    .unwrap();
+                p
+            },
+            "too large",
+        ),
     ];
     for (path, expected) in &cases {
         for command in ["mark", "trace"] {
