@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use tracemark_codes::TardosCode;
 use tracemark_keys::{Label, SecretKey};
@@ -218,20 +219,22 @@ fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failure> {
         .transcript
         .file_stem()
         .map_or_else(|| "transcript".to_string(), |s| slug(&s.to_string_lossy()));
-    let master_canonical = tracemark_text::canonical(&rules, &transcript.prepared.text);
-    for r in &recipients {
-        let bits = code.codeword(r.id as u32);
-        let spoken = transcript.render_spoken(&rules, &bits);
-        // Checked before delivery, as audio copies are: same meaning, and
-        // every slot reads back as this recipient's bit.
-        let check = transcript.self_check(&rules, std::slice::from_ref(&bits));
-        if !check.passed() || tracemark_text::canonical(&rules, &spoken) != master_canonical {
-            return Err(Failure::write(format!(
-                "the variant for {} failed its self-check ({check:?}); nothing more written",
+    // Every variant is rendered and checked before any is delivered, as
+    // audio copies are: same canonical text, same structure, and every slot
+    // reads back as this recipient's bit.
+    recipients.par_iter().try_for_each(|r| {
+        let check = transcript.self_check(&rules, &[code.codeword(r.id as u32)]);
+        if check.passed() {
+            Ok(())
+        } else {
+            Err(Failure::write(format!(
+                "the variant for {} failed its self-check ({check:?}); nothing written",
                 r.name
-            )));
+            )))
         }
-        let rendered = transcript.document.with_text(&spoken);
+    })?;
+    for r in &recipients {
+        let rendered = transcript.render(&rules, &code.codeword(r.id as u32));
         let target = args.out.join(format!("{stem}.{}.{ext}", slug(&r.name)));
         let partial = args
             .out
