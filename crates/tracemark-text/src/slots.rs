@@ -350,6 +350,29 @@ fn cased(form: &str, original: &str, original_form: &str, sentence_start: bool) 
     form.to_string()
 }
 
+/// Sentence-opening words a comma always follows ("Well, we"), so a filler
+/// after one takes only its own comma with it.
+const DISCOURSE_MARKERS: &[&str] = &[
+    "well",
+    "so",
+    "now",
+    "then",
+    "yes",
+    "yeah",
+    "no",
+    "okay",
+    "ok",
+    "right",
+    "oh",
+    "actually",
+    "anyway",
+    "first",
+    "second",
+    "finally",
+    "honestly",
+    "basically",
+];
+
 /// One replacement of a byte range.
 struct Edit {
     range: Range<usize>,
@@ -407,7 +430,16 @@ fn edit(
             };
             let first = &text[tokens[words_start].start..tokens[words_start].end];
             let next_start = tokens.get(instance.anchor).map_or(text.len(), |a| a.start);
-            let range = if tokens[t.start].key == "," {
+            let opens_sentence = |k: usize| {
+                view.prev(k).is_some_and(|w| {
+                    view.sentence_start(w) && DISCOURSE_MARKERS.contains(&tokens[w].key.as_str())
+                })
+            };
+            let range = if tokens[t.start].key == "," && opens_sentence(t.start) {
+                // After a sentence's opening word one comma stays:
+                // "Well, uh, we" → "Well, we".
+                tokens[t.start].start..tokens[t.end - 2].end
+            } else if tokens[t.start].key == "," {
                 // ", uh," → drop both commas: "we, uh, went" → "we went".
                 tokens[t.start].start..tokens[t.end - 1].end
             } else {
