@@ -104,23 +104,7 @@ impl BandDecimator {
         let phases = &mut self.scratch;
         phases.clear();
         phases.resize(d * width, 0.0);
-        {
-            // Each phase's samples, past its leading pad; read in whole
-            // frames of `d` so the loop runs without index arithmetic.
-            let mut rows: Vec<&mut [f32]> = phases
-                .chunks_exact_mut(width)
-                .map(|phase| &mut phase[pad..])
-                .collect();
-            let whole = x.len() / d;
-            for (i, frame) in x.chunks_exact(d).enumerate() {
-                for (row, &v) in rows.iter_mut().zip(frame) {
-                    row[i] = v;
-                }
-            }
-            for (row, &v) in rows.iter_mut().zip(&x[whole * d..]) {
-                row[whole] = v;
-            }
-        }
+        deinterleave(x, d, width, pad, phases);
         let plan: Vec<(usize, f32)> = self
             .taps
             .iter()
@@ -196,14 +180,92 @@ impl BandDecimator {
                     );
                 }
             }
-            let frames = out[block * d..(block + block_len) * d].chunks_exact_mut(d);
-            for (i, frame) in frames.enumerate() {
-                for (r, o) in frame.iter_mut().enumerate() {
-                    *o = phase_blocks[r * BLOCK + i];
+            interleave(
+                &phase_blocks,
+                block_len,
+                &mut out[block * d..(block + block_len) * d],
+            );
+        }
+        out.truncate(len);
+    }
+}
+
+/// Splits `x` into its `d` phases: phase `r` (samples `i·d + r`) goes to
+/// `phases[r·width + pad + i]`. The factors in use get a loop of their own,
+/// where the frame length is a constant: the general loop's index arithmetic
+/// and bounds checks cost more than the decimator's filtering.
+fn deinterleave(x: &[f32], d: usize, width: usize, pad: usize, phases: &mut [f32]) {
+    fn fixed<const D: usize>(x: &[f32], width: usize, pad: usize, phases: &mut [f32]) {
+        let whole = x.len() / D;
+        let rows: [&mut [f32]; D] = split_rows(phases, width, pad, x.len().div_ceil(D));
+        let frames = x.chunks_exact(D);
+        let tail = frames.remainder();
+        for (i, frame) in frames.enumerate() {
+            for r in 0..D {
+                rows[r][i] = frame[r];
+            }
+        }
+        for (r, &v) in tail.iter().enumerate() {
+            rows[r][whole] = v;
+        }
+    }
+    match d {
+        2 => fixed::<2>(x, width, pad, phases),
+        3 => fixed::<3>(x, width, pad, phases),
+        4 => fixed::<4>(x, width, pad, phases),
+        6 => fixed::<6>(x, width, pad, phases),
+        _ => {
+            for (r, phase) in phases.chunks_exact_mut(width).enumerate() {
+                for (slot, &v) in phase[pad..].iter_mut().zip(x.iter().skip(r).step_by(d)) {
+                    *slot = v;
                 }
             }
         }
-        out.truncate(len);
+    }
+}
+
+/// The `D` rows of `phases` (each `width` long), from `pad` on, `len` long.
+fn split_rows<const D: usize>(
+    phases: &mut [f32],
+    width: usize,
+    pad: usize,
+    len: usize,
+) -> [&mut [f32]; D] {
+    let mut rows = phases.chunks_exact_mut(width);
+    std::array::from_fn(|_| {
+        let row = rows.next().expect("one row per phase");
+        &mut row[pad..pad + len]
+    })
+}
+
+/// Interleaves the first `len` samples of each `BLOCK`-long phase in
+/// `phase_blocks` into `out` (`len · d` samples, `d` = number of phases);
+/// the inverse of [`deinterleave`], with the same fixed-factor loops.
+fn interleave(phase_blocks: &[f32], len: usize, out: &mut [f32]) {
+    fn fixed<const D: usize>(phase_blocks: &[f32], len: usize, out: &mut [f32]) {
+        let rows: [&[f32]; D] = std::array::from_fn(|r| &phase_blocks[r * BLOCK..r * BLOCK + len]);
+        for (i, frame) in out.chunks_exact_mut(D).take(len).enumerate() {
+            for r in 0..D {
+                frame[r] = rows[r][i];
+            }
+        }
+    }
+    if len == 0 {
+        return;
+    }
+    let d = out.len() / len;
+    match d {
+        2 => fixed::<2>(phase_blocks, len, out),
+        3 => fixed::<3>(phase_blocks, len, out),
+        4 => fixed::<4>(phase_blocks, len, out),
+        6 => fixed::<6>(phase_blocks, len, out),
+        _ => {
+            for (r, phase) in phase_blocks.chunks_exact(BLOCK).enumerate() {
+                for (o, &v) in out.iter_mut().skip(r).step_by(d).zip(&phase[..len]) {
+                    *o = v;
+                }
+            }
+        }
     }
 }
 
@@ -262,6 +324,32 @@ mod tests {
 
     fn rms(x: &[f32]) -> f64 {
         (x.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / x.len() as f64).sqrt()
+    }
+
+    #[test]
+    fn fixed_factor_phase_loops_match_the_general_one() {
+        for d in 1usize..=7 {
+            for len in [0, 1, d, 5 * d + 2, 40 * d - 1] {
+                let x: Vec<f32> = (0..len).map(|i| i as f32 + 0.5).collect();
+                let (pad, width) = (3, len.div_ceil(d) + 6);
+                let mut phases = vec![0.0; d * width];
+                deinterleave(&x, d, width, pad, &mut phases);
+                for (i, &v) in x.iter().enumerate() {
+                    assert_eq!(phases[(i % d) * width + pad + i / d], v, "d {d}, len {len}");
+                }
+                let frames = len / d;
+                let mut blocks = vec![0.0; d * BLOCK];
+                for r in 0..d {
+                    for i in 0..frames {
+                        blocks[r * BLOCK + i] = (i * d + r) as f32;
+                    }
+                }
+                let mut out = vec![-1.0; frames * d];
+                interleave(&blocks, frames, &mut out);
+                let expected: Vec<f32> = (0..frames * d).map(|i| i as f32).collect();
+                assert_eq!(out, expected, "d {d}, len {len}");
+            }
+        }
     }
 
     #[test]
