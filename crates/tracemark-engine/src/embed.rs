@@ -604,13 +604,19 @@ fn render_mark(x: &[f32], gains_db: &[f32], grid: &TileGrid, mark: &mut Vec<f32>
     let mut fft = Fft::new(grid.fft_len);
     let bins = fft.bins();
     let bin_hz = grid.bin_hz();
-    let bin_band: Vec<Option<usize>> = (0..bins)
-        .map(|k| {
-            let hz = k as f32 * bin_hz;
-            (0..BANDS).find(|&b| {
-                let (low, high) = band_edges_hz(b);
-                hz >= low && hz < high
-            })
+    // Each band's bins, a contiguous run: the gain is applied run by run (a
+    // per-bin band lookup cost more than the inverse FFT). Bins outside
+    // every band carry no mark and are zeroed.
+    let band_bins: Vec<std::ops::Range<usize>> = (0..BANDS)
+        .map(|b| {
+            let (low, high) = band_edges_hz(b);
+            let first = (0..bins)
+                .find(|&k| k as f32 * bin_hz >= low)
+                .unwrap_or(bins);
+            let end = (first..bins)
+                .find(|&k| k as f32 * bin_hz >= high)
+                .unwrap_or(bins);
+            first..end
         })
         .collect();
     // Amplitude factors per tile and band, computed once: each tile feeds
@@ -662,9 +668,13 @@ fn render_mark(x: &[f32], gains_db: &[f32], grid: &TileGrid, mark: &mut Vec<f32>
                 }
                 fft.forward(&frame, &window, &mut spectrum);
             }
-            for (s, band) in spectrum.iter_mut().zip(&bin_band) {
-                *s *= band.map_or(0.0, |b| band_factor[b]);
+            let mut next = 0;
+            for (run, &factor) in band_bins.iter().zip(&band_factor) {
+                spectrum[next..run.start].fill(Default::default());
+                spectrum[run.clone()].iter_mut().for_each(|s| *s *= factor);
+                next = run.end;
             }
+            spectrum[next..].fill(Default::default());
             if inside {
                 let at = start as usize;
                 fft.inverse_add(&mut spectrum, &window, &mut mark[at..at + size]);
