@@ -398,33 +398,35 @@ pub fn read_informed(
     } else {
         0.0
     };
-    let class_weight: [f32; CLASSES] = if overall_z > CLASS_WEIGHT_MIN_Z as f64 {
+    let weights: Vec<f32> = if overall_z > CLASS_WEIGHT_MIN_Z as f64 {
         let (mean_all, power_all) = (
             all_sum / all_count.max(1) as f64,
             all_energy / all_count.max(1) as f64,
         );
         let k = CLASS_SHRINK_CELLS;
-        let mut w = [0.0f32; CLASSES];
-        for (wc, c) in w.iter_mut().zip(&classes) {
+        let mut class_weight = [0.0f32; CLASSES];
+        for (wc, c) in class_weight.iter_mut().zip(&classes) {
             let n = c.2 as f64;
             let mean = (c.0 + k * mean_all) / (n + k);
             let power = (c.1 + k * power_all) / (n + k);
             let noise = (power - mean * mean).max(0.05 * power);
             *wc = (mean.max(0.0) / noise) as f32;
         }
-        w
+        observed.iter().map(|o| class_weight[class_of(o)]).collect()
     } else {
-        // Too little pilot to measure by: the host-change rule alone.
-        let mut w = [1.0f32; CLASSES];
-        for (c, wc) in w.iter_mut().enumerate() {
-            if (c / 3) % 2 == 1 {
-                // Fast host change: the second-innermost class index.
-                *wc = 0.5;
-            }
-        }
-        w
+        // Too little pilot to measure by: the host-change rule alone, read
+        // from the cell itself rather than from its class index.
+        observed
+            .iter()
+            .map(|o| {
+                if o.master_diff.abs() >= HOST_CHANGE_DB {
+                    0.5
+                } else {
+                    1.0
+                }
+            })
+            .collect()
     };
-    let weights: Vec<f32> = observed.iter().map(|o| class_weight[class_of(o)]).collect();
     // Second pass, one cell column at a time: read by role.
     let mut at = 0usize;
     for cells in observed.chunk_by(|a, b| a.column == b.column) {

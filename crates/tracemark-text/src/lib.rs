@@ -63,7 +63,7 @@ fn readings_by_slot(
     let cleaned = fragments.iter().any(|f| f.fillers_cleaned);
     for (s, slot) in master.slots.iter().enumerate() {
         let rule = &rules.rules[slot.rule as usize];
-        if cleaned && seen[s] == Seen::Unread && rule.kind == Kind::Omit && rule.commas {
+        if cleaned && seen[s] == Seen::Unread && rule.is_filler() {
             seen[s] = Seen::Excused;
         }
     }

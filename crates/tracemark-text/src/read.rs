@@ -111,11 +111,7 @@ pub fn read(
                     .zip(&p.slot_word)
                     .filter(|(s, &w)| {
                         let r = &rules.rules[s.rule as usize];
-                        r.kind == Kind::Omit
-                            && r.commas
-                            && s.variant == 0
-                            && w > words.start
-                            && w < words.end
+                        r.is_filler() && s.variant == 0 && w > words.start && w < words.end
                     })
                     .count()
             };
@@ -165,7 +161,7 @@ pub fn read(
                         match (kind, here) {
                             _ if kind.is_punctuation() && !punctuation_kept => continue,
                             (_, Some(&j)) => leak.slots[j].variant == 1,
-                            (Kind::Omit, None) if rule.commas && fillers_cleaned => continue,
+                            (Kind::Omit, None) if rule.is_filler() && fillers_cleaned => continue,
                             (Kind::Omit, None) => true,
                             _ => continue,
                         }
@@ -215,7 +211,7 @@ mod tests {
         let rules = RuleSet::standard();
         let t = transcript(&rules);
         let filler_slots: Vec<usize> = (0..t.slots())
-            .filter(|&s| rules.rules[t.prepared.slots[s].rule as usize].family == "filler")
+            .filter(|&s| rules.rules[t.prepared.slots[s].rule as usize].is_filler())
             .collect();
         assert!(filler_slots.len() >= 5);
         // Every filler kept (bit 0) except the first: a quote as written

@@ -129,6 +129,16 @@ pub struct Rule {
     pub commas: bool,
 }
 
+impl Rule {
+    /// Whether this is a filler ("uh", "um"): an omission that takes its
+    /// commas with it. Retyping tends to clean fillers away wholesale, so
+    /// readers treat a quote with none left differently from a quote that
+    /// kept some.
+    pub fn is_filler(&self) -> bool {
+        self.kind == Kind::Omit && self.commas
+    }
+}
+
 /// A family's reviewed examples: `[as written, as varied]`.
 #[derive(Clone, Debug)]
 pub struct Example {

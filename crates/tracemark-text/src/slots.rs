@@ -165,7 +165,7 @@ pub fn find(rules: &RuleSet, text: &str, tokens: &[Token], mode: Mode) -> Vec<In
             if let Some((rule, variant, len)) = best {
                 let r = &rules.rules[rule];
                 let mut range = i..i + len;
-                if r.kind == Kind::Omit && r.commas {
+                if r.is_filler() {
                     // The commas around a filler go with it.
                     if view.key(Some(range.end).filter(|&e| e < tokens.len())) == "," {
                         range.end += 1;
