@@ -609,6 +609,9 @@ struct Path {
     master_frames: usize,
     /// Cost above which a frame is taken not to match.
     threshold: f32,
+    /// Mean cost of the leak's frames against master frames far off the
+    /// path: what unrelated audio costs.
+    unrelated_cost: f32,
 }
 
 fn frame_cost(a: &[f32; BANDS], b: &[f32; BANDS]) -> f32 {
@@ -729,6 +732,7 @@ fn warp(features: &Features, line: &CoarseLine) -> Path {
         cost,
         master_frames: features.master.len(),
         threshold: 0.5 * (matched_cost + unrelated_cost),
+        unrelated_cost,
     }
 }
 
@@ -738,15 +742,27 @@ fn matched_spans(path: &Path, frames: usize) -> Vec<(usize, usize)> {
     let per_s = RATE as f64 / HOP as f64;
     let edit_frames = (EDIT_MIN_S * per_s) as usize;
     let half = (0.25 * per_s) as usize;
-    let threshold = path.threshold;
     let smoothed: Vec<f32> = (0..frames)
         .map(|l| {
             let lo = l.saturating_sub(half);
             let hi = (l + half + 1).min(frames);
             let window = &path.cost[lo..hi];
-            window.iter().map(|c| c.min(2.0 * threshold)).sum::<f32>() / window.len() as f32
+            window.iter().map(|c| c.min(2.0 * path.threshold)).sum::<f32>() / window.len() as f32
         })
         .collect();
+    // Midway between a typical match and unrelated audio, the typical match
+    // taken from the smoothed costs themselves. The path's threshold takes
+    // it from single frames, whose costs scatter more: after a heavy codec
+    // (Opus 6k on dense music) the smoothed costs of a fully matched leak
+    // sat around that threshold, and half the leak was called inserted.
+    let threshold = {
+        let mut sorted: Vec<f32> = smoothed.iter().copied().filter(|c| c.is_finite()).collect();
+        sorted.sort_by(f32::total_cmp);
+        match sorted.get(sorted.len() / 4) {
+            Some(&typical) => path.threshold.max(0.5 * (typical + path.unrelated_cost)),
+            None => path.threshold,
+        }
+    };
     let mut matched: Vec<bool> = smoothed.iter().map(|&c| c <= threshold).collect();
     // The master held still for a long run of leak frames: inserted.
     let mut l = 0;
