@@ -747,7 +747,11 @@ fn matched_spans(path: &Path, frames: usize) -> Vec<(usize, usize)> {
             let lo = l.saturating_sub(half);
             let hi = (l + half + 1).min(frames);
             let window = &path.cost[lo..hi];
-            window.iter().map(|c| c.min(2.0 * path.threshold)).sum::<f32>() / window.len() as f32
+            window
+                .iter()
+                .map(|c| c.min(2.0 * path.threshold))
+                .sum::<f32>()
+                / window.len() as f32
         })
         .collect();
     // Midway between a typical match and unrelated audio, the typical match

@@ -57,7 +57,8 @@ pub const HOST_CHANGE_DB: f32 = 3.0;
 /// (one block).
 pub const MIN_PART_S: f64 = 4.0;
 /// Pilot statistic above which cells are weighted by their class's measured
-/// fidelity.
+/// fidelity (and then only where weights fitted on half the pilot read the
+/// other half better than the host-change rule does).
 pub const CLASS_WEIGHT_MIN_Z: f32 = 4.0;
 /// Band groups of the fidelity classes.
 const CLASS_BAND_GROUPS: usize = 6;
@@ -381,51 +382,57 @@ pub fn read_informed(
         };
         ((group * 3 + level) * 2 + change) * 3 + clearance
     };
-    let mut classes = [(0.0f64, 0.0f64, 0usize); CLASSES];
+    // Pilot cells by class, separately for even and odd columns: each half
+    // judges the weights fitted on the other (below).
+    let mut halves = [[(0.0f64, 0.0f64, 0usize); CLASSES]; 2];
     for (o, &r) in observed.iter().zip(&residuals) {
         if let Some(sign) = known_sign(o) {
-            let c = &mut classes[class_of(o)];
+            let c = &mut halves[o.column as usize % 2][class_of(o)];
             c.0 += (sign * r) as f64;
             c.1 += (r as f64).powi(2);
             c.2 += 1;
         }
     }
-    let (all_sum, all_energy, all_count) = classes.iter().fold((0.0, 0.0, 0usize), |acc, c| {
-        (acc.0 + c.0, acc.1 + c.1, acc.2 + c.2)
-    });
-    let overall_z = if all_energy > 0.0 {
-        all_sum / all_energy.sqrt()
-    } else {
-        0.0
-    };
-    let weights: Vec<f32> = if overall_z > CLASS_WEIGHT_MIN_Z as f64 {
-        let (mean_all, power_all) = (
-            all_sum / all_count.max(1) as f64,
-            all_energy / all_count.max(1) as f64,
-        );
-        let k = CLASS_SHRINK_CELLS;
-        let mut class_weight = [0.0f32; CLASSES];
-        for (wc, c) in class_weight.iter_mut().zip(&classes) {
-            let n = c.2 as f64;
-            let mean = (c.0 + k * mean_all) / (n + k);
-            let power = (c.1 + k * power_all) / (n + k);
-            let noise = (power - mean * mean).max(0.05 * power);
-            *wc = (mean.max(0.0) / noise) as f32;
+    let mut classes = halves[0];
+    for (c, odd) in classes.iter_mut().zip(&halves[1]) {
+        *c = (c.0 + odd.0, c.1 + odd.1, c.2 + odd.2);
+    }
+    // Each half's pilot read with the weights fitted on the other half,
+    // and the whole pilot read with the host-change rule alone: the fitted
+    // weights are used only where, held out, they read the pilot better
+    // than the rule does (fitted on the cells they weigh they always look
+    // better: twice the held-out figure on speech re-recorded over the air).
+    let held_out = [
+        fitted_class_weights(&halves[1]),
+        fitted_class_weights(&halves[0]),
+    ];
+    let (mut held_out_sum, mut held_out_energy) = (0.0f64, 0.0f64);
+    let (mut rule_sum, mut rule_energy) = (0.0f64, 0.0f64);
+    for (o, &r) in observed.iter().zip(&residuals) {
+        if let Some(sign) = known_sign(o) {
+            let weight = held_out[o.column as usize % 2]
+                .as_ref()
+                .map_or_else(|| fallback_weight(o), |w| w[class_of(o)]);
+            held_out_sum += (sign * r * weight) as f64;
+            held_out_energy += ((r * weight) as f64).powi(2);
+            let weight = fallback_weight(o);
+            rule_sum += (sign * r * weight) as f64;
+            rule_energy += ((r * weight) as f64).powi(2);
         }
-        observed.iter().map(|o| class_weight[class_of(o)]).collect()
-    } else {
-        // Too little pilot to measure by: the host-change rule alone, read
-        // from the cell itself rather than from its class index.
-        observed
-            .iter()
-            .map(|o| {
-                if o.master_diff.abs() >= HOST_CHANGE_DB {
-                    0.5
-                } else {
-                    1.0
-                }
-            })
-            .collect()
+    }
+    let z = |sum: f64, energy: f64| {
+        if energy > 0.0 {
+            (sum / energy.sqrt()) as f32
+        } else {
+            0.0
+        }
+    };
+    let (held_out_z, rule_z) = (z(held_out_sum, held_out_energy), z(rule_sum, rule_energy));
+    let weights: Vec<f32> = match fitted_class_weights(&classes) {
+        Some(class_weight) if held_out_z > rule_z => {
+            observed.iter().map(|o| class_weight[class_of(o)]).collect()
+        }
+        _ => observed.iter().map(fallback_weight).collect(),
     };
     // Second pass, one cell column at a time: read by role.
     let mut at = 0usize;
@@ -535,6 +542,50 @@ pub fn read_informed(
         cells: cell_readings,
         segments,
         soft_bits,
+    }
+}
+
+/// Weights per fidelity class from the pilot cells' statistics `(Σ sign ·
+/// residual, Σ residual², count)` per class: mean over noise power, each
+/// class shrunk towards the overall figures by [`CLASS_SHRINK_CELLS`] cells.
+/// `None` when the pilot as a whole is too weak to measure by
+/// ([`CLASS_WEIGHT_MIN_Z`]).
+fn fitted_class_weights(classes: &[(f64, f64, usize); CLASSES]) -> Option<[f32; CLASSES]> {
+    let (all_sum, all_energy, all_count) = classes.iter().fold((0.0, 0.0, 0usize), |acc, c| {
+        (acc.0 + c.0, acc.1 + c.1, acc.2 + c.2)
+    });
+    let overall_z = if all_energy > 0.0 {
+        all_sum / all_energy.sqrt()
+    } else {
+        0.0
+    };
+    if overall_z <= CLASS_WEIGHT_MIN_Z as f64 {
+        return None;
+    }
+    let (mean_all, power_all) = (
+        all_sum / all_count.max(1) as f64,
+        all_energy / all_count.max(1) as f64,
+    );
+    let k = CLASS_SHRINK_CELLS;
+    let mut class_weight = [0.0f32; CLASSES];
+    for (wc, c) in class_weight.iter_mut().zip(classes) {
+        let n = c.2 as f64;
+        let mean = (c.0 + k * mean_all) / (n + k);
+        let power = (c.1 + k * power_all) / (n + k);
+        let noise = (power - mean * mean).max(0.05 * power);
+        *wc = (mean.max(0.0) / noise) as f32;
+    }
+    Some(class_weight)
+}
+
+/// Weight of a cell before the pilot has been measured: half for a cell
+/// whose host changes fast between its tiles (the channel's smoothing of
+/// that change leaks into the residual), full otherwise.
+fn fallback_weight(o: &Observed) -> f32 {
+    if o.master_diff.abs() >= HOST_CHANGE_DB {
+        0.5
+    } else {
+        1.0
     }
 }
 
