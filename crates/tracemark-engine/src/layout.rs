@@ -259,8 +259,8 @@ mod tests {
 
     #[test]
     fn every_coded_bit_gets_cells_and_pilot_has_its_share() {
-        let layout = Layout::new(&SecretKey::from_seed(5), 282);
-        let mut per_bit = vec![0usize; 282];
+        let layout = Layout::new(&SecretKey::from_seed(5), 384);
+        let mut per_bit = vec![0usize; 384];
         let (mut pilots, mut index, mut fingerprint) =
             (0, vec![0; INDEX_CELLS], vec![0; FINGERPRINT_CELLS]);
         for col in 0..BLOCK_COLUMNS as i64 {
@@ -284,9 +284,9 @@ mod tests {
 
     #[test]
     fn layout_is_keyed_and_deterministic() {
-        let a = Layout::new(&SecretKey::from_seed(1), 282);
-        let b = Layout::new(&SecretKey::from_seed(1), 282);
-        let c = Layout::new(&SecretKey::from_seed(2), 282);
+        let a = Layout::new(&SecretKey::from_seed(1), 384);
+        let b = Layout::new(&SecretKey::from_seed(1), 384);
+        let c = Layout::new(&SecretKey::from_seed(2), 384);
         let chips = |l: &Layout| (0..BANDS).map(|b| l.cell(0, b).chip).collect::<Vec<_>>();
         assert_eq!(chips(&a), chips(&b));
         assert_ne!(chips(&a), chips(&c));

@@ -17,8 +17,8 @@
 //! the sign of the energy difference between its tiles. A 4 s block of 2400
 //! cells holds a 400-cell pilot, 40 cells numbering the block, 120
 //! fingerprint cells (one code position each, for a collusion-resistant code
-//! chosen by the caller) and 282 coded bits (64-bit payload + 24-bit tag,
-//! rate-1/3 convolutional code), and repeats for the whole recording.
+//! chosen by the caller) and 384 coded bits (64-bit payload + 24-bit tag,
+//! rate-1/4 convolutional code), and repeats for the whole recording.
 //! The embedder measures each cell as the detector will and adds only the
 //! modulation it still needs (informed embedding). The detector finds the
 //! block offset (and, failing that, time and frequency scale) by correlating with the
