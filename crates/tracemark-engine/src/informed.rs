@@ -420,14 +420,10 @@ pub fn read_informed(
             rule_energy += ((r * weight) as f64).powi(2);
         }
     }
-    let z = |sum: f64, energy: f64| {
-        if energy > 0.0 {
-            (sum / energy.sqrt()) as f32
-        } else {
-            0.0
-        }
-    };
-    let (held_out_z, rule_z) = (z(held_out_sum, held_out_energy), z(rule_sum, rule_energy));
+    let (held_out_z, rule_z) = (
+        correlation_z(held_out_sum, held_out_energy) as f32,
+        correlation_z(rule_sum, rule_energy) as f32,
+    );
     let weights: Vec<f32> = match fitted_class_weights(&classes) {
         Some(class_weight) if held_out_z > rule_z => {
             observed.iter().map(|o| class_weight[class_of(o)]).collect()
@@ -493,11 +489,7 @@ pub fn read_informed(
             }
         }
     }
-    let pilot_z = if pilot_energy > 0.0 {
-        (pilot_sum / pilot_energy.sqrt()) as f32
-    } else {
-        0.0
-    };
+    let pilot_z = correlation_z(pilot_sum, pilot_energy) as f32;
     let per_window = (SEGMENT_WINDOW_S / SEGMENT_HOP_S).round() as usize;
     let mut segments: Vec<Segment> = (0..window_count)
         .filter_map(|w| {
@@ -505,12 +497,7 @@ pub fn read_informed(
             let (sum, energy) = span
                 .iter()
                 .fold((0.0, 0.0), |acc, x| (acc.0 + x.0, acc.1 + x.1));
-            let z = if energy > 0.0 {
-                sum / energy.sqrt()
-            } else {
-                0.0
-            };
-            (z as f32 >= INFORMED_SEGMENT_Z).then(|| Segment {
+            (correlation_z(sum, energy) as f32 >= INFORMED_SEGMENT_Z).then(|| Segment {
                 start_s: w as f64 * SEGMENT_HOP_S,
                 end_s: ((w + per_window) as f64 * SEGMENT_HOP_S)
                     .min(leak.len() as f64 / ANALYSIS_RATE as f64),
@@ -545,6 +532,16 @@ pub fn read_informed(
     }
 }
 
+/// The normalised correlation `Σ sign·v / √(Σ v²)` from its two sums: about
+/// standard normal where the readings `v` carry no mark, 0 without readings.
+fn correlation_z(sum: f64, energy: f64) -> f64 {
+    if energy > 0.0 {
+        sum / energy.sqrt()
+    } else {
+        0.0
+    }
+}
+
 /// Weights per fidelity class from the pilot cells' statistics `(Σ sign ·
 /// residual, Σ residual², count)` per class: mean over noise power, each
 /// class shrunk towards the overall figures by [`CLASS_SHRINK_CELLS`] cells.
@@ -554,11 +551,7 @@ fn fitted_class_weights(classes: &[(f64, f64, usize); CLASSES]) -> Option<[f32; 
     let (all_sum, all_energy, all_count) = classes.iter().fold((0.0, 0.0, 0usize), |acc, c| {
         (acc.0 + c.0, acc.1 + c.1, acc.2 + c.2)
     });
-    let overall_z = if all_energy > 0.0 {
-        all_sum / all_energy.sqrt()
-    } else {
-        0.0
-    };
+    let overall_z = correlation_z(all_sum, all_energy);
     if overall_z <= CLASS_WEIGHT_MIN_Z as f64 {
         return None;
     }
