@@ -413,6 +413,43 @@ pub struct Context<'a> {
     pub interferer: &'a Audio,
     /// The seeded stream for this chain on this file.
     pub rng: &'a mut ChaCha20Rng,
+    /// The cuts and insertions made so far, in the current audio's seconds:
+    /// the truth a tamper map is scored against. Start it empty.
+    pub edits: Vec<TrueEdit>,
+}
+
+/// Which way an attack edited the timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum EditKind {
+    /// Original audio taken out: a point in the attacked audio.
+    Removed,
+    /// Other audio put in: a stretch of the attacked audio.
+    Inserted,
+}
+
+/// One edit an attack made, in the attacked audio's timeline.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct TrueEdit {
+    /// Removal or insertion.
+    pub kind: EditKind,
+    /// Start, seconds (where the cut falls, for a removal).
+    pub start_s: f64,
+    /// End, seconds (equal to the start for a removal).
+    pub end_s: f64,
+}
+
+/// Carries earlier edits through an attack that maps time `t` (seconds) of
+/// its input to `map(t)` in its output, `output_s` long; edits that end up
+/// outside the output are dropped, stretches partly outside are clipped.
+fn carry_edits(edits: &mut Vec<TrueEdit>, output_s: f64, map: impl Fn(f64) -> f64) {
+    for e in edits.iter_mut() {
+        e.start_s = map(e.start_s).clamp(0.0, output_s);
+        e.end_s = map(e.end_s).clamp(0.0, output_s);
+    }
+    edits.retain(|e| match e.kind {
+        EditKind::Removed => e.start_s > 0.0 && e.start_s < output_s,
+        EditKind::Inserted => e.end_s > e.start_s,
+    });
 }
 
 impl Chain {
@@ -420,7 +457,17 @@ impl Chain {
     pub fn apply(&self, audio: &Audio, cx: &mut Context<'_>) -> Result<Audio, BenchError> {
         let mut current = audio.clone();
         for attack in &self.0 {
+            let before_s = current.duration_s();
             current = attack.apply(&current, cx)?;
+            if !matches!(
+                attack,
+                Attack::Crop { .. } | Attack::RemoveChunks { .. } | Attack::Insert { .. }
+            ) {
+                // Speed and tempo scale time; codecs and effects keep it
+                // (up to a few milliseconds of codec delay).
+                let scale = current.duration_s() / before_s.max(1e-9);
+                carry_edits(&mut cx.edits, current.duration_s(), |t| t * scale);
+            }
             if current.frames() == 0 {
                 return Err(BenchError::Attack(format!("{attack} left no audio")));
             }
@@ -527,10 +574,59 @@ impl Attack {
             Attack::Gain { db } => {
                 map_samples(audio, |x| (x * 10f32.powf(db / 20.0)).clamp(-1.0, 1.0))
             }
-            Attack::Crop { seconds } => crop(audio, seconds as f64, cx.rng),
-            Attack::RemoveChunks { seconds } => remove_chunks(audio, seconds as f64, cx.rng),
+            Attack::Crop { seconds } => crop_tracking(audio, seconds as f64, cx),
+            Attack::RemoveChunks { seconds } => {
+                let (out, chunks) = remove_chunks(audio, seconds as f64, cx.rng);
+                let rate = rate as f64;
+                let chunks: Vec<(f64, f64)> = chunks
+                    .iter()
+                    .map(|&(at, len)| (at as f64 / rate, len as f64 / rate))
+                    .collect();
+                // A time inside a chunk lands where the chunk was.
+                let map = |t: f64| {
+                    t - chunks
+                        .iter()
+                        .map(|&(at, len)| (t - at).clamp(0.0, len))
+                        .sum::<f64>()
+                };
+                carry_edits(&mut cx.edits, out.duration_s(), map);
+                for &(at, _) in &chunks {
+                    let point = map(at);
+                    // Adjacent chunks are one cut.
+                    if !cx
+                        .edits
+                        .iter()
+                        .any(|e| e.kind == EditKind::Removed && (e.start_s - point).abs() < 1e-6)
+                    {
+                        cx.edits.push(TrueEdit {
+                            kind: EditKind::Removed,
+                            start_s: point,
+                            end_s: point,
+                        });
+                    }
+                }
+                carry_edits(&mut cx.edits, out.duration_s(), |t| t);
+                cx.edits.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+                out
+            }
             Attack::Insert { seconds } => {
-                insert(audio, cx.interferer, seconds as f64, cx.rng, tools, dir)?
+                let (out, at) = insert(audio, cx.interferer, seconds as f64, cx.rng, tools, dir)?;
+                let at_s = at as f64 / rate as f64;
+                let len_s = out.duration_s() - audio.duration_s();
+                carry_edits(&mut cx.edits, out.duration_s(), |t| {
+                    if t < at_s {
+                        t
+                    } else {
+                        t + len_s
+                    }
+                });
+                cx.edits.push(TrueEdit {
+                    kind: EditKind::Inserted,
+                    start_s: at_s,
+                    end_s: at_s + len_s,
+                });
+                cx.edits.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+                out
             }
             Attack::Speed { factor } => {
                 // sox `speed` resamples (tempo and pitch together); `rate` brings
@@ -657,11 +753,28 @@ pub fn crop(audio: &Audio, seconds: f64, rng: &mut ChaCha20Rng) -> Audio {
     excerpt(audio, seconds, unit(rng))
 }
 
+/// [`crop`], carrying the context's edits onto the excerpt's timeline.
+pub fn crop_tracking(audio: &Audio, seconds: f64, cx: &mut Context<'_>) -> Audio {
+    let fraction = unit(cx.rng);
+    let (start, len) = excerpt_range(audio, seconds, fraction);
+    let start_s = start as f64 / audio.rate as f64;
+    carry_edits(&mut cx.edits, len as f64 / audio.rate as f64, |t| {
+        t - start_s
+    });
+    excerpt(audio, seconds, fraction)
+}
+
+/// First sample and length of [`excerpt`]'s window.
+fn excerpt_range(audio: &Audio, seconds: f64, fraction: f64) -> (usize, usize) {
+    let len = ((seconds * audio.rate as f64).round() as usize).min(audio.frames());
+    let start = ((audio.frames() - len) as f64 * fraction) as usize;
+    (start, len)
+}
+
 /// An excerpt of `seconds` starting `fraction` (0–1) of the way into the
 /// room the input leaves (the whole input if shorter).
 pub fn excerpt(audio: &Audio, seconds: f64, fraction: f64) -> Audio {
-    let len = ((seconds * audio.rate as f64).round() as usize).min(audio.frames());
-    let start = ((audio.frames() - len) as f64 * fraction) as usize;
+    let (start, len) = excerpt_range(audio, seconds, fraction);
     Audio {
         channels: audio
             .channels
@@ -672,19 +785,26 @@ pub fn excerpt(audio: &Audio, seconds: f64, fraction: f64) -> Audio {
     }
 }
 
-/// Removes one chunk of `seconds` from every 5 s stretch, at a random place in it.
-fn remove_chunks(audio: &Audio, seconds: f64, rng: &mut ChaCha20Rng) -> Audio {
+/// Removes one chunk of `seconds` from every 5 s stretch, at a random place
+/// in it; also returns each chunk's first sample and length (in the input).
+fn remove_chunks(
+    audio: &Audio,
+    seconds: f64,
+    rng: &mut ChaCha20Rng,
+) -> (Audio, Vec<(usize, usize)>) {
     let period = 5 * audio.rate as usize;
     let chunk = (seconds * audio.rate as f64).round() as usize;
     let mut keep = vec![true; audio.frames()];
+    let mut chunks = Vec::new();
     for start in (0..audio.frames()).step_by(period) {
         let room = period.saturating_sub(chunk);
         let at = start + (room as f64 * unit(rng)) as usize;
         for k in keep.iter_mut().skip(at).take(chunk) {
             *k = false;
         }
+        chunks.push((at, chunk.min(audio.frames().saturating_sub(at))));
     }
-    Audio {
+    let out = Audio {
         channels: audio
             .channels
             .iter()
@@ -697,7 +817,8 @@ fn remove_chunks(audio: &Audio, seconds: f64, rng: &mut ChaCha20Rng) -> Audio {
             })
             .collect(),
         ..audio.clone()
-    }
+    };
+    (out, chunks)
 }
 
 fn echo(audio: &Audio, delay_s: f64, level_db: f32) -> Audio {
@@ -796,7 +917,8 @@ fn other_source(
 }
 
 /// Inserts `seconds` of `other` (brought to the same rate and level, looped,
-/// channels folded to match) at a random point in the middle half of `audio`.
+/// channels folded to match) at a random point in the middle half of `audio`;
+/// also returns that point (a sample index).
 fn insert(
     audio: &Audio,
     other: &Audio,
@@ -804,12 +926,12 @@ fn insert(
     rng: &mut ChaCha20Rng,
     tools: &Tools,
     dir: &Path,
-) -> Result<Audio, BenchError> {
+) -> Result<(Audio, usize), BenchError> {
     let (source, other_rms) = other_source(audio, other, "insert", tools, dir)?;
     let gain = (rms(audio) / other_rms.max(1e-12)) as f32;
     let len = (seconds * audio.rate as f64).round() as usize;
     let at = ((0.25 + 0.5 * unit(rng)) * audio.frames() as f64) as usize;
-    Ok(Audio {
+    let out = Audio {
         channels: audio
             .channels
             .iter()
@@ -822,7 +944,8 @@ fn insert(
             })
             .collect(),
         ..audio.clone()
-    })
+    };
+    Ok((out, at))
 }
 
 /// Mixes `other` (brought to the same rate, looped, channels folded to match)
@@ -900,6 +1023,74 @@ mod tests {
         let chain: Chain = "opus:16k,mp3:128k".parse().unwrap();
         assert_eq!(chain.0.len(), 2);
         assert_eq!(chain.to_string(), "opus:16k,mp3:128k");
+    }
+
+    /// The ground truth follows crops, cuts and insertions: on a ramp (each
+    /// sample its own original index) with a negative interferer, the
+    /// inserted stretches are exactly the negative samples and the ramp
+    /// jumps exactly at the removals.
+    #[test]
+    fn edit_truth_follows_crops_cuts_and_insertions() {
+        let Ok(tools) = Tools::find() else {
+            panic!("ffmpeg and sox are needed (scripts/setup.sh installs them)");
+        };
+        let rate = 8_000u32;
+        let ramp = Audio {
+            rate,
+            channels: vec![(0..60 * rate).map(|i| i as f32 + 1.0).collect()],
+            sample_format: tracemark_audio_io::SampleFormat::Float32,
+        };
+        let other = Audio {
+            channels: vec![vec![-1.0; 3 * rate as usize]],
+            ..ramp.clone()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for seed in 0..8u64 {
+            let mut rng = <ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(seed);
+            let mut cx = Context {
+                tools: &tools,
+                scratch: dir.path(),
+                interferer: &other,
+                rng: &mut rng,
+                edits: Vec::new(),
+            };
+            let chain: Chain = "crop:36s,cut:1s,insert:2s,crop:25s".parse().unwrap();
+            let out = chain.apply(&ramp, &mut cx).unwrap();
+            let x = &out.channels[0];
+            let at = |t: f64| (t * rate as f64).round() as usize;
+            let mut inserted = vec![false; x.len()];
+            for e in cx.edits.iter().filter(|e| e.kind == EditKind::Inserted) {
+                inserted[at(e.start_s)..at(e.end_s)].fill(true);
+            }
+            for (i, v) in x.iter().enumerate() {
+                assert_eq!(*v < 0.0, inserted[i], "seed {seed}, sample {i}");
+            }
+            let ramp_jumps: Vec<usize> = (1..x.len())
+                .filter(|&i| x[i] > 0.0)
+                .filter_map(|i| {
+                    let prev = (0..i).rev().find(|&k| x[k] > 0.0)?;
+                    (x[i] - x[prev] > 1.0).then_some(i)
+                })
+                .collect();
+            let marked: Vec<usize> = cx
+                .edits
+                .iter()
+                .filter(|e| e.kind == EditKind::Removed)
+                .map(|e| at(e.start_s))
+                .collect();
+            assert!(!marked.is_empty(), "seed {seed}");
+            assert_eq!(
+                marked.len(),
+                ramp_jumps.len(),
+                "seed {seed}: {marked:?} {ramp_jumps:?}"
+            );
+            for (m, j) in marked.iter().zip(&ramp_jumps) {
+                assert!(
+                    m.abs_diff(*j) <= 1,
+                    "seed {seed}: {marked:?} {ramp_jumps:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -7,17 +7,23 @@
 
 use serde::Serialize;
 use tracemark_align::register;
+use tracemark_align::register::EDIT_MIN_S;
 use tracemark_audio_io::Audio;
 use tracemark_codes::TardosCode;
 use tracemark_engine::layout::FINGERPRINT_POSITIONS;
 use tracemark_engine::{payload_tail, read_informed, KnownPayloads};
 use tracemark_keys::{Label, SecretKey};
 
+use crate::attack::{EditKind, TrueEdit};
+
 /// Recipients each benchmark work is scored against.
 pub const RECIPIENTS: u32 = 1_000;
 /// Largest accepted probability of accusing an innocent, split as in
 /// `tracemark trace`: half to the identifier, half to the code.
 pub const EPSILON: f64 = 1e-6;
+/// How close a reported edit must fall to the true one (each end, seconds):
+/// issue 6 asks that edits of 1 s or more be located within ±0.25 s.
+pub const EDIT_TOLERANCE_S: f64 = 0.25;
 /// Label of each file's fingerprint-code key (context: the file name).
 pub const CODE_LABEL: Label = Label("tracemark/v1/bench/code");
 
@@ -47,6 +53,20 @@ pub struct InformedCell {
     pub pilot_z: f32,
     /// Code positions read.
     pub positions: usize,
+    /// Edits the attack made that a tamper map can be held to (at least
+    /// [`EDIT_MIN_S`] from either end of the excerpt).
+    pub edits: usize,
+    /// Of those, edits the tamper map reported within [`EDIT_TOLERANCE_S`].
+    pub edits_located: usize,
+    /// Edits the tamper map reported that match no edit the attack made.
+    pub spurious_edits: usize,
+    /// The edits the attack made, leak seconds.
+    pub true_edits: Vec<TrueEdit>,
+    /// The edits the tamper map reported, leak seconds.
+    pub reported_edits: Vec<TrueEdit>,
+    /// The matched stretches: `[leak start, leak end, master start, master
+    /// end]`, seconds.
+    pub stretches: Vec<[f64; 4]>,
 }
 
 /// Reads `excerpt` against `original_8k` (the original's analysis signal)
@@ -58,11 +78,30 @@ pub fn trial(
     payload: u64,
     code: &TardosCode,
     recipient: u32,
+    true_edits: &[TrueEdit],
 ) -> InformedCell {
     let leak = analysis_signal(excerpt);
+    let gradable =
+        |e: &&TrueEdit| e.start_s >= EDIT_MIN_S && e.end_s <= excerpt.duration_s() - EDIT_MIN_S;
     let Ok(registration) = register(original_8k, &leak) else {
-        return InformedCell::default();
+        return InformedCell {
+            edits: true_edits.iter().filter(gradable).count(),
+            true_edits: true_edits.to_vec(),
+            ..InformedCell::default()
+        };
     };
+    let reported_edits: Vec<TrueEdit> = registration
+        .inserted
+        .iter()
+        .map(|e| (e, EditKind::Inserted))
+        .chain(registration.removed.iter().map(|e| (e, EditKind::Removed)))
+        .map(|(e, kind)| TrueEdit {
+            kind,
+            start_s: e.leak_start_s,
+            end_s: e.leak_end_s,
+        })
+        .collect();
+    let (edits, edits_located, spurious_edits) = score_edits(&reported_edits, true_edits, gradable);
     let parts: Vec<tracemark_engine::Segment> = registration
         .parts()
         .into_iter()
@@ -124,9 +163,50 @@ pub fn trial(
         code_score,
         pilot_z: reading.pilot_z,
         positions: reading.fingerprint.positions.len(),
+        edits,
+        edits_located,
+        spurious_edits,
+        true_edits: true_edits.to_vec(),
+        reported_edits,
+        stretches: registration
+            .stretches
+            .iter()
+            .map(|s| {
+                [
+                    s.leak_start_s,
+                    s.leak_end_s,
+                    s.master_start_s,
+                    s.master_end_s,
+                ]
+            })
+            .collect(),
     }
 }
 
+/// The tamper map against the truth: (true edits graded, of those located
+/// within [`EDIT_TOLERANCE_S`] at each end, reported edits matching no true
+/// edit).
+fn score_edits(
+    reported: &[TrueEdit],
+    truth: &[TrueEdit],
+    gradable: impl Fn(&&TrueEdit) -> bool,
+) -> (usize, usize, usize) {
+    let matches = |r: &TrueEdit, t: &TrueEdit| {
+        t.kind == r.kind
+            && (r.start_s - t.start_s).abs() <= EDIT_TOLERANCE_S
+            && (r.end_s - t.end_s).abs() <= EDIT_TOLERANCE_S
+    };
+    let graded: Vec<&TrueEdit> = truth.iter().filter(gradable).collect();
+    let located = graded
+        .iter()
+        .filter(|t| reported.iter().any(|r| matches(r, t)))
+        .count();
+    let spurious = reported
+        .iter()
+        .filter(|r| !truth.iter().any(|t| matches(r, t)))
+        .count();
+    (graded.len(), located, spurious)
+}
 /// Label of the other recipients' payloads (a stream under the file's key).
 pub const OTHER_PAYLOADS_LABEL: Label = Label("tracemark/v1/bench/other-payloads");
 

@@ -208,6 +208,14 @@ pub struct InformedSummary {
     pub rate: f64,
     /// Median code score of the recipient.
     pub median_code_score: f64,
+    /// Edits the attacks made that the tamper map is held to.
+    pub edits: usize,
+    /// Of those, located within the tolerance.
+    pub edits_located: usize,
+    /// Reported edits matching nothing the attacks did.
+    pub spurious_edits: usize,
+    /// Trials with at least one spurious edit.
+    pub trials_with_spurious_edits: usize,
 }
 
 /// The external tool's totals for one attack.
@@ -259,6 +267,13 @@ impl AttackReport {
                 wrong: informed_cells.iter().filter(|c| c.wrong).count(),
                 rate: rate(named, informed_cells.len()),
                 median_code_score: metrics::median(&scores),
+                edits: informed_cells.iter().map(|c| c.edits).sum(),
+                edits_located: informed_cells.iter().map(|c| c.edits_located).sum(),
+                spurious_edits: informed_cells.iter().map(|c| c.spurious_edits).sum(),
+                trials_with_spurious_edits: informed_cells
+                    .iter()
+                    .filter(|c| c.spurious_edits > 0)
+                    .count(),
             }
         });
         AttackReport {
@@ -530,20 +545,23 @@ impl Report {
                 md,
                 "Each excerpt is registered against the unmarked original and read through it; \
                  a trial names the recipient when the identifier decodes or the fingerprint code \
-                 accuses them among {} recipients within ε/2 = {:.0e}.\n",
+                 accuses them among {} recipients within ε/2 = {:.0e}. The tamper map is held \
+                 to the cuts and insertions the attack made: an edit is located when the \
+                 reported one lies within ±{} s at each end; a spurious edit matches none.\n",
                 crate::informed::RECIPIENTS,
-                crate::informed::EPSILON / 2.0
+                crate::informed::EPSILON / 2.0,
+                crate::informed::EDIT_TOLERANCE_S
             );
             let _ = writeln!(
                 md,
-                "| attack | named | by identifier | by code | registered | median code score | wrong |"
+                "| attack | named | by identifier | by code | registered | median code score | wrong | edits located | spurious edits (trials) |"
             );
-            let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+            let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
             for a in &self.attacks {
                 if let Some(i) = &a.informed {
                     let _ = writeln!(
                         md,
-                        "| {} | {}/{} ({}) | {} | {} | {} | {} | {} |",
+                        "| {} | {}/{} ({}) | {} | {} | {} | {} | {} | {} | {} ({}) |",
                         a.attack,
                         i.named,
                         i.trials,
@@ -552,7 +570,14 @@ impl Report {
                         i.by_code,
                         i.registered,
                         number(i.median_code_score, 1),
-                        i.wrong
+                        i.wrong,
+                        if i.edits > 0 {
+                            format!("{}/{}", i.edits_located, i.edits)
+                        } else {
+                            "–".to_string()
+                        },
+                        i.spurious_edits,
+                        i.trials_with_spurious_edits
                     );
                 }
             }

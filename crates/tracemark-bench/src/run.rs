@@ -19,7 +19,7 @@ use tracemark_codes::TardosCode;
 use tracemark_engine::{embed, embed_fingerprinted, extract, payload, SearchGrid};
 use tracemark_keys::{Label, SecretKey};
 
-use crate::attack::{crop, excerpt, parse_list, Chain, Context};
+use crate::attack::{crop, crop_tracking, excerpt, parse_list, Chain, Context, TrueEdit};
 use crate::external::ExternalTool;
 use crate::metrics;
 use crate::perceptual::{self, Perceptual};
@@ -446,7 +446,7 @@ fn attack_one(
         }
     };
     // Both tools see the same window, noise and excerpt: same stream.
-    let attacked = |audio: &Audio| -> Result<Audio, String> {
+    let attacked = |audio: &Audio| -> Result<(Audio, Vec<TrueEdit>), String> {
         let mut rng = stream(master, ATTACK_LABEL, &context);
         let fraction = crate::attack::unit(&mut rng);
         let source = excerpt(audio, attack_window_s(chain, config.clip_s), fraction);
@@ -455,16 +455,18 @@ fn attack_one(
             scratch: dir.path(),
             interferer,
             rng: &mut rng,
+            edits: Vec::new(),
         };
         let damaged = chain.apply(&source, &mut cx).map_err(|e| e.to_string())?;
-        Ok(match chain.crop_s() {
+        let excerpt = match chain.crop_s() {
             Some(_) => damaged,
-            None => crop(&damaged, config.clip_s, &mut rng),
-        })
+            None => crop_tracking(&damaged, config.clip_s, &mut cx),
+        };
+        Ok((excerpt, cx.edits))
     };
     match attacked(&file.marked) {
         Err(e) => outcome.error = Some(e),
-        Ok(excerpt) => {
+        Ok((excerpt, true_edits)) => {
             outcome.excerpt_s = excerpt.duration_s();
             if let Some(original_8k) = &file.original_8k {
                 outcome.informed = Some(crate::informed::trial(
@@ -474,6 +476,7 @@ fn attack_one(
                     file.payload,
                     &file.code,
                     file.recipient,
+                    &true_edits,
                 ));
             }
             match extract(
@@ -500,17 +503,19 @@ fn attack_one(
             Err(e) => ExternalCell::error(e.clone()),
             Ok(ext_marked) => match attacked(ext_marked) {
                 Err(e) => ExternalCell::error(e),
-                Ok(excerpt) => match write_float_wav(&excerpt, dir.path(), "external-excerpt.wav")
-                    .and_then(|path| tool.extract(&path))
-                {
-                    Err(e) => ExternalCell::error(e.to_string()),
-                    Ok(reading) => ExternalCell {
-                        recovered: reading.matches(file.payload),
-                        wrong: matches!(reading, crate::external::Reading::Payload(_))
-                            && !reading.matches(file.payload),
-                        error: None,
-                    },
-                },
+                Ok((excerpt, _)) => {
+                    match write_float_wav(&excerpt, dir.path(), "external-excerpt.wav")
+                        .and_then(|path| tool.extract(&path))
+                    {
+                        Err(e) => ExternalCell::error(e.to_string()),
+                        Ok(reading) => ExternalCell {
+                            recovered: reading.matches(file.payload),
+                            wrong: matches!(reading, crate::external::Reading::Payload(_))
+                                && !reading.matches(file.payload),
+                            error: None,
+                        },
+                    }
+                }
             },
         });
     }
