@@ -103,6 +103,11 @@ impl Stretch {
         Some(interpolate(&self.anchors, master_s, |a| a.1, |a| a.0))
     }
 
+    /// Master seconds played per leak second, end to end.
+    fn master_rate(&self) -> f64 {
+        (self.master_end_s - self.master_start_s) / (self.leak_end_s - self.leak_start_s).max(1e-9)
+    }
+
     /// Master time of leak time `leak_s`, if this stretch covers it.
     pub fn master_time(&self, leak_s: f64) -> Option<f64> {
         if leak_s < self.leak_start_s || leak_s > self.leak_end_s {
@@ -1051,12 +1056,10 @@ fn close_gaps(
             .max_by(|&a, &b| sums[a].total_cmp(&sums[b]).then(b.cmp(&a)))
             .unwrap_or(0)
     };
-    let rate = |s: &Stretch| {
-        (s.master_end_s - s.master_start_s) / (s.leak_end_s - s.leak_start_s).max(1e-9)
-    };
     if let Some(first) = stretches.first_mut() {
         let room = frame_of(first.leak_start_s).max(0) as usize;
-        let room = room.min((first.master_start_s / (rate(first) * frame_s)).floor() as usize);
+        let room =
+            room.min((first.master_start_s / (first.master_rate() * frame_s)).floor() as usize);
         let sums = running(&first.anchors, frame_of(first.leak_start_s) - 1, -1, room);
         let grow = best_prefix(&sums);
         if grow > 0 {
@@ -1067,7 +1070,7 @@ fn close_gaps(
     }
     if let Some(last) = stretches.last_mut() {
         let room = (frame_of(leak_s) - frame_of(last.leak_end_s)).max(0) as usize;
-        let master_room = ((master_s - last.master_end_s) / (rate(last) * frame_s)).floor();
+        let master_room = ((master_s - last.master_end_s) / (last.master_rate() * frame_s)).floor();
         let room = room.min(master_room.max(0.0) as usize);
         let sums = running(&last.anchors, frame_of(last.leak_end_s), 1, room);
         let grow = best_prefix(&sums);
@@ -1085,7 +1088,7 @@ fn close_gaps(
         if leak_gap == 0 || master_gap <= 0.0 || master_gap > MAX_CLOSED_MASTER_S {
             continue;
         }
-        let (p_rate, n_rate) = (rate(p) * frame_s, rate(n) * frame_s);
+        let (p_rate, n_rate) = (p.master_rate() * frame_s, n.master_rate() * frame_s);
         let ahead = running(&p.anchors, frame_of(p.leak_end_s), 1, leak_gap);
         let back = running(&n.anchors, frame_of(n.leak_start_s) - 1, -1, leak_gap);
         let mut best = (0.0f32, 0usize, 0usize);
@@ -1157,9 +1160,6 @@ fn place_loose_ends(stretches: &mut Vec<Stretch>, features: &Features, path: &Pa
         }
         best
     };
-    let rate = |s: &Stretch| {
-        (s.master_end_s - s.master_start_s) / (s.leak_end_s - s.leak_start_s).max(1e-9)
-    };
     let piece = |leak: (f64, f64), master_start_frame: isize, rate: f64| {
         let master_start_s = master_start_frame as f64 * frame_s;
         let master_end_s = master_start_s + (leak.1 - leak.0) * rate;
@@ -1175,7 +1175,7 @@ fn place_loose_ends(stretches: &mut Vec<Stretch>, features: &Features, path: &Pa
         let frames = (first.leak_start_s / frame_s).round() as usize;
         let length_s = frames as f64 * frame_s;
         if (EDIT_MIN_S..=LOOSE_END_MAX_S).contains(&length_s) {
-            let r = rate(first);
+            let r = first.master_rate();
             let around = ((first.master_start_s - length_s * r) / frame_s).round() as isize;
             if let Some((start, cost)) = slide(0..frames, r, around) {
                 let head = piece((0.0, first.leak_start_s), start, r);
@@ -1192,7 +1192,7 @@ fn place_loose_ends(stretches: &mut Vec<Stretch>, features: &Features, path: &Pa
         let frames = features.leak.len().saturating_sub(first_frame);
         let length_s = leak_s - last.leak_end_s;
         if (EDIT_MIN_S..=LOOSE_END_MAX_S).contains(&length_s) && frames > 0 {
-            let r = rate(last);
+            let r = last.master_rate();
             let around = (last.master_end_s / frame_s).round() as isize;
             if let Some((start, cost)) = slide(first_frame..first_frame + frames, r, around) {
                 let tail = piece((last.leak_end_s, leak_s), start, r);

@@ -605,6 +605,7 @@ impl Attack {
                         });
                     }
                 }
+                // Cuts at the very start or end leave nothing to see.
                 carry_edits(&mut cx.edits, out.duration_s(), |t| t);
                 cx.edits.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
                 out
