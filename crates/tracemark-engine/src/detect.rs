@@ -33,8 +33,8 @@ pub const DECODE_ATTEMPTS: usize = 4;
 /// Pilot statistic of the best hypothesis for a second, deeper decoding
 /// attempt ([`payload::DEEP_LIST_SIZE`] candidates) when the first ones all
 /// fail: the mark is then surely there, and its data are merely weak.
-/// Unmarked audio reached 6.09 once in 2000 excerpts of BENCHMARKS.md's
-/// false-alarm run, so the deeper attempt is rare there.
+/// Unmarked audio reached at most 6.09 in the 2000 excerpts of
+/// BENCHMARKS.md's false-alarm run, so the deeper attempt is rare there.
 pub const DEEP_LIST_MIN_Z: f32 = 5.0;
 /// Per-window statistic (data cells against the decoded codeword) for a
 /// window to count as carrying that payload.
