@@ -51,6 +51,14 @@ pub struct InformedCell {
     pub code_score: f64,
     /// Pilot statistic of the informed reading.
     pub pilot_z: f32,
+    /// The recipient's identifier statistic: their coded payload correlated
+    /// with the soft bits, over the soft bits' norm (an innocent's: about
+    /// standard normal), the best over the stretches read. The margin the
+    /// identifier test has, where `named` only says whether it sufficed.
+    pub identifier_z: f64,
+    /// The informed reading's correction of the registration, seconds, and
+    /// the known cells' gain in statistic from it.
+    pub shift: (f64, f64),
     /// Code positions read.
     pub positions: usize,
     /// Edits the attack made that a tamper map can be held to (at least
@@ -122,7 +130,14 @@ pub fn trial(
     let payloads = KnownPayloads::new(key, &recipient_payloads(key, payload));
     let union = (payloads.len() * reading.soft_bits.len()) as f64 * 2.0;
     let (mut by_identifier, mut wrong_identifier) = (false, false);
+    let mut identifier_z = f64::NEG_INFINITY;
     for (_, soft) in &reading.soft_bits {
+        let norm = soft.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
+        if let Some(own) = payloads.scores(soft).iter().find(|s| s.payload == payload) {
+            if norm > 0.0 {
+                identifier_z = identifier_z.max(own.score / norm);
+            }
+        }
         for scored in payloads.scores(soft) {
             if payload_tail(soft, scored.score) * union > half {
                 break;
@@ -161,6 +176,12 @@ pub fn trial(
         by_code,
         wrong: wrong_identifier || wrong_code,
         code_score,
+        shift: (reading.shift_s, reading.shift_gain_z),
+        identifier_z: if identifier_z.is_finite() {
+            identifier_z
+        } else {
+            0.0
+        },
         pilot_z: reading.pilot_z,
         positions: reading.fingerprint.positions.len(),
         edits,

@@ -896,7 +896,6 @@ fn accuse(
             (payloads.len() * detection.informed_soft.len()) as f64 * detection.bound_factor();
         // Parts before the whole leak: a recipient found in a part is located
         // by it, not by the whole leak's pilot.
-        let whole_index = 0;
         for (k, (segments, soft)) in detection.informed_soft.iter().enumerate().rev() {
             let norm = soft.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
             for scored in payloads.scores(soft) {
@@ -917,7 +916,7 @@ fn accuse(
                     Some(a) => {
                         a.bound = a.bound.min(bound);
                         a.mark_p_value = Some(a.mark_p_value.unwrap_or(1.0).min(tail));
-                        if k != whole_index {
+                        if k >= detection.informed_whole {
                             a.segments.extend(segments.iter().copied());
                             tracemark_engine::detect::join_segments(&mut a.segments);
                         }
@@ -1003,6 +1002,8 @@ struct Evidence {
     informed_pilot_z: Option<f32>,
     /// The informed reading's soft identifier bits, per stretch read.
     informed_soft: Vec<(Vec<tracemark_engine::Segment>, Vec<f32>)>,
+    /// How many of `informed_soft`'s first entries cover the whole leak.
+    informed_whole: usize,
 }
 
 impl Evidence {
@@ -1065,6 +1066,7 @@ fn gather_evidence(
                         found: Vec::new(),
                         candidates_checked: 0,
                         informed_soft: informed.reading.soft_bits.clone(),
+                        informed_whole: informed.reading.whole_entries,
                         fingerprint: informed.reading.fingerprint.clone(),
                         duration_s: informed.registration.leak_s,
                         identified_work: Some(work),
@@ -1097,6 +1099,7 @@ fn gather_evidence(
         registration: None,
         informed_pilot_z: None,
         informed_soft: Vec::new(),
+        informed_whole: 0,
     })
 }
 

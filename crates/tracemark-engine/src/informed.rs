@@ -49,6 +49,22 @@ pub const SEGMENT_HOP_S: f64 = 1.0;
 /// Pilot statistic a window needs to count as carrying the mark.
 pub const INFORMED_SEGMENT_Z: f32 = 4.0;
 
+/// Largest constant correction searched around the registration's map,
+/// seconds: the envelope a registration follows can sit this far from the
+/// tile grid the mark lives on (over the air it sat 4–8 ms early).
+pub const SHIFT_SEARCH_S: f64 = 0.016;
+/// Step of that search, seconds: a tenth of a tile, where the pilot's
+/// response to misplacement is still flat.
+pub const SHIFT_STEP_S: f64 = 0.002;
+/// Half-width of the window each searched shift's statistic is averaged
+/// over, seconds.
+pub const SHIFT_SMOOTH_S: f64 = 0.004;
+/// Gain in the known cells' smoothed statistic from which the moved map
+/// replaces the registration's for the whole reading. Over Opus 6k, where
+/// the registration was right, noise alone gained up to 1.63; over the air,
+/// gains of 2 and more came with identifier statistics up by 3–5.
+pub const SHIFT_TRUST_Z: f64 = 1.75;
+
 /// Host change (dB between a cell's tiles) from which a cell counts as
 /// changing fast: a small misalignment then leaves a large residual.
 pub const HOST_CHANGE_DB: f32 = 3.0;
@@ -106,10 +122,19 @@ pub struct CellReading {
 pub struct InformedReading {
     /// The fingerprint positions read, summed over repeats.
     pub fingerprint: FingerprintReading,
-    /// Pilot statistic over the whole leak: a standard normal without a mark.
+    /// Pilot statistic over the whole leak: a standard normal without a mark
+    /// when read on the registration's own map. A moved map (`shift_gain_z`
+    /// above 0) was chosen among a few dozen for raising it, so there it
+    /// runs higher; no accusation rests on it.
     pub pilot_z: f32,
     /// Cells read (active in both master and leak).
     pub cells_read: usize,
+    /// Constant correction added to the registration's map before reading,
+    /// seconds (leak time).
+    pub shift_s: f64,
+    /// What that correction gained: the known cells' statistic, averaged
+    /// over the smoothing window, at the chosen shift less at none.
+    pub shift_gain_z: f64,
     /// Every cell read: its residual and weight (for diagnostics: how a
     /// channel treats the mark, cell by cell).
     pub cells: Vec<CellReading>,
@@ -119,8 +144,13 @@ pub struct InformedReading {
     /// stretch each covers: the whole leak first (its segments being
     /// [`InformedReading::segments`], or the whole leak), then each part
     /// asked for. Scored against known recipients' payloads with
-    /// [`KnownPayloads`].
+    /// [`KnownPayloads`]. Where the registration's map was also read moved
+    /// (see [`SHIFT_TRUST_Z`]), the second reading's entries are included:
+    /// its whole leak after the first's, its parts after the first's.
     pub soft_bits: Vec<(Vec<Segment>, Vec<f32>)>,
+    /// How many entries at the head of `soft_bits` cover the whole leak
+    /// rather than one part of it.
+    pub whole_entries: usize,
 }
 
 /// A known payload's correlation with soft coded bits.
@@ -244,112 +274,85 @@ pub fn read_informed(
         let (a, b) = (leak_levels.frame(k)[band], leak_levels.frame(k + 1)[band]);
         Some(a + t * (b - a))
     };
-    let mut soft = vec![0.0f32; layout.coded_bits()];
     let parts: Vec<Segment> = parts
         .iter()
         .copied()
         .filter(|p| p.end_s - p.start_s >= MIN_PART_S)
         .collect();
-    let mut part_soft = vec![vec![0.0f32; layout.coded_bits()]; parts.len()];
-    let mut positions = std::collections::BTreeMap::<u32, f32>::new();
-    let (mut pilot_sum, mut pilot_energy) = (0.0f64, 0.0f64);
-    let mut cells_read = 0usize;
-    let mut cell_readings = Vec::new();
     // Per leak-time window: pilot sum and energy, for the segments.
     let window_count =
         (leak.len() as f64 / ANALYSIS_RATE as f64 / SEGMENT_HOP_S).ceil() as usize + 1;
-    let mut windows = vec![(0.0f64, 0.0f64); window_count];
-    let mut blocks = std::collections::BTreeSet::new();
     // The channel's effect on the host, learnt from the recording itself:
     // each band's leak level as a linear function of the master's levels
     // around it (two tiles before to one after, the neighbouring bands), by
     // least squares. A codec that smooths energy changes, a room that
     // smears them into later tiles and a filter that tilts the spectrum are
     // all (to first order) such functions. The mark is independent of the
-    // master's levels, so the fit does not learn it.
-    let tiles = master_levels.frames;
-    let tile_leak: Vec<Option<[f32; BANDS]>> = (0..tiles)
-        .map(|t| {
-            let p = leak_time(t as f64 * TILE_S)?;
-            let mut row = [0.0f32; BANDS];
-            for (band, v) in row.iter_mut().enumerate() {
-                *v = leak_at(p, band)?;
-            }
-            Some(row)
-        })
-        .collect();
-    let host = HostModel::fit(&master_levels, &tile_leak, &floors);
-    // First pass: each active cell's tile differences in leak and master.
-    let columns = master_levels.frames / 2;
-    let mut observed: Vec<Observed> = Vec::new();
-    for column in 0..columns {
-        let start = column as f64 * 2.0 * TILE_S;
-        let (Some(p1), Some(p2), Some(p3)) = (
-            leak_time(start),
-            leak_time(start + TILE_S),
-            leak_time(start + 2.0 * TILE_S),
-        ) else {
-            continue;
-        };
-        if !(p1 < p2 && p2 < p3) {
-            continue;
-        }
-        let (m1, m2) = (
-            master_levels.frame(2 * column),
-            master_levels.frame(2 * column + 1),
-        );
-        let loudest = m1
-            .iter()
-            .chain(m2)
-            .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-        for band in 0..BANDS {
-            let quieter = m1[band].min(m2[band]);
-            if quieter < SILENCE_FLOOR_DB || quieter < loudest - INFORMED_RANGE_DB {
-                continue;
-            }
-            let (Some(l1), Some(l2)) = (leak_at(p1, band), leak_at(p2, band)) else {
+    // master's levels, so the fit does not learn it. These are the leak's
+    // levels at each master tile, the map moved by `shift` seconds.
+    let leak_rows = |shift: f64| -> Vec<Option<[f32; BANDS]>> {
+        (0..master_levels.frames)
+            .map(|t| {
+                let p = leak_time(t as f64 * TILE_S)? + shift;
+                let mut row = [0.0f32; BANDS];
+                for (band, v) in row.iter_mut().enumerate() {
+                    *v = leak_at(p, band)?;
+                }
+                Some(row)
+            })
+            .collect()
+    };
+    // Each active cell's tile differences in leak and master, the map moved
+    // by `shift` seconds; `predicted` holds the host model's tile
+    // differences per cell column and band.
+    let observe = |shift: f64, predicted: &[[f32; BANDS]]| -> Vec<Observed> {
+        let mut observed = Vec::new();
+        for (column, predicted) in predicted.iter().enumerate() {
+            let start = column as f64 * 2.0 * TILE_S;
+            let (Some(p1), Some(p2), Some(p3)) = (
+                leak_time(start),
+                leak_time(start + TILE_S),
+                leak_time(start + 2.0 * TILE_S),
+            ) else {
                 continue;
             };
-            if l1.min(l2) < floors[band] + ABOVE_FLOOR_DB {
+            if !(p1 < p2 && p2 < p3) {
                 continue;
             }
-            observed.push(Observed {
-                column: column as u32,
-                band: band as u8,
-                leak_s: p1 as f32,
-                leak_diff: l1 - l2,
-                master_diff: m1[band] - m2[band],
-                predicted_diff: host.predict(&master_levels, 2 * column, band)
-                    - host.predict(&master_levels, 2 * column + 1, band),
-                below_loudest_db: loudest - quieter,
-                above_floor_db: l1.min(l2) - floors[band],
-            });
-        }
-    }
-    // Residuals with the host's share and the common change removed.
-    let mut residuals: Vec<f32> = Vec::with_capacity(observed.len());
-    for cells in observed.chunk_by(|a, b| a.column == b.column) {
-        let residual = |o: &Observed| o.leak_diff - o.predicted_diff;
-        let common = if cells.len() < 2 {
-            0.0
-        } else {
-            cells.iter().map(residual).sum::<f32>() / cells.len() as f32
-        };
-        residuals.extend(cells.iter().map(|o| {
-            if cells.len() < 2 {
-                0.0
-            } else {
-                (residual(o) - common).clamp(-RESIDUAL_CLIP_DB, RESIDUAL_CLIP_DB)
+            let (p1, p2) = (p1 + shift, p2 + shift);
+            let (m1, m2) = (
+                master_levels.frame(2 * column),
+                master_levels.frame(2 * column + 1),
+            );
+            let loudest = m1
+                .iter()
+                .chain(m2)
+                .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            for band in 0..BANDS {
+                let quieter = m1[band].min(m2[band]);
+                if quieter < SILENCE_FLOOR_DB || quieter < loudest - INFORMED_RANGE_DB {
+                    continue;
+                }
+                let (Some(l1), Some(l2)) = (leak_at(p1, band), leak_at(p2, band)) else {
+                    continue;
+                };
+                if l1.min(l2) < floors[band] + ABOVE_FLOOR_DB {
+                    continue;
+                }
+                observed.push(Observed {
+                    column: column as u32,
+                    band: band as u8,
+                    leak_s: p1 as f32,
+                    leak_diff: l1 - l2,
+                    master_diff: m1[band] - m2[band],
+                    predicted_diff: predicted[band],
+                    below_loudest_db: loudest - quieter,
+                    above_floor_db: l1.min(l2) - floors[band],
+                });
             }
-        }));
-    }
-    // How faithfully each kind of cell carries the mark through this
-    // channel, measured on the cells whose symbol is known without the
-    // payload (pilot and index). Cells are grouped by band group, by how far
-    // below the column's loudest band the master sits, and by how fast the
-    // host changes; each group's cells are weighted as a matched filter asks
-    // (mean reading over residual variance), shrunk toward the overall
-    // figures where a group has few known cells.
+        }
+        observed
+    };
     let known_sign = |o: &Observed| -> Option<f32> {
         let column = o.column as i64;
         let cell = layout.cell(column, o.band as usize);
@@ -367,169 +370,285 @@ pub fn read_informed(
             _ => None,
         }
     };
-    let class_of = |o: &Observed| -> usize {
-        let group = o.band as usize * CLASS_BAND_GROUPS / BANDS;
-        let level = match o.below_loudest_db {
-            d if d < 8.0 => 0,
-            d if d < 16.0 => 1,
-            _ => 2,
-        };
-        let change = usize::from(o.master_diff.abs() >= HOST_CHANGE_DB);
-        let clearance = match o.above_floor_db {
-            d if d < 10.0 => 0,
-            d if d < 18.0 => 1,
-            _ => 2,
-        };
-        ((group * 3 + level) * 2 + change) * 3 + clearance
-    };
-    // Pilot cells by class, separately for even and odd columns: each half
-    // judges the weights fitted on the other (below).
-    let mut halves = [[(0.0f64, 0.0f64, 0usize); CLASSES]; 2];
-    for (o, &r) in observed.iter().zip(&residuals) {
-        if let Some(sign) = known_sign(o) {
-            let c = &mut halves[o.column as usize % 2][class_of(o)];
-            c.0 += (sign * r) as f64;
-            c.1 += (r as f64).powi(2);
-            c.2 += 1;
-        }
-    }
-    let mut classes = halves[0];
-    for (c, odd) in classes.iter_mut().zip(&halves[1]) {
-        *c = (c.0 + odd.0, c.1 + odd.1, c.2 + odd.2);
-    }
-    // Each half's pilot read with the weights fitted on the other half,
-    // and the whole pilot read with the host-change rule alone: the fitted
-    // weights are used only where, held out, they read the pilot better
-    // than the rule does (fitted on the cells they weigh they always look
-    // better: twice the held-out figure on speech re-recorded over the air).
-    let held_out = [
-        fitted_class_weights(&halves[1]),
-        fitted_class_weights(&halves[0]),
-    ];
-    let (mut held_out_sum, mut held_out_energy) = (0.0f64, 0.0f64);
-    let (mut rule_sum, mut rule_energy) = (0.0f64, 0.0f64);
-    for (o, &r) in observed.iter().zip(&residuals) {
-        if let Some(sign) = known_sign(o) {
-            let weight = held_out[o.column as usize % 2]
-                .as_ref()
-                .map_or_else(|| fallback_weight(o), |w| w[class_of(o)]);
-            held_out_sum += (sign * r * weight) as f64;
-            held_out_energy += ((r * weight) as f64).powi(2);
-            let weight = fallback_weight(o);
-            rule_sum += (sign * r * weight) as f64;
-            rule_energy += ((r * weight) as f64).powi(2);
-        }
-    }
-    let (held_out_z, rule_z) = (
-        correlation_z(held_out_sum, held_out_energy) as f32,
-        correlation_z(rule_sum, rule_energy) as f32,
-    );
-    let weights: Vec<f32> = match fitted_class_weights(&classes) {
-        Some(class_weight) if held_out_z > rule_z => {
-            observed.iter().map(|o| class_weight[class_of(o)]).collect()
-        }
-        _ => observed.iter().map(fallback_weight).collect(),
-    };
-    // Second pass, one cell column at a time: read by role.
-    let mut at = 0usize;
-    for cells in observed.chunk_by(|a, b| a.column == b.column) {
-        let first = at;
-        at += cells.len();
-        if cells.len() < 2 {
-            continue;
-        }
-        let column = cells[0].column as i64;
-        let block = column.div_euclid(BLOCK_COLUMNS as i64);
-        let window = ((cells[0].leak_s as f64 / SEGMENT_HOP_S) as usize).min(window_count - 1);
-        for ((o, &r), &weight) in cells
-            .iter()
-            .zip(&residuals[first..at])
-            .zip(&weights[first..at])
-        {
-            let cell = layout.cell(column, o.band as usize);
-            let value = cell.chip * r * weight;
-            cells_read += 1;
-            cell_readings.push(CellReading {
-                column: o.column,
-                band: o.band,
-                residual_db: r,
-                weight,
-            });
-            // Pilot and index cells carry symbols known without the payload.
-            let known = match cell.role {
-                Role::Pilot => Some(1.0),
-                Role::Index(q) => Some(if layout.index_bit(block, q) {
-                    1.0
-                } else {
-                    -1.0
-                }),
-                Role::Data(j) => {
-                    soft[j as usize] += value;
-                    let at = o.leak_s as f64;
-                    for (p, bits) in parts.iter().zip(part_soft.iter_mut()) {
-                        if (p.start_s..p.end_s).contains(&at) {
-                            bits[j as usize] += value;
-                        }
-                    }
-                    None
-                }
-                Role::Fingerprint(f) => {
-                    let position = Layout::fingerprint_position(block, f) as u32;
-                    *positions.entry(position).or_default() += value;
-                    blocks.insert(block);
-                    None
-                }
-            };
-            if let Some(sign) = known {
-                let v = (sign * value) as f64;
-                pilot_sum += v;
-                pilot_energy += (r * weight) as f64 * (r * weight) as f64;
-                windows[window].0 += v;
-                windows[window].1 += (r * weight) as f64 * (r * weight) as f64;
+    // The registration places the leak by its envelope, which a room's
+    // reverberation or a codec's smoothing drags by a few milliseconds; the
+    // mark sits in tile differences and fades over half a tile of
+    // misplacement. So the map is first corrected by the constant shift
+    // under which the cells of known symbol (pilot and index) read best.
+    // The data and fingerprint cells play no part in the choice, so an
+    // innocent's codeword stays independent of what is read from them.
+    let host = HostModel::fit(&master_levels, &leak_rows(0.0), &floors);
+    let in_leak = |column: usize| leak_time(column as f64 * 2.0 * TILE_S).is_some();
+    let predicted = host.predicted_differences(&master_levels, in_leak);
+    let known_z = |shift: f64| -> f64 {
+        let observed = observe(shift, &predicted);
+        let residuals = column_residuals(&observed);
+        let (mut sum, mut energy) = (0.0f64, 0.0f64);
+        for (o, &r) in observed.iter().zip(&residuals) {
+            if let Some(sign) = known_sign(o) {
+                let v = r * fallback_weight(o);
+                sum += (sign * v) as f64;
+                energy += (v as f64).powi(2);
             }
         }
-    }
-    let pilot_z = correlation_z(pilot_sum, pilot_energy) as f32;
-    let per_window = (SEGMENT_WINDOW_S / SEGMENT_HOP_S).round() as usize;
-    let mut segments: Vec<Segment> = (0..window_count)
-        .filter_map(|w| {
-            let span = &windows[w..(w + per_window).min(window_count)];
-            let (sum, energy) = span
-                .iter()
-                .fold((0.0, 0.0), |acc, x| (acc.0 + x.0, acc.1 + x.1));
-            (correlation_z(sum, energy) as f32 >= INFORMED_SEGMENT_Z).then(|| Segment {
-                start_s: w as f64 * SEGMENT_HOP_S,
-                end_s: ((w + per_window) as f64 * SEGMENT_HOP_S)
-                    .min(leak.len() as f64 / ANALYSIS_RATE as f64),
-            })
+        correlation_z(sum, energy)
+    };
+    // The pilot's response to misplacement is a broad peak, while its noise
+    // changes from one step to the next: each shift is judged by the mean
+    // statistic of the shifts within SHIFT_SMOOTH_S of it, so the choice
+    // follows the peak rather than the luckiest step.
+    let steps = (SHIFT_SEARCH_S / SHIFT_STEP_S).round() as i32;
+    let reach = (SHIFT_SMOOTH_S / SHIFT_STEP_S).round() as i32;
+    let curve: Vec<f64> = (-steps - reach..=steps + reach)
+        .map(|k| known_z(k as f64 * SHIFT_STEP_S))
+        .collect();
+    let smoothed = |k: i32| -> f64 {
+        let at = (k + steps + reach) as usize;
+        curve[at - reach as usize..=at + reach as usize]
+            .iter()
+            .sum::<f64>()
+    };
+    let best = (-steps..=steps)
+        .max_by(|&a, &b| {
+            smoothed(a)
+                .total_cmp(&smoothed(b))
+                .then(b.abs().cmp(&a.abs()))
         })
-        .collect();
-    join_segments(&mut segments);
-    let whole = Segment {
-        start_s: 0.0,
-        end_s: leak.len() as f64 / ANALYSIS_RATE as f64,
+        .unwrap_or(0);
+    let shift_gain_z = (smoothed(best) - smoothed(0)) / (2 * reach + 1) as f64;
+    let best_s = best as f64 * SHIFT_STEP_S;
+    // Everything read under the map moved by `shift` seconds.
+    let read_at = |shift: f64| -> InformedReading {
+        let mut soft = vec![0.0f32; layout.coded_bits()];
+        let mut part_soft = vec![vec![0.0f32; layout.coded_bits()]; parts.len()];
+        let mut positions = std::collections::BTreeMap::<u32, f32>::new();
+        let (mut pilot_sum, mut pilot_energy) = (0.0f64, 0.0f64);
+        let mut cells_read = 0usize;
+        let mut cell_readings = Vec::new();
+        let mut windows = vec![(0.0f64, 0.0f64); window_count];
+        let mut blocks = std::collections::BTreeSet::new();
+        let host = HostModel::fit(&master_levels, &leak_rows(shift), &floors);
+        let observed = observe(shift, &host.predicted_differences(&master_levels, in_leak));
+        let residuals = column_residuals(&observed);
+        // How faithfully each kind of cell carries the mark through this
+        // channel, measured on the cells whose symbol is known without the
+        // payload (pilot and index). Cells are grouped by band group, by how far
+        // below the column's loudest band the master sits, and by how fast the
+        // host changes; each group's cells are weighted as a matched filter asks
+        // (mean reading over residual variance), shrunk toward the overall
+        // figures where a group has few known cells.
+        let class_of = |o: &Observed| -> usize {
+            let group = o.band as usize * CLASS_BAND_GROUPS / BANDS;
+            let level = match o.below_loudest_db {
+                d if d < 8.0 => 0,
+                d if d < 16.0 => 1,
+                _ => 2,
+            };
+            let change = usize::from(o.master_diff.abs() >= HOST_CHANGE_DB);
+            let clearance = match o.above_floor_db {
+                d if d < 10.0 => 0,
+                d if d < 18.0 => 1,
+                _ => 2,
+            };
+            ((group * 3 + level) * 2 + change) * 3 + clearance
+        };
+        // Pilot cells by class, separately for even and odd columns: each half
+        // judges the weights fitted on the other (below).
+        let mut halves = [[(0.0f64, 0.0f64, 0usize); CLASSES]; 2];
+        for (o, &r) in observed.iter().zip(&residuals) {
+            if let Some(sign) = known_sign(o) {
+                let c = &mut halves[o.column as usize % 2][class_of(o)];
+                c.0 += (sign * r) as f64;
+                c.1 += (r as f64).powi(2);
+                c.2 += 1;
+            }
+        }
+        let mut classes = halves[0];
+        for (c, odd) in classes.iter_mut().zip(&halves[1]) {
+            *c = (c.0 + odd.0, c.1 + odd.1, c.2 + odd.2);
+        }
+        // Each half's pilot read with the weights fitted on the other half,
+        // and the whole pilot read with the host-change rule alone: the fitted
+        // weights are used only where, held out, they read the pilot better
+        // than the rule does (fitted on the cells they weigh they always look
+        // better: twice the held-out figure on speech re-recorded over the air).
+        let held_out = [
+            fitted_class_weights(&halves[1]),
+            fitted_class_weights(&halves[0]),
+        ];
+        let (mut held_out_sum, mut held_out_energy) = (0.0f64, 0.0f64);
+        let (mut rule_sum, mut rule_energy) = (0.0f64, 0.0f64);
+        for (o, &r) in observed.iter().zip(&residuals) {
+            if let Some(sign) = known_sign(o) {
+                let weight = held_out[o.column as usize % 2]
+                    .as_ref()
+                    .map_or_else(|| fallback_weight(o), |w| w[class_of(o)]);
+                held_out_sum += (sign * r * weight) as f64;
+                held_out_energy += ((r * weight) as f64).powi(2);
+                let weight = fallback_weight(o);
+                rule_sum += (sign * r * weight) as f64;
+                rule_energy += ((r * weight) as f64).powi(2);
+            }
+        }
+        let (held_out_z, rule_z) = (
+            correlation_z(held_out_sum, held_out_energy) as f32,
+            correlation_z(rule_sum, rule_energy) as f32,
+        );
+        let weights: Vec<f32> = match fitted_class_weights(&classes) {
+            Some(class_weight) if held_out_z > rule_z => {
+                observed.iter().map(|o| class_weight[class_of(o)]).collect()
+            }
+            _ => observed.iter().map(fallback_weight).collect(),
+        };
+        // Second pass, one cell column at a time: read by role.
+        let mut at = 0usize;
+        for cells in observed.chunk_by(|a, b| a.column == b.column) {
+            let first = at;
+            at += cells.len();
+            if cells.len() < 2 {
+                continue;
+            }
+            let column = cells[0].column as i64;
+            let block = column.div_euclid(BLOCK_COLUMNS as i64);
+            let window = ((cells[0].leak_s as f64 / SEGMENT_HOP_S) as usize).min(window_count - 1);
+            for ((o, &r), &weight) in cells
+                .iter()
+                .zip(&residuals[first..at])
+                .zip(&weights[first..at])
+            {
+                let cell = layout.cell(column, o.band as usize);
+                let value = cell.chip * r * weight;
+                cells_read += 1;
+                cell_readings.push(CellReading {
+                    column: o.column,
+                    band: o.band,
+                    residual_db: r,
+                    weight,
+                });
+                // Pilot and index cells carry symbols known without the payload.
+                let known = match cell.role {
+                    Role::Pilot => Some(1.0),
+                    Role::Index(q) => Some(if layout.index_bit(block, q) {
+                        1.0
+                    } else {
+                        -1.0
+                    }),
+                    Role::Data(j) => {
+                        soft[j as usize] += value;
+                        let at = o.leak_s as f64;
+                        for (p, bits) in parts.iter().zip(part_soft.iter_mut()) {
+                            if (p.start_s..p.end_s).contains(&at) {
+                                bits[j as usize] += value;
+                            }
+                        }
+                        None
+                    }
+                    Role::Fingerprint(f) => {
+                        let position = Layout::fingerprint_position(block, f) as u32;
+                        *positions.entry(position).or_default() += value;
+                        blocks.insert(block);
+                        None
+                    }
+                };
+                if let Some(sign) = known {
+                    let v = (sign * value) as f64;
+                    pilot_sum += v;
+                    pilot_energy += (r * weight) as f64 * (r * weight) as f64;
+                    windows[window].0 += v;
+                    windows[window].1 += (r * weight) as f64 * (r * weight) as f64;
+                }
+            }
+        }
+        let pilot_z = correlation_z(pilot_sum, pilot_energy) as f32;
+        let per_window = (SEGMENT_WINDOW_S / SEGMENT_HOP_S).round() as usize;
+        let mut segments: Vec<Segment> = (0..window_count)
+            .filter_map(|w| {
+                let span = &windows[w..(w + per_window).min(window_count)];
+                let (sum, energy) = span
+                    .iter()
+                    .fold((0.0, 0.0), |acc, x| (acc.0 + x.0, acc.1 + x.1));
+                (correlation_z(sum, energy) as f32 >= INFORMED_SEGMENT_Z).then(|| Segment {
+                    start_s: w as f64 * SEGMENT_HOP_S,
+                    end_s: ((w + per_window) as f64 * SEGMENT_HOP_S)
+                        .min(leak.len() as f64 / ANALYSIS_RATE as f64),
+                })
+            })
+            .collect();
+        join_segments(&mut segments);
+        let whole = Segment {
+            start_s: 0.0,
+            end_s: leak.len() as f64 / ANALYSIS_RATE as f64,
+        };
+        let whole_segments = if segments.is_empty() {
+            vec![whole]
+        } else {
+            segments.clone()
+        };
+        let read_something = |bits: &Vec<f32>| bits.iter().any(|&b| b != 0.0);
+        let whole_entries = usize::from(read_something(&soft));
+        let soft_bits = std::iter::once((whole_segments, soft))
+            .chain(parts.iter().map(|p| vec![*p]).zip(part_soft))
+            .filter(|(_, bits)| read_something(bits))
+            .collect();
+        InformedReading {
+            fingerprint: FingerprintReading {
+                positions: positions.into_iter().collect(),
+                blocks: blocks.len(),
+                segments: segments.clone(),
+            },
+            pilot_z,
+            cells_read,
+            shift_s: shift,
+            shift_gain_z: 0.0,
+            whole_entries,
+            cells: cell_readings,
+            segments,
+            soft_bits,
+        }
     };
-    let whole_segments = if segments.is_empty() {
-        vec![whole]
+    // The moved map is trusted for the reading as a whole only when the
+    // known cells say so clearly; otherwise the registration's own map is.
+    // The identifier is read both ways whenever the two differ: each
+    // reading's soft bits enter the union bound, which costs a factor of
+    // two, while a wrong choice would cost far more.
+    let (primary, alternative) = if shift_gain_z >= SHIFT_TRUST_Z {
+        (best_s, 0.0)
     } else {
-        segments.clone()
+        (0.0, best_s)
     };
-    let soft_bits = std::iter::once((whole_segments, soft))
-        .chain(parts.iter().map(|p| vec![*p]).zip(part_soft))
-        .filter(|(_, bits)| bits.iter().any(|&b| b != 0.0))
-        .collect();
-    InformedReading {
-        fingerprint: FingerprintReading {
-            positions: positions.into_iter().collect(),
-            blocks: blocks.len(),
-            segments: segments.clone(),
-        },
-        pilot_z,
-        cells_read,
-        cells: cell_readings,
-        segments,
-        soft_bits,
+    let mut reading = read_at(primary);
+    reading.shift_gain_z = if primary == 0.0 { 0.0 } else { shift_gain_z };
+    if alternative != primary {
+        let other = read_at(alternative);
+        let (whole, parts) = reading.soft_bits.split_at(reading.whole_entries);
+        let (other_whole, other_parts) = other.soft_bits.split_at(other.whole_entries);
+        reading.soft_bits = [whole, other_whole, parts, other_parts].concat();
+        reading.whole_entries += other.whole_entries;
     }
+    reading
+}
+
+/// Each cell's residual: leak minus predicted tile difference, less the
+/// change common to its column (an envelope mismatch from imperfect
+/// alignment), clipped to [`RESIDUAL_CLIP_DB`]; 0 for a column with one cell,
+/// where nothing common can be told from the mark. `observed` comes in column
+/// order.
+fn column_residuals(observed: &[Observed]) -> Vec<f32> {
+    let mut residuals: Vec<f32> = Vec::with_capacity(observed.len());
+    for cells in observed.chunk_by(|a, b| a.column == b.column) {
+        let residual = |o: &Observed| o.leak_diff - o.predicted_diff;
+        if cells.len() < 2 {
+            residuals.push(0.0);
+            continue;
+        }
+        let common = cells.iter().map(residual).sum::<f32>() / cells.len() as f32;
+        residuals.extend(
+            cells
+                .iter()
+                .map(|o| (residual(o) - common).clamp(-RESIDUAL_CLIP_DB, RESIDUAL_CLIP_DB)),
+        );
+    }
+    residuals
 }
 
 /// The normalised correlation `Σ sign·v / √(Σ v²)` from its two sums: about
@@ -669,6 +788,29 @@ impl HostModel {
             }
         }
         HostModel { coefficients }
+    }
+
+    /// The host's predicted level difference between each cell's two tiles,
+    /// dB, per cell column (master tile pair) and band; zero in the columns
+    /// `wanted` turns down.
+    fn predicted_differences(
+        &self,
+        master: &BandLevels,
+        wanted: impl Fn(usize) -> bool,
+    ) -> Vec<[f32; BANDS]> {
+        (0..master.frames / 2)
+            .map(|column| {
+                let mut row = [0.0f32; BANDS];
+                if !wanted(column) {
+                    return row;
+                }
+                for (band, v) in row.iter_mut().enumerate() {
+                    *v = self.predict(master, 2 * column, band)
+                        - self.predict(master, 2 * column + 1, band);
+                }
+                row
+            })
+            .collect()
     }
 
     /// The leak level the host alone predicts at `tile` in `band`, dB.
