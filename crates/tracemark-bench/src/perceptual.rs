@@ -22,7 +22,8 @@ pub struct Perceptual {
     pub pesq_nb: Option<f64>,
     /// PESQ wide-band MOS-LQO at 16 kHz (speech only).
     pub pesq_wb: Option<f64>,
-    /// Why a score is missing, if one is.
+    /// Why a score is missing, or how it was made differently (a fallback
+    /// ViSQOL mapper), if either.
     pub note: Option<String>,
 }
 

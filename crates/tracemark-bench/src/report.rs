@@ -651,6 +651,22 @@ impl Report {
                 let _ = writeln!(md, "{}", row(&format!("{} ({name})", f.name), q));
             }
         }
+        // The scorers' own remarks (a missing score, a fallback mapper)
+        // change what the figures mean, so they go under the table.
+        let notes: Vec<(&str, &str)> = self
+            .files
+            .iter()
+            .filter_map(|f| {
+                let note = f.quality.as_ref()?.perceptual.as_ref()?.note.as_deref()?;
+                Some((f.name.as_str(), note))
+            })
+            .collect();
+        if !notes.is_empty() {
+            let _ = writeln!(md, "\nScorer notes:\n");
+            for (name, note) in notes {
+                let _ = writeln!(md, "- {name}: {note}");
+            }
+        }
         if !self.unreadable.is_empty() {
             let _ = writeln!(md, "\nUnreadable files (skipped):\n");
             for u in &self.unreadable {
