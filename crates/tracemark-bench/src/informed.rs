@@ -132,13 +132,14 @@ pub fn trial(
     let (mut by_identifier, mut wrong_identifier) = (false, false);
     let mut identifier_z = f64::NEG_INFINITY;
     for (_, soft) in &reading.soft_bits {
+        let scores = payloads.scores(soft);
         let norm = soft.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
-        if let Some(own) = payloads.scores(soft).iter().find(|s| s.payload == payload) {
+        if let Some(own) = scores.iter().find(|s| s.payload == payload) {
             if norm > 0.0 {
                 identifier_z = identifier_z.max(own.score / norm);
             }
         }
-        for scored in payloads.scores(soft) {
+        for scored in scores {
             if payload_tail(soft, scored.score) * union > half {
                 break;
             }
