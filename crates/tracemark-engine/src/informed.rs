@@ -51,7 +51,7 @@ pub const INFORMED_SEGMENT_Z: f32 = 4.0;
 
 /// Largest constant correction searched around the registration's map,
 /// seconds: the envelope a registration follows can sit this far from the
-/// tile grid the mark lives on (over the air it sat 4–8 ms early).
+/// tile grid the mark lives on (over the air the map sat 4–8 ms late).
 pub const SHIFT_SEARCH_S: f64 = 0.016;
 /// Step of that search, seconds: a tenth of a tile, where the pilot's
 /// response to misplacement is still flat.
