@@ -228,6 +228,62 @@ impl LandmarkQuery {
     }
 }
 
+/// Landmarks a leak shares with one master, as `(leak seconds, master
+/// seconds)` points, under the hypothesis whose points agree best on one
+/// offset (the most in one [`OFFSET_BIN`], a neighbouring bin added).
+/// `None` if no hash matches.
+///
+/// A leak cut or spliced from the master plays each stretch at its own
+/// offset; the points keep them apart where one offset per leak cannot.
+pub fn matching_points(
+    master: &[Landmark],
+    query: &LandmarkQuery,
+) -> Option<(Hypothesis, Vec<(f64, f64)>)> {
+    let mut by_hash: Vec<(u32, u32)> = master.iter().map(|l| (l.hash, l.frame)).collect();
+    by_hash.sort_unstable();
+    let hyps = hypotheses();
+    let mut points: Vec<Vec<(u32, u32)>> = vec![Vec::new(); hyps.len()];
+    for &(hash, leak_frame, h) in &query.hashes {
+        let start = by_hash.partition_point(|e| e.0 < hash);
+        for &(_, frame) in by_hash[start..].iter().take_while(|e| e.0 == hash) {
+            points[h as usize].push((leak_frame, frame));
+        }
+    }
+    let agreement = |h: usize| -> usize {
+        let scale = hyps[h].time_scale as f64;
+        let mut bins: Vec<i64> = points[h]
+            .iter()
+            .map(|&(l, m)| ((m as f64 - scale * l as f64) / OFFSET_BIN as f64).round() as i64)
+            .collect();
+        bins.sort_unstable();
+        let runs: Vec<(i64, usize)> = bins
+            .chunk_by(|a, b| a == b)
+            .map(|run| (run[0], run.len()))
+            .collect();
+        (0..runs.len())
+            .map(|i| {
+                let neighbour = |j: usize| {
+                    runs.get(j)
+                        .filter(|r| (r.0 - runs[i].0).abs() == 1)
+                        .map_or(0, |r| r.1)
+                };
+                runs[i].1 + neighbour(i + 1).max(i.checked_sub(1).map_or(0, neighbour))
+            })
+            .max()
+            .unwrap_or(0)
+    };
+    let best = (0..hyps.len())
+        .filter(|&h| !points[h].is_empty())
+        .max_by_key(|&h| (agreement(h), std::cmp::Reverse(h)))?;
+    let frame_s = HOP as f64 / RATE as f64;
+    let mut out: Vec<(f64, f64)> = points[best]
+        .iter()
+        .map(|&(l, m)| (l as f64 * frame_s, m as f64 * frame_s))
+        .collect();
+    out.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    Some((hyps[best], out))
+}
+
 /// The work a leak was identified as.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct Match {
@@ -449,5 +505,31 @@ mod tests {
         assert_eq!(LandmarkIndex::from_bytes(&bytes), Some(index.clone()));
         index.remove(13);
         assert!(!index.works().contains(&13));
+    }
+
+    #[test]
+    fn matching_points_keep_the_offsets_of_a_cut_leak_apart() {
+        let work = chirps(7, 30.0);
+        let rate = RATE as usize;
+        // 0–8 s, then 12–20 s: the second half sits 4 s later in the work.
+        let mut leak = work[..8 * rate].to_vec();
+        leak.extend_from_slice(&work[12 * rate..20 * rate]);
+        let (hypothesis, points) =
+            matching_points(&landmarks(&work), &LandmarkQuery::new(&leak)).expect("points");
+        assert_eq!(hypothesis.time_scale, 1.0);
+        assert_eq!(hypothesis.semitones, 0.0);
+        let near = |t: f64, offset: f64| {
+            points
+                .iter()
+                .filter(|p| (p.0 - t).abs() < 3.0 && (p.1 - p.0 - offset).abs() < 0.1)
+                .count()
+        };
+        assert!(near(4.0, 0.0) >= 12, "{points:?}");
+        assert!(near(12.0, 4.0) >= 12, "{points:?}");
+        assert!(points.windows(2).all(|w| w[0].0 <= w[1].0));
+        assert_eq!(
+            matching_points(&landmarks(&work), &LandmarkQuery::default()),
+            None
+        );
     }
 }

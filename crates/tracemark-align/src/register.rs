@@ -4,7 +4,9 @@
 //! 1. **Coarse offset and time scale**: the normalised cross-correlation of the
 //!    two loudness envelopes (20 ms frames, slow trends removed), for time
 //!    scales from [`MIN_SCALE`] to [`MAX_SCALE`]. Envelopes barely change with
-//!    pitch or with a channel's colouring.
+//!    pitch or with a channel's colouring. A leak whose envelope matches
+//!    poorly as a whole (it was cut or spliced) is placed piece by piece by
+//!    the landmarks it shares with the master.
 //! 2. **Frequency scale**: the leak's band levels are read with band edges
 //!    scaled by candidate factors; the factor whose spectral shapes best match
 //!    the master's along the coarse line wins (pitch ±200 cents, speed ±10 %).
@@ -18,6 +20,7 @@
 //! The channel's response comes from the matched frames by least squares in
 //! the log domain (per band, the median level difference).
 
+use crate::landmarks;
 use crate::spectrum::{self, band_edges_hz, Levels, Spectrogram, BANDS};
 use crate::RATE;
 
@@ -229,7 +232,9 @@ pub fn register(master: &[f32], leak: &[f32]) -> Result<Registration, RegisterEr
     let master_levels = Levels::compute(master, HOP, 1.0);
     let leak_spectra = Spectrogram::compute(leak, HOP);
     let leak_unit = leak_spectra.levels(1.0);
-    let coarse = coarse_line(&master_levels.envelope(), &leak_unit.envelope());
+    let coarse = coarse_line(&master_levels.envelope(), &leak_unit.envelope(), || {
+        landmark_line(master, leak)
+    });
     if coarse.correlation < MIN_CORRELATION {
         return Err(RegisterError::NoMatch(coarse.correlation.max(0.0)));
     }
@@ -342,10 +347,17 @@ const WHOLE_MATCH: f32 = 0.5;
 /// Windows correlating at least this much take part in the line fit.
 const WINDOW_MATCH: f32 = 0.35;
 
-/// Best offset and time scale by normalised cross-correlation of envelopes:
-/// of the whole leak, or, if that matches poorly (edits break one line into
-/// several), a robust line through the best match of each window.
-fn coarse_line(master_env: &[f32], leak_env: &[f32]) -> CoarseLine {
+/// Best offset and time scale by normalised cross-correlation of envelopes
+/// of the whole leak. If that matches poorly (edits break one line into
+/// several), the line `landmark_line` draws through the landmarks the leak
+/// shares with the master, or failing that a robust line through the best
+/// envelope match of each 8 s window. The correlation reported stays the
+/// envelopes' (the median window's, or the whole leak's if higher).
+fn coarse_line(
+    master_env: &[f32],
+    leak_env: &[f32],
+    landmark_line: impl FnOnce() -> Option<CoarseLine>,
+) -> CoarseLine {
     let correlator = Correlator::new(detrend(master_env), leak_env.len());
     let whole = correlator.best(&detrend(leak_env));
     if whole.correlation >= WHOLE_MATCH || leak_env.len() < 2 * COARSE_WINDOW {
@@ -364,10 +376,34 @@ fn coarse_line(master_env: &[f32], leak_env: &[f32]) -> CoarseLine {
         let centre = (start + COARSE_WINDOW / 2) as f64;
         points.push((centre, offset + window.scale * centre, window.correlation));
     }
+    let mut correlations: Vec<f32> = points.iter().map(|p| p.2).collect();
+    correlations.sort_by(f32::total_cmp);
+    let correlation = correlations
+        .get(correlations.len() / 2)
+        .map_or(whole.correlation, |c| c.max(whole.correlation));
+    if let Some(line) = landmark_line() {
+        return CoarseLine {
+            correlation,
+            ..line
+        };
+    }
     if points.len() < 2 {
         return whole;
     }
-    // Theil–Sen: the median of pairwise slopes, then the median intercept.
+    let centres: Vec<(f64, f64)> = points.iter().map(|p| (p.0, p.1)).collect();
+    let (offset, scale) = theil_sen(&centres);
+    CoarseLine {
+        offset,
+        scale,
+        correlation,
+        pieces,
+    }
+}
+
+/// The Theil–Sen line through `(leak frame, master frame)` points (at least
+/// two): the median of pairwise slopes, clamped to the time scales a leak
+/// with cuts can show, then the median intercept. Returns `(offset, slope)`.
+fn theil_sen(points: &[(f64, f64)]) -> (f64, f64) {
     let mut slopes: Vec<f64> = Vec::new();
     for (i, a) in points.iter().enumerate() {
         for b in &points[i + 1..] {
@@ -378,14 +414,83 @@ fn coarse_line(master_env: &[f32], leak_env: &[f32]) -> CoarseLine {
     let slope = slopes[slopes.len() / 2].clamp(MIN_SCALE, 1.0 / (1.0 - 0.3));
     let mut intercepts: Vec<f64> = points.iter().map(|p| p.1 - slope * p.0).collect();
     intercepts.sort_by(f64::total_cmp);
-    let mut correlations: Vec<f32> = points.iter().map(|p| p.2).collect();
-    correlations.sort_by(f32::total_cmp);
-    CoarseLine {
-        offset: intercepts[intercepts.len() / 2],
-        scale: slope,
-        correlation: correlations[correlations.len() / 2].max(whole.correlation),
-        pieces,
+    (intercepts[intercepts.len() / 2], slope)
+}
+
+/// Length of the leak pieces a landmark line is made of, frames (2 s).
+const LANDMARK_PIECE: usize = 100;
+/// Landmark points either side of a piece's centre that vote on its offset,
+/// frames (±2 s).
+const LANDMARK_REACH: f64 = 100.0;
+/// Width of a landmark offset vote, frames (0.24 s).
+const LANDMARK_BIN: f64 = 12.0;
+/// Fewest agreeing landmark points that place a piece.
+const LANDMARK_PIECE_MIN: usize = 4;
+/// Fewest landmark points the best-supported piece must gather for the
+/// landmark line to be used at all (as many as [`landmarks::MIN_VOTES`]
+/// asks of a whole leak to name its work).
+const LANDMARK_LINE_MIN: usize = landmarks::MIN_VOTES as usize;
+
+/// The coarse line from the landmarks the leak shares with the master: each
+/// 2 s piece of the leak at the offset most landmarks within ±2 s agree on,
+/// and a Theil–Sen line through the pieces. `None` if too few agree.
+///
+/// Envelope windows of 8 s straddle the cuts of a leak cut every few
+/// seconds and lock onto wrong offsets; landmark points keep each stretch's
+/// offset apart.
+fn landmark_line(master: &[f32], leak: &[f32]) -> Option<CoarseLine> {
+    let (hypothesis, points) = landmarks::matching_points(
+        &landmarks::landmarks(master),
+        &landmarks::LandmarkQuery::new(leak),
+    )?;
+    let scale = hypothesis.time_scale as f64;
+    let per_s = RATE as f64 / HOP as f64;
+    let points: Vec<(f64, f64)> = points
+        .iter()
+        .map(|&(l, m)| (l * per_s, m * per_s))
+        .collect();
+    let leak_frames = leak.len() / HOP;
+    let mut pieces = Vec::new();
+    let mut centres = Vec::new();
+    let mut support = 0;
+    for start in (0..leak_frames).step_by(LANDMARK_PIECE) {
+        let end = (start + LANDMARK_PIECE).min(leak_frames) - 1;
+        let centre = 0.5 * (start + end) as f64;
+        let mut offsets: Vec<f64> = points
+            .iter()
+            .filter(|p| (p.0 - centre).abs() <= LANDMARK_REACH)
+            .map(|p| p.1 - scale * p.0)
+            .collect();
+        offsets.sort_by(f64::total_cmp);
+        // The densest offset window of one bin's width.
+        let (mut best, mut best_at) = (0, 0);
+        let mut lo = 0;
+        for hi in 0..offsets.len() {
+            while offsets[hi] - offsets[lo] > LANDMARK_BIN {
+                lo += 1;
+            }
+            if hi + 1 - lo > best {
+                (best, best_at) = (hi + 1 - lo, lo);
+            }
+        }
+        if best < LANDMARK_PIECE_MIN {
+            continue;
+        }
+        support = support.max(best);
+        let offset = offsets[best_at + best / 2];
+        pieces.push((start, end, offset, scale));
+        centres.push((centre, offset + scale * centre));
     }
+    if centres.len() < 2 || support < LANDMARK_LINE_MIN {
+        return None;
+    }
+    let (offset, slope) = theil_sen(&centres);
+    Some(CoarseLine {
+        offset,
+        scale: slope,
+        correlation: 0.0,
+        pieces,
+    })
 }
 
 /// Normalised cross-correlation of leak envelopes against one master envelope
@@ -1139,9 +1244,9 @@ fn place_loose_ends(stretches: &mut Vec<Stretch>, features: &Features, path: &Pa
     let drift = (MAX_DRIFT_S / frame_s) as isize;
     // Best master start frame and mean cost of leak frames `frames` read at
     // `rate` master frames per leak frame, starts within ±drift of `around`.
-    let slide = |frames: std::ops::Range<usize>, rate: f64, around: isize| {
+    let slide = |frames: std::ops::Range<usize>, rate: f64, starts: std::ops::Range<isize>| {
         let mut best: Option<(isize, f32)> = None;
-        for start in (around - drift).max(0)..around + drift {
+        for start in starts.start.max(0)..starts.end {
             let mut sum = 0.0f32;
             let mut inside = true;
             for (k, l) in frames.clone().enumerate() {
@@ -1177,7 +1282,7 @@ fn place_loose_ends(stretches: &mut Vec<Stretch>, features: &Features, path: &Pa
         if (EDIT_MIN_S..=LOOSE_END_MAX_S).contains(&length_s) {
             let r = first.master_rate();
             let around = ((first.master_start_s - length_s * r) / frame_s).round() as isize;
-            if let Some((start, cost)) = slide(0..frames, r, around) {
+            if let Some((start, cost)) = slide(0..frames, r, around - drift..around + drift) {
                 let head = piece((0.0, first.leak_start_s), start, r);
                 let replays = head.master_end_s > first.master_start_s + frame_s
                     && head.master_start_s < first.master_end_s;
@@ -1194,7 +1299,11 @@ fn place_loose_ends(stretches: &mut Vec<Stretch>, features: &Features, path: &Pa
         if (EDIT_MIN_S..=LOOSE_END_MAX_S).contains(&length_s) && frames > 0 {
             let r = last.master_rate();
             let around = (last.master_end_s / frame_s).round() as isize;
-            if let Some((start, cost)) = slide(first_frame..first_frame + frames, r, around) {
+            if let Some((start, cost)) = slide(
+                first_frame..first_frame + frames,
+                r,
+                around - drift..around + drift,
+            ) {
                 let tail = piece((last.leak_end_s, leak_s), start, r);
                 let replays = tail.master_start_s < last.master_end_s - frame_s
                     && tail.master_end_s > last.master_start_s;
