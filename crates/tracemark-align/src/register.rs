@@ -258,7 +258,7 @@ pub fn register(master: &[f32], leak: &[f32]) -> Result<Registration, RegisterEr
     // (9 and 5); unrelated audio's own cost as the bar, 109/138 and 33/36.
     let gap_threshold = 0.5 * (path.threshold + path.unrelated_cost);
     close_gaps(&mut stretches, &features, gap_threshold, leak_s, master_s);
-    place_loose_ends(&mut stretches, &features, &path, leak_s);
+    place_unmatched_pieces(&mut stretches, &features, &path, leak_s);
     let (inserted, removed) = edits(&stretches, leak_s);
     // The rate at which the matched stretches play the master (the coarse
     // line's slope also counts cuts and insertions).
@@ -1139,14 +1139,7 @@ fn close_gaps(
 ) {
     let frame_s = HOP as f64 / RATE as f64;
     let frame_of = |t: f64| (t / frame_s).round() as isize;
-    // Margin of leak frame `l` under the map through `anchors`.
-    let margin = |anchors: &[(f64, f64)], l: isize| -> f32 {
-        let master = interpolate(anchors, (l as f64 + 0.5) * frame_s, |a| a.0, |a| a.1);
-        usize::try_from(l)
-            .ok()
-            .and_then(|l| features.cost(l, (master / frame_s).floor() as isize))
-            .map_or(f32::NEG_INFINITY, |c| threshold - c)
-    };
+    let margin = |anchors: &[(f64, f64)], l: isize| map_margin(features, anchors, l, threshold);
     // Running sums of margins over `frames` leak frames stepping by `step`
     // from `first`: entry k is the sum over the first k frames.
     let running = |anchors: &[(f64, f64)], first: isize, step: isize, frames: usize| {
@@ -1221,8 +1214,20 @@ fn close_gaps(
     }
 }
 
-/// Longest unmatched piece at the leak's start or end that
-/// [`place_loose_ends`] looks for in the master, seconds.
+/// Margin of leak frame `l` under the map through `anchors` (extrapolated
+/// past its ends): `threshold` minus the frame's cost against the master
+/// frame the map puts it on, dB per band; `-inf` off either signal.
+fn map_margin(features: &Features, anchors: &[(f64, f64)], l: isize, threshold: f32) -> f32 {
+    let frame_s = HOP as f64 / RATE as f64;
+    let master = interpolate(anchors, (l as f64 + 0.5) * frame_s, |a| a.0, |a| a.1);
+    usize::try_from(l)
+        .ok()
+        .and_then(|l| features.cost(l, (master / frame_s).floor() as isize))
+        .map_or(f32::NEG_INFINITY, |c| threshold - c)
+}
+
+/// Longest unmatched piece of leak that [`place_unmatched_pieces`] looks
+/// for in the master, seconds.
 const LOOSE_END_MAX_S: f64 = 3.0;
 
 /// Finds the master audio of a short unmatched piece at either end of the
@@ -1231,19 +1236,30 @@ const LOOSE_END_MAX_S: f64 = 3.0;
 /// went unreported (`tracemark bench --informed`, `crop:36s,cut:1s`: about
 /// one trial in three).
 ///
-/// The piece is slid along the master within ±[`MAX_DRIFT_S`] of its
-/// neighbouring stretch, at that stretch's rate, and becomes a stretch of
-/// its own where its mean frame cost falls in the lower quarter between a
-/// typical match and unrelated audio (stricter than the path's midway
-/// threshold, as the best of many offsets is taken) without replaying the
-/// neighbour's master.
-fn place_loose_ends(stretches: &mut Vec<Stretch>, features: &Features, path: &Path, leak_s: f64) {
+/// The same holds for a short piece between two cuts (`crop:36s,cut:1s`
+/// cuts 0.7 s apart left one reported as inserted) and for the rest of a
+/// gap [`close_gaps`] left open because more than
+/// [`MAX_CLOSED_MASTER_S`] of master lay across it.
+///
+/// A piece at an end is slid along the master within ±[`MAX_DRIFT_S`] of its
+/// neighbouring stretch, at that stretch's rate; a piece between two
+/// stretches only along the master between them, at their mean rate, so
+/// that nothing is played twice. It becomes a stretch of its own where its
+/// mean frame cost falls in the lower quarter between a typical match and
+/// unrelated audio (stricter than the path's midway threshold, as the best
+/// of many offsets is taken) without replaying the neighbour's master.
+fn place_unmatched_pieces(
+    stretches: &mut Vec<Stretch>,
+    features: &Features,
+    path: &Path,
+    leak_s: f64,
+) {
     let frame_s = HOP as f64 / RATE as f64;
     let matched_cost = 2.0 * path.threshold - path.unrelated_cost;
     let accept = matched_cost + 0.25 * (path.unrelated_cost - matched_cost);
     let drift = (MAX_DRIFT_S / frame_s) as isize;
-    // Best master start frame and mean cost of leak frames `frames` read at
-    // `rate` master frames per leak frame, starts within ±drift of `around`.
+    // Best master start frame among `starts` and the mean cost there of leak
+    // frames `frames` read at `rate` master frames per leak frame.
     let slide = |frames: std::ops::Range<usize>, rate: f64, starts: std::ops::Range<isize>| {
         let mut best: Option<(isize, f32)> = None;
         for start in starts.start.max(0)..starts.end {
@@ -1291,6 +1307,27 @@ fn place_loose_ends(stretches: &mut Vec<Stretch>, features: &Features, path: &Pa
                 }
             }
         }
+    }
+    let mut next = 1;
+    while next < stretches.len() {
+        let (before, after) = (&stretches[next - 1], &stretches[next]);
+        let first_frame = (before.leak_end_s / frame_s).round() as usize;
+        let frames = ((after.leak_start_s / frame_s).round() as usize).saturating_sub(first_frame);
+        let length_s = frames as f64 * frame_s;
+        let r = 0.5 * (before.master_rate() + after.master_rate());
+        let earliest = (before.master_end_s / frame_s).round() as isize;
+        let latest = ((after.master_start_s - length_s * r) / frame_s).round() as isize;
+        if (EDIT_MIN_S..=LOOSE_END_MAX_S).contains(&length_s) && latest >= earliest {
+            let frames = first_frame..first_frame + frames;
+            if let Some((start, cost)) = slide(frames, r, earliest..latest + 1) {
+                if cost <= accept {
+                    let middle = piece((before.leak_end_s, after.leak_start_s), start, r);
+                    stretches.insert(next, middle);
+                    next += 1;
+                }
+            }
+        }
+        next += 1;
     }
     if let Some(last) = stretches.last() {
         let first_frame = (last.leak_end_s / frame_s).round() as usize;
@@ -1639,7 +1676,7 @@ mod tests {
         leak.extend_from_slice(&master[150..450]);
         let features = Features { leak, master };
         let mut stretches = vec![stretch((1.0, 7.0), (3.0, 9.0))];
-        place_loose_ends(&mut stretches, &features, &path_for_tests(3.3), 7.0);
+        place_unmatched_pieces(&mut stretches, &features, &path_for_tests(3.3), 7.0);
         assert_eq!(stretches.len(), 2, "{stretches:?}");
         assert!(
             (stretches[0].master_start_s - 1.0).abs() <= 0.021,
@@ -1657,8 +1694,40 @@ mod tests {
         leak.extend_from_slice(&master[150..450]);
         let features = Features { leak, master };
         let mut stretches = vec![stretch((1.0, 7.0), (3.0, 9.0))];
-        place_loose_ends(&mut stretches, &features, &path_for_tests(3.3), 7.0);
+        place_unmatched_pieces(&mut stretches, &features, &path_for_tests(3.3), 7.0);
         assert_eq!(stretches.len(), 1, "{stretches:?}");
+    }
+
+    #[test]
+    fn a_short_piece_between_two_cuts_is_found_between_its_neighbours() {
+        // Leak: master frames 0–199 (0–4 s), a 1 s cut, `middle` (0.7 s),
+        // another 1 s cut, then master frames 335–534.
+        let placed = |middle: &[[f32; BANDS]]| {
+            let master = frames(5, 600);
+            let mut leak: Vec<_> = master[..200].to_vec();
+            leak.extend_from_slice(middle);
+            leak.extend_from_slice(&master[335..535]);
+            let features = Features { leak, master };
+            let mut stretches = vec![
+                stretch((0.0, 4.0), (0.0, 4.0)),
+                stretch((4.7, 8.7), (6.7, 10.7)),
+            ];
+            place_unmatched_pieces(&mut stretches, &features, &path_for_tests(3.3), 8.7);
+            stretches
+        };
+        let stretches = placed(&frames(5, 600)[250..285]);
+        assert_eq!(stretches.len(), 3, "{stretches:?}");
+        assert!(
+            (stretches[1].master_start_s - 5.0).abs() <= 0.021,
+            "{stretches:?}"
+        );
+        let (inserted, removed) = edits(&stretches, 8.7);
+        assert!(inserted.is_empty(), "{inserted:?}");
+        assert_eq!(removed.len(), 2, "{removed:?}");
+
+        // Foreign audio in the same place stays an insertion.
+        let stretches = placed(&frames(6, 35));
+        assert_eq!(stretches.len(), 2, "{stretches:?}");
     }
 
     #[test]
