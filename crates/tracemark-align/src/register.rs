@@ -361,13 +361,21 @@ fn coarse_line(
 ) -> CoarseLine {
     let correlator = Correlator::new(detrend(master_env), leak_env.len());
     let whole = correlator.best(&detrend(leak_env));
-    if whole.correlation >= WHOLE_MATCH || leak_env.len() < 2 * COARSE_WINDOW {
+    if whole.correlation >= WHOLE_MATCH {
         return whole;
     }
-    let hop = COARSE_WINDOW / 2;
+    // A leak shorter than two windows gets no window matching, but still
+    // the landmark line.
+    let window_starts: Vec<usize> = if leak_env.len() < 2 * COARSE_WINDOW {
+        Vec::new()
+    } else {
+        (0..=leak_env.len() - COARSE_WINDOW)
+            .step_by(COARSE_WINDOW / 2)
+            .collect()
+    };
     let mut pieces = Vec::new();
     let mut points = Vec::new();
-    for start in (0..=leak_env.len() - COARSE_WINDOW).step_by(hop) {
+    for start in window_starts {
         let window = correlator.best(&detrend(&leak_env[start..start + COARSE_WINDOW]));
         if window.correlation < WINDOW_MATCH {
             continue;
