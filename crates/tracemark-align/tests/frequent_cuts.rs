@@ -84,3 +84,38 @@ fn cuts_every_few_seconds_are_each_located() {
         }
     }
 }
+
+fn allison() -> Vec<f32> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/speech_en_f_8k_allison_demo-congrats.wav");
+    let audio = tracemark_audio_io::read(&path).expect("the fixture reads");
+    analysis_signal(&audio.channels, audio.rate)
+}
+
+#[test]
+fn cuts_that_leave_a_second_or_less_at_either_end_are_located() {
+    // The 30 s recording whole, less three seconds: the pieces before the
+    // first cut and after the last are 0.8-1.0 s long, too short for the
+    // warping path to follow on their own.
+    let master = allison();
+    for cuts in [&[0.8, 14.0, 28.3][..], &[0.9, 15.5, 27.7][..]] {
+        let (leak, truth) = cut_every(&master, cuts);
+        let registration = register(&master, &leak).expect("the leak registers");
+        for t in &truth {
+            assert!(
+                registration
+                    .removed
+                    .iter()
+                    .any(|r| (r.leak_start_s - t).abs() <= 0.25
+                        && (r.master_end_s - r.master_start_s - 1.0).abs() <= 0.25),
+                "the cut at {t:.2} s of the leak: removed {:?}",
+                registration.removed
+            );
+        }
+        assert!(
+            registration.inserted.is_empty(),
+            "{:?}",
+            registration.inserted
+        );
+    }
+}
