@@ -1248,6 +1248,21 @@ fn map_margin(features: &Features, anchors: &[(f64, f64)], l: isize, threshold: 
         .map_or(f32::NEG_INFINITY, |c| threshold - c)
 }
 
+/// Mean cost of leak frames `frames` under the map through `anchors`
+/// (extrapolated past its ends), dB per band; infinite where the map runs
+/// off the master.
+fn mean_map_cost(
+    features: &Features,
+    anchors: &[(f64, f64)],
+    frames: std::ops::Range<usize>,
+) -> f32 {
+    let n = frames.len().max(1) as f32;
+    frames
+        .map(|l| -map_margin(features, anchors, l as isize, 0.0))
+        .sum::<f32>()
+        / n
+}
+
 /// How far [`settle_edits`] may move a cut or an insertion, seconds.
 const EDIT_SETTLE_S: f64 = 1.0;
 
@@ -1424,16 +1439,8 @@ fn place_end_pieces(
 ) {
     let frame_s = HOP as f64 / RATE as f64;
     let drift = (MAX_DRIFT_S / frame_s) as isize;
-    // Mean cost of leak frames `frames` under the map through `anchors`.
-    let carried_on = |frames: std::ops::Range<usize>, anchors: &[(f64, f64)]| {
-        let n = frames.len().max(1) as f32;
-        frames
-            .map(|l| -map_margin(features, anchors, l as isize, 0.0))
-            .sum::<f32>()
-            / n
-    };
     let beats = |cost: f32, frames: std::ops::Range<usize>, anchors: &[(f64, f64)]| {
-        must_beat.is_none_or(|by| cost + by <= carried_on(frames, anchors))
+        must_beat.is_none_or(|by| cost + by <= mean_map_cost(features, anchors, frames))
     };
     if let Some(first) = stretches.first() {
         let frames = (first.leak_start_s / frame_s).round() as usize;
@@ -1524,11 +1531,7 @@ fn split_cut_ends(stretches: &mut Vec<Stretch>, features: &Features, accept: f32
             let Some((start, cost)) = slide_piece(features, frames.clone(), rate, starts) else {
                 continue;
             };
-            let carried = frames
-                .clone()
-                .map(|l| -map_margin(features, &s.anchors, l as isize, 0.0))
-                .sum::<f32>()
-                / len as f32;
+            let carried = mean_map_cost(features, &s.anchors, frames);
             let lead = (carried - cost) * len as f32;
             if cost <= accept
                 && carried - cost >= END_PIECE_MARGIN_DB
