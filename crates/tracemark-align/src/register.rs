@@ -1067,7 +1067,11 @@ fn fine_stretches(
             .filter(|g| g.len() >= 3)
             .collect();
         if groups.is_empty() {
-            groups.push(fallback());
+            // The path's own anchors can sit mid-jump where a cut falls near
+            // the span's end; those go as fine ones do.
+            let path_anchors = fallback();
+            let kept = drop_outliers(path_anchors.clone());
+            groups.push(if kept.len() >= 2 { kept } else { path_anchors });
         }
         // Each group's initial bounds: the span's ends, or midway between
         // neighbouring groups' anchors.

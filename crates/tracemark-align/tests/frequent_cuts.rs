@@ -55,11 +55,12 @@ fn cuts_every_few_seconds_are_each_located() {
                 })
             })
             .count();
-        // The last cut of the second layout leaves 0.9 s of leak after it;
-        // every cut with a second of leak on both sides must be found.
+        // Every cut with half a second of leak on both sides must be found
+        // (the bench's grading rule); the last cut of the second layout
+        // leaves 0.9 s after it.
         let needed = truth
             .iter()
-            .filter(|&&t| t >= 1.0 && t <= registration.leak_s - 1.0)
+            .filter(|&&t| t >= 0.5 && t <= registration.leak_s - 0.5)
             .count();
         assert!(
             located >= needed,
