@@ -42,7 +42,8 @@ pub const MIN_DEPTH_DB: f32 = 0.7;
 /// 1.3 dB of SNR (17.9 → 16.5 dB on the call) and PESQ-NB 4.39 → 4.36. Per
 /// decibel of SNR spent, raising the cap bought about twice the error rate
 /// that a larger margin or minimum depth did, and a cap growing with the
-/// host's own change bought the same as a flat one.
+/// host's own change (tried and not kept) bought the same as a flat one; the
+/// table of variants is in docs/engine-figures.md, "Session 13".
 pub const MAX_DEPTH_DB: f32 = 3.0;
 /// Estimated mark SNR (dB) above which a segment's mark is deepened.
 pub const BOOST_ABOVE_SNR_DB: f64 = 21.0;
