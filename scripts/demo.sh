@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-cargo build --release -q -p tracemark-cli
-tm=target/release/tracemark
+cargo build --release -q -p earmark-cli
+tm=target/release/earmark
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 input=tests/fixtures/music_metal_44k_muldjord_chaos_god.wav
@@ -25,7 +25,7 @@ $tm extract "$input" --key "$work/demo.key" || echo "exit code $?"
 
 echo
 echo "== tracing a leak to its recipient: a home, three recipients, a 6-minute call marked for each"
-export TRACEMARK_HOME="$work/home"
+export EARMARK_HOME="$work/home"
 call=tests/fixtures/long/long_call_en-f_it-m_8k.flac
 printf 'name,email,org\nAna Lima,ana@example.org,Daily\nBo Berg,bo@example.org,Weekly\nCy Diaz,cy@example.org,Radio\n' > "$work/people.csv"
 $tm init

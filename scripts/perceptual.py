@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Perceptual scores of a degraded recording against its reference, for
-`tracemark bench --perceptual` (which bundles this file and calls it).
+`earmark bench --perceptual` (which bundles this file and calls it).
 
 Usage: perceptual.py REFERENCE.wav DEGRADED.wav speech|audio
 

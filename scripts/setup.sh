@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what tracemark needs on a fresh Debian machine (run as root or with
+# Installs what earmark needs on a fresh Debian machine (run as root or with
 # sudo available): the Rust build's C dependencies and the real codecs the
 # tests and the demo damage audio with. Idempotent; quick when all is present.
 set -euo pipefail
@@ -27,15 +27,15 @@ command -v cargo >/dev/null 2>&1 || {
   exit 1
 }
 
-# Perceptual scores for `tracemark bench --perceptual` (ViSQOL v3, PESQ) come
+# Perceptual scores for `earmark bench --perceptual` (ViSQOL v3, PESQ) come
 # from their PyPI packages. Only with --perceptual: CI does not need them.
-# Prints the interpreter to use (export it as TRACEMARK_PYTHON).
+# Prints the interpreter to use (export it as EARMARK_PYTHON).
 if [ "${1:-}" = "--perceptual" ]; then
   check='import pesq, numpy, soundfile, visqol'
   if python3 -c "$check" 2>/dev/null; then
     python=$(command -v python3)
   else
-    venv="${XDG_CACHE_HOME:-$HOME/.cache}/tracemark/perceptual-venv"
+    venv="${XDG_CACHE_HOME:-$HOME/.cache}/earmark/perceptual-venv"
     if [ ! -x "$venv/bin/python" ]; then
       python3 -m venv "$venv" 2>/dev/null || {
         SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

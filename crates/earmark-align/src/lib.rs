@@ -1,0 +1,35 @@
+//! Where a leak comes from in its master, and how it was changed on the way.
+//!
+//! Owns: the spectral features used for matching ([`spectrum`]); the
+//! registration of a leak against a master recording — coarse offset and
+//! time scale, frequency scale, non-linear time warp by dynamic time warping,
+//! fine anchors, the channel's response — and the tamper map it implies
+//! ([`register`]); and landmark hashes that find which master a leak comes
+//! from among many ([`landmarks`]).
+//!
+//! Must not touch: files, keys, the watermark or recipients. Inputs are mono
+//! `f32` signals at [`RATE`] Hz; callers decode, downmix and resample. The
+//! watermark engine reads the mark through the map this crate produces, but
+//! neither crate depends on the other.
+
+pub mod landmarks;
+pub mod register;
+pub mod spectrum;
+
+pub use landmarks::{Landmark, LandmarkQuery, Match};
+pub use register::{register, Edit, RegisterError, Registration, Stretch};
+
+/// Sample rate of every signal this crate analyses, Hz: the phone band
+/// (up to 3.4 kHz) is all a leak is sure to keep.
+pub const RATE: u32 = 8_000;
+
+/// The signal registration looks at: the mean of `channels` (planar, `rate`
+/// Hz, equal lengths) resampled to [`RATE`].
+pub fn analysis_signal(channels: &[Vec<f32>], rate: u32) -> Vec<f32> {
+    let scale = 1.0 / channels.len().max(1) as f32;
+    let frames = channels.first().map_or(0, Vec::len);
+    let mono: Vec<f32> = (0..frames)
+        .map(|i| channels.iter().map(|c| c[i]).sum::<f32>() * scale)
+        .collect();
+    earmark_dsp::resample(&mono, rate, RATE)
+}

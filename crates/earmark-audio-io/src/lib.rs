@@ -1,0 +1,744 @@
+//! Audio files in and out.
+//!
+//! Owns: decoding WAV (16/24/32-bit integer and float), FLAC, MP3, AAC/M4A,
+//! Ogg Vorbis and Opus (Ogg and WebM/Matroska) through symphonia, with Opus
+//! packets decoded by libopus (symphonia 0.5 demuxes Opus but has no Opus
+//! decoder); writing WAV (hound) and FLAC (flacenc) at the input's rate,
+//! channel count, length and, where the format allows, sample format.
+//! Outputs are written to a temporary file in the target directory, synced and
+//! renamed, so a crash never leaves a half-written file under the final name.
+//!
+//! Must not touch: watermarking, keys, the terminal. Samples leave this crate
+//! as planar `f32` in [-1, 1].
+
+use std::fs::File;
+use std::io::{ErrorKind, Write};
+use std::path::Path;
+
+use symphonia::core::audio::SampleBuffer;
+use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL, CODEC_TYPE_OPUS};
+use symphonia::core::errors::Error as SymphoniaError;
+use symphonia::core::formats::{FormatOptions, FormatReader};
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+/// Longest input [`read`] takes into memory, in samples summed over channels
+/// (about 4 hours of 48 kHz stereo, 5.5 GB as `f32`); [`AudioReader`] streams
+/// and has no limit.
+pub const MAX_TOTAL_SAMPLES: u64 = 1_400_000_000;
+/// Most channels accepted.
+pub const MAX_CHANNELS: usize = 32;
+/// Sample rates accepted, Hz.
+pub const RATE_RANGE: std::ops::RangeInclusive<u32> = 8_000..=192_000;
+/// Opus always decodes at this rate, Hz.
+const OPUS_RATE: u32 = 48_000;
+/// Pre-skip assumed when an Opus stream's header cannot be read (libopus default), samples.
+const DEFAULT_OPUS_PRE_SKIP: usize = 312;
+
+/// Decoded audio: planar samples in [-1, 1].
+#[derive(Clone, Debug)]
+pub struct Audio {
+    /// Sample rate, Hz.
+    pub rate: u32,
+    /// One vector per channel, all of equal length.
+    pub channels: Vec<Vec<f32>>,
+    /// How the samples were stored, so an output can keep the same format.
+    pub sample_format: SampleFormat,
+}
+
+impl Audio {
+    /// Length in samples per channel.
+    pub fn frames(&self) -> usize {
+        self.channels.first().map_or(0, Vec::len)
+    }
+
+    /// Duration, seconds.
+    pub fn duration_s(&self) -> f64 {
+        self.frames() as f64 / self.rate as f64
+    }
+}
+
+/// Sample storage of a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SampleFormat {
+    /// Signed integers of this many bits.
+    Int(u16),
+    /// 32-bit IEEE float.
+    Float32,
+}
+
+/// Output container.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Container {
+    /// RIFF WAVE.
+    Wav,
+    /// Free Lossless Audio Codec.
+    Flac,
+}
+
+impl Container {
+    /// The container named by a path's extension (`.wav`, `.flac`).
+    pub fn from_path(path: &Path) -> Result<Self, AudioError> {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("wav") => Ok(Container::Wav),
+            Some("flac") => Ok(Container::Flac),
+            other => Err(AudioError::UnsupportedOutput(
+                other.unwrap_or("(none)").to_string(),
+            )),
+        }
+    }
+}
+
+/// Why audio could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum AudioError {
+    /// The file could not be opened or read.
+    #[error("cannot read {path}: {source}")]
+    Open {
+        /// The path.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is empty or holds no samples.
+    #[error("{0}: the file holds no audio samples")]
+    Empty(String),
+    /// The format or codec is not one earmark reads.
+    #[error("{path}: unsupported or unrecognised audio format ({detail})")]
+    Unsupported {
+        /// The path.
+        path: String,
+        /// What was found.
+        detail: String,
+    },
+    /// The data is damaged.
+    #[error("{path}: corrupt or truncated audio ({detail})")]
+    Corrupt {
+        /// The path.
+        path: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// Too long, too many channels, or an unsupported rate.
+    #[error("{path}: {detail}")]
+    Limits {
+        /// The path.
+        path: String,
+        /// Which limit.
+        detail: String,
+    },
+    /// The output extension is not `.wav` or `.flac`.
+    #[error("cannot write '.{0}' files: use .wav or .flac")]
+    UnsupportedOutput(String),
+    /// Writing failed.
+    #[error("cannot write {path}: {detail}")]
+    Write {
+        /// The path.
+        path: String,
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+/// Reads and decodes a whole audio file into memory.
+pub fn read(path: &Path) -> Result<Audio, AudioError> {
+    let mut reader = AudioReader::open(path)?;
+    let mut channels = vec![Vec::new(); reader.channels()];
+    let mut total = 0u64;
+    while let Some(chunk) = reader.next_chunk()? {
+        total += (chunk[0].len() * chunk.len()) as u64;
+        if total > MAX_TOTAL_SAMPLES {
+            return Err(AudioError::Limits {
+                path: path.display().to_string(),
+                detail: format!(
+                    "longer than the {MAX_TOTAL_SAMPLES} samples read into memory at most; \
+                     embedding streams and has no such limit"
+                ),
+            });
+        }
+        for (all, part) in channels.iter_mut().zip(chunk) {
+            all.extend_from_slice(&part);
+        }
+    }
+    Ok(Audio {
+        rate: reader.rate(),
+        channels,
+        sample_format: reader.sample_format(),
+    })
+}
+
+fn classify(name: &str, error: SymphoniaError) -> AudioError {
+    match error {
+        SymphoniaError::Unsupported(what) => AudioError::Unsupported {
+            path: name.to_string(),
+            detail: what.to_string(),
+        },
+        SymphoniaError::IoError(e) if e.kind() == ErrorKind::UnexpectedEof => AudioError::Corrupt {
+            path: name.to_string(),
+            detail: "unexpected end of file".into(),
+        },
+        SymphoniaError::IoError(e) => AudioError::Corrupt {
+            path: name.to_string(),
+            detail: e.to_string(),
+        },
+        other => AudioError::Corrupt {
+            path: name.to_string(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// Packet decoder: symphonia's own, or libopus for Opus.
+enum PacketDecoder {
+    Symphonia(Box<dyn symphonia::core::codecs::Decoder>),
+    Opus {
+        decoder: opus::Decoder,
+        channels: usize,
+    },
+}
+
+/// A streaming decoder: yields planar chunks (one packet's worth) in order.
+///
+/// Opening decodes up to the first audio packet, so the rate and channel
+/// count are known (and a file with no decodable audio is refused) before any
+/// sample is consumed.
+pub struct AudioReader {
+    name: String,
+    format: Box<dyn FormatReader>,
+    track_id: u32,
+    decoder: PacketDecoder,
+    rate: u32,
+    channels: usize,
+    sample_format: SampleFormat,
+    pending: Option<Vec<Vec<f32>>>,
+    /// Opus pre-skip still to drop, samples per channel.
+    skip: usize,
+    total: u64,
+    decode_errors: usize,
+    finished: bool,
+    opus_buffer: Vec<f32>,
+}
+
+impl AudioReader {
+    /// Opens and probes `path`, decoding its first audio packet.
+    pub fn open(path: &Path) -> Result<Self, AudioError> {
+        let name = path.display().to_string();
+        let file = File::open(path).map_err(|source| AudioError::Open {
+            path: name.clone(),
+            source,
+        })?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if size == 0 {
+            return Err(AudioError::Empty(name));
+        }
+        let stream = MediaSourceStream::new(Box::new(file), Default::default());
+        let mut hint = Hint::new();
+        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+            hint.with_extension(ext);
+        }
+        let format_options = FormatOptions {
+            enable_gapless: true,
+            ..Default::default()
+        };
+        let probed = symphonia::default::get_probe()
+            .format(&hint, stream, &format_options, &MetadataOptions::default())
+            .map_err(|e| classify(&name, e))?;
+        let format = probed.format;
+        let track = format
+            .tracks()
+            .iter()
+            .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+            .ok_or_else(|| AudioError::Unsupported {
+                path: name.clone(),
+                detail: "no audio track".into(),
+            })?
+            .clone();
+        let params = &track.codec_params;
+        use symphonia::core::codecs::{
+            CODEC_TYPE_PCM_F32BE, CODEC_TYPE_PCM_F32LE, CODEC_TYPE_PCM_F64BE, CODEC_TYPE_PCM_F64LE,
+        };
+        let float_codecs = [
+            CODEC_TYPE_PCM_F32LE,
+            CODEC_TYPE_PCM_F32BE,
+            CODEC_TYPE_PCM_F64LE,
+            CODEC_TYPE_PCM_F64BE,
+        ];
+        let mut sample_format = match (params.sample_format, params.bits_per_sample) {
+            _ if float_codecs.contains(&params.codec) => SampleFormat::Float32,
+            (Some(symphonia::core::sample::SampleFormat::F32), _)
+            | (Some(symphonia::core::sample::SampleFormat::F64), _) => SampleFormat::Float32,
+            (_, Some(bits)) if bits > 16 => SampleFormat::Int(if bits > 24 { 32 } else { 24 }),
+            _ => SampleFormat::Int(16),
+        };
+        let mut skip = 0;
+        let decoder = if params.codec == CODEC_TYPE_OPUS {
+            let opus_head = params
+                .extra_data
+                .as_deref()
+                .filter(|head| head.len() >= 12 && head.starts_with(b"OpusHead"));
+            // Matroska demuxing may leave the channel count to the OpusHead (byte 9).
+            let channels = params
+                .channels
+                .map(|c| c.count())
+                .or_else(|| opus_head.map(|head| head[9] as usize))
+                .unwrap_or(0);
+            let channel_mode = match channels {
+                1 => opus::Channels::Mono,
+                2 => opus::Channels::Stereo,
+                n => {
+                    return Err(AudioError::Unsupported {
+                        path: name,
+                        detail: format!("Opus with {n} channels (multistream) is not supported"),
+                    })
+                }
+            };
+            skip = opus_head.map_or(DEFAULT_OPUS_PRE_SKIP, |head| {
+                u16::from_le_bytes([head[10], head[11]]) as usize
+            });
+            sample_format = SampleFormat::Int(16);
+            PacketDecoder::Opus {
+                decoder: opus::Decoder::new(OPUS_RATE, channel_mode).map_err(|e| {
+                    AudioError::Corrupt {
+                        path: name.clone(),
+                        detail: e.to_string(),
+                    }
+                })?,
+                channels,
+            }
+        } else {
+            PacketDecoder::Symphonia(
+                symphonia::default::get_codecs()
+                    .make(params, &DecoderOptions::default())
+                    .map_err(|e| classify(&name, e))?,
+            )
+        };
+        let rate = if matches!(decoder, PacketDecoder::Opus { .. }) {
+            OPUS_RATE
+        } else {
+            params.sample_rate.unwrap_or(0)
+        };
+        let mut reader = AudioReader {
+            name,
+            format,
+            track_id: track.id,
+            decoder,
+            rate,
+            channels: 0,
+            sample_format,
+            pending: None,
+            skip,
+            total: 0,
+            decode_errors: 0,
+            finished: false,
+            opus_buffer: vec![0.0f32; 5760 * 2],
+        };
+        // Decode until the first non-empty chunk: it fixes rate and channels.
+        loop {
+            match reader.decode_packet()? {
+                Some(chunk) if chunk.first().is_some_and(|c| !c.is_empty()) => {
+                    reader.pending = Some(chunk);
+                    break;
+                }
+                Some(_) => continue,
+                None => {
+                    return Err(if reader.decode_errors > 0 {
+                        AudioError::Corrupt {
+                            path: reader.name.clone(),
+                            detail: format!(
+                                "{} packets failed to decode and none succeeded",
+                                reader.decode_errors
+                            ),
+                        }
+                    } else {
+                        AudioError::Empty(reader.name.clone())
+                    })
+                }
+            }
+        }
+        if !RATE_RANGE.contains(&reader.rate) {
+            return Err(AudioError::Limits {
+                path: reader.name.clone(),
+                detail: format!(
+                    "sample rate {} Hz is outside the supported 8000–192000 Hz",
+                    reader.rate
+                ),
+            });
+        }
+        Ok(reader)
+    }
+
+    /// Sample rate, Hz.
+    pub fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    /// Channel count.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// How the samples are stored in the file.
+    pub fn sample_format(&self) -> SampleFormat {
+        self.sample_format
+    }
+
+    /// The next planar chunk, or `None` at the end of the stream.
+    pub fn next_chunk(&mut self) -> Result<Option<Vec<Vec<f32>>>, AudioError> {
+        if let Some(chunk) = self.pending.take() {
+            return Ok(Some(chunk));
+        }
+        loop {
+            match self.decode_packet()? {
+                Some(chunk) if chunk.first().is_some_and(|c| !c.is_empty()) => {
+                    return Ok(Some(chunk))
+                }
+                Some(_) => continue,
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Decodes one packet of our track (possibly empty after pre-skip), or
+    /// `None` at the end.
+    fn decode_packet(&mut self) -> Result<Option<Vec<Vec<f32>>>, AudioError> {
+        if self.finished {
+            return Ok(None);
+        }
+        let name = self.name.clone();
+        let limits = |detail: String| AudioError::Limits {
+            path: name.clone(),
+            detail,
+        };
+        loop {
+            let packet = match self.format.next_packet() {
+                Ok(p) => p,
+                Err(SymphoniaError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => {
+                    self.finished = true;
+                    return Ok(None);
+                }
+                Err(SymphoniaError::ResetRequired) => {
+                    self.finished = true;
+                    return Ok(None);
+                }
+                Err(e) => {
+                    if self.total > 0 {
+                        // A damaged tail after good audio: keep what decoded.
+                        self.finished = true;
+                        return Ok(None);
+                    }
+                    return Err(classify(&self.name, e));
+                }
+            };
+            if packet.track_id() != self.track_id {
+                continue;
+            }
+            let mut planar: Vec<Vec<f32>>;
+            match &mut self.decoder {
+                PacketDecoder::Symphonia(dec) => match dec.decode(&packet) {
+                    Ok(buffer) => {
+                        let spec = *buffer.spec();
+                        let channels = spec.channels.count();
+                        if channels == 0 || channels > MAX_CHANNELS {
+                            return Err(limits(format!("{channels} channels are not supported")));
+                        }
+                        if self.channels == 0 {
+                            self.channels = channels;
+                            self.rate = spec.rate;
+                        } else if self.channels != channels || self.rate != spec.rate {
+                            return Err(AudioError::Corrupt {
+                                path: self.name.clone(),
+                                detail: "channel count or rate changes mid-stream".into(),
+                            });
+                        }
+                        let frames = buffer.frames();
+                        let mut samples = SampleBuffer::<f32>::new(buffer.capacity() as u64, spec);
+                        samples.copy_interleaved_ref(buffer);
+                        planar = vec![Vec::with_capacity(frames); channels];
+                        push_interleaved(&mut planar, &samples.samples()[..frames * channels]);
+                    }
+                    Err(SymphoniaError::DecodeError(_)) => {
+                        self.count_decode_error()?;
+                        continue;
+                    }
+                    Err(SymphoniaError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => {
+                        self.finished = true;
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(classify(&self.name, e)),
+                },
+                PacketDecoder::Opus { decoder, channels } => {
+                    match decoder.decode_float(&packet.data, &mut self.opus_buffer, false) {
+                        Ok(frames) => {
+                            self.channels = *channels;
+                            planar = vec![Vec::with_capacity(frames); *channels];
+                            push_interleaved(&mut planar, &self.opus_buffer[..frames * *channels]);
+                        }
+                        Err(_) => {
+                            self.count_decode_error()?;
+                            continue;
+                        }
+                    }
+                }
+            }
+            if self.skip > 0 {
+                let drop = self.skip.min(planar[0].len());
+                for channel in planar.iter_mut() {
+                    channel.drain(..drop);
+                }
+                self.skip -= drop;
+            }
+            self.total += (planar[0].len() * planar.len()) as u64;
+            return Ok(Some(planar));
+        }
+    }
+
+    fn count_decode_error(&mut self) -> Result<(), AudioError> {
+        self.decode_errors += 1;
+        if self.decode_errors > 100 && self.total == 0 {
+            return Err(AudioError::Corrupt {
+                path: self.name.clone(),
+                detail: "no packet could be decoded".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn push_interleaved(planar: &mut [Vec<f32>], interleaved: &[f32]) {
+    let channels = planar.len();
+    for frame in interleaved.chunks_exact(channels) {
+        for (c, &s) in planar.iter_mut().zip(frame) {
+            c.push(s);
+        }
+    }
+}
+
+/// Writes `audio` to `path` as WAV or FLAC (chosen by the extension), keeping
+/// its rate, channel count, length and, where possible, sample format.
+pub fn write(path: &Path, audio: &Audio) -> Result<(), AudioError> {
+    let mut writer =
+        AudioWriter::create(path, audio.rate, audio.channels.len(), audio.sample_format)?;
+    writer.write_chunk(&audio.channels)?;
+    writer.finish()
+}
+
+/// A streaming writer. Samples go to a temporary file beside the target,
+/// which [`AudioWriter::finish`] syncs and renames into place; dropping the
+/// writer unfinished removes the temporary file, so no half-written output
+/// ever appears under the target's name. WAV is streamed to disk; FLAC is
+/// collected and encoded at the end (flacenc encodes whole streams).
+pub struct AudioWriter {
+    path: std::path::PathBuf,
+    temp: tempfile::NamedTempFile,
+    sink: Sink,
+    bits: u16,
+    float: bool,
+    channels: usize,
+    rate: u32,
+}
+
+enum Sink {
+    Wav(hound::WavWriter<std::io::BufWriter<File>>),
+    Flac(Vec<Vec<f32>>),
+}
+
+impl AudioWriter {
+    /// Starts writing `path` (WAV or FLAC by extension).
+    pub fn create(
+        path: &Path,
+        rate: u32,
+        channels: usize,
+        sample_format: SampleFormat,
+    ) -> Result<Self, AudioError> {
+        let container = Container::from_path(path)?;
+        let write_error = |detail: String| AudioError::Write {
+            path: path.display().to_string(),
+            detail,
+        };
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let temp = tempfile::Builder::new()
+            .prefix(".earmark-")
+            .suffix(".part")
+            .tempfile_in(dir)
+            .map_err(|e| write_error(e.to_string()))?;
+        let (bits, float) = match (container, sample_format) {
+            (Container::Wav, SampleFormat::Float32) => (32, true),
+            (Container::Wav, SampleFormat::Int(b)) => (b, false),
+            (Container::Flac, SampleFormat::Int(16)) => (16, false),
+            (Container::Flac, _) => (24, false),
+        };
+        let sink = match container {
+            Container::Wav => {
+                let spec = hound::WavSpec {
+                    channels: channels as u16,
+                    sample_rate: rate,
+                    bits_per_sample: bits,
+                    sample_format: if float {
+                        hound::SampleFormat::Float
+                    } else {
+                        hound::SampleFormat::Int
+                    },
+                };
+                let file = temp
+                    .as_file()
+                    .try_clone()
+                    .map_err(|e| write_error(e.to_string()))?;
+                Sink::Wav(
+                    hound::WavWriter::new(std::io::BufWriter::new(file), spec)
+                        .map_err(|e| write_error(e.to_string()))?,
+                )
+            }
+            Container::Flac => Sink::Flac(vec![Vec::new(); channels]),
+        };
+        Ok(AudioWriter {
+            path: path.to_path_buf(),
+            temp,
+            sink,
+            bits,
+            float,
+            channels,
+            rate,
+        })
+    }
+
+    fn error(&self, detail: String) -> AudioError {
+        AudioError::Write {
+            path: self.path.display().to_string(),
+            detail,
+        }
+    }
+
+    /// Appends planar samples (one slice per channel, equal lengths).
+    pub fn write_chunk(&mut self, chunk: &[Vec<f32>]) -> Result<(), AudioError> {
+        let frames = chunk.first().map_or(0, Vec::len);
+        let (bits, float) = (self.bits, self.float);
+        let result = match &mut self.sink {
+            Sink::Wav(writer) => (|| {
+                if bits == 16 && !float {
+                    // hound's buffered 16-bit path: several times faster than
+                    // one write call per sample.
+                    let mut fast = writer.get_i16_writer((frames * chunk.len()) as u32);
+                    for i in 0..frames {
+                        for channel in chunk {
+                            fast.write_sample(quantise(channel[i], 16) as i16);
+                        }
+                    }
+                    return fast.flush();
+                }
+                for i in 0..frames {
+                    for channel in chunk {
+                        let s = channel[i];
+                        if float {
+                            writer.write_sample(s)?;
+                        } else if bits == 16 {
+                            writer.write_sample(quantise(s, 16) as i16)?;
+                        } else {
+                            writer.write_sample(quantise(s, bits))?;
+                        }
+                    }
+                }
+                Ok::<(), hound::Error>(())
+            })()
+            .map_err(|e| e.to_string()),
+            Sink::Flac(all) => {
+                for (all, part) in all.iter_mut().zip(chunk) {
+                    all.extend_from_slice(part);
+                }
+                Ok(())
+            }
+        };
+        result.map_err(|e| self.error(e))
+    }
+
+    /// Completes the file, syncs it and renames it into place.
+    pub fn finish(self) -> Result<(), AudioError> {
+        let AudioWriter {
+            path,
+            temp,
+            sink,
+            bits,
+            channels,
+            rate,
+            ..
+        } = self;
+        let write_error = |detail: String| AudioError::Write {
+            path: path.display().to_string(),
+            detail,
+        };
+        match sink {
+            Sink::Wav(writer) => {
+                writer.finalize().map_err(|e| write_error(e.to_string()))?;
+            }
+            Sink::Flac(samples) => {
+                let bytes = flac_bytes(&samples, channels, bits, rate).map_err(write_error)?;
+                temp.as_file()
+                    .write_all(&bytes)
+                    .map_err(|e| write_error(e.to_string()))?;
+            }
+        }
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| write_error(e.to_string()))?;
+        temp.persist(&path)
+            .map_err(|e| write_error(e.error.to_string()))?;
+        Ok(())
+    }
+}
+
+fn quantise(sample: f32, bits: u16) -> i32 {
+    let full = (1i64 << (bits - 1)) as f32;
+    (sample * full).round().clamp(-full, full - 1.0) as i32
+}
+
+fn flac_bytes(
+    samples: &[Vec<f32>],
+    channels: usize,
+    bits: u16,
+    rate: u32,
+) -> Result<Vec<u8>, String> {
+    use flacenc::component::BitRepr;
+    use flacenc::error::Verify;
+    let frames = samples.first().map_or(0, Vec::len);
+    let mut interleaved = Vec::with_capacity(frames * channels);
+    for i in 0..frames {
+        for channel in samples {
+            interleaved.push(quantise(channel[i], bits));
+        }
+    }
+    let config = flacenc::config::Encoder::default()
+        .into_verified()
+        .map_err(|(_, e)| format!("FLAC encoder configuration: {e:?}"))?;
+    let block_size = config.block_size;
+    let source = flacenc::source::MemSource::from_samples(
+        &interleaved,
+        channels,
+        bits as usize,
+        rate as usize,
+    );
+    let stream = flacenc::encode_with_fixed_block_size(&config, source, block_size)
+        .map_err(|e| format!("FLAC encoding failed: {e:?}"))?;
+    let mut sink = flacenc::bitsink::ByteSink::new();
+    stream
+        .write(&mut sink)
+        .map_err(|e| format!("FLAC serialisation failed: {e:?}"))?;
+    let mut bytes = sink.as_slice().to_vec();
+    // flacenc writes the short last block's size as STREAMINFO's minimum block
+    // size, which symphonia then rejects; a fixed-block stream may state the
+    // maximum for both (bytes 8..10 = min, 10..12 = max, after "fLaC" and the
+    // metadata block header).
+    if bytes.len() >= 12 && &bytes[..4] == b"fLaC" {
+        let (min, max) = (8, 10);
+        let max_block = [bytes[max], bytes[max + 1]];
+        bytes[min..min + 2].copy_from_slice(&max_block);
+    }
+    Ok(bytes)
+}

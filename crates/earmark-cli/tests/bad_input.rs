@@ -1,0 +1,201 @@
+//! Bad input gets one clear line and a distinct exit code, never a panic.
+
+mod common;
+
+use common::*;
+use std::io::Write;
+
+/// `earmark embed INPUT OUT --key KEY --payload PAYLOAD` as arguments.
+fn embed_args<'a>(
+    input: &'a std::path::Path,
+    out: &'a std::path::Path,
+    s: &'a Scratch,
+    payload: &'a str,
+) -> Vec<&'a str> {
+    vec![
+        "embed",
+        input.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--key",
+        s.key_str(),
+        "--payload",
+        payload,
+    ]
+}
+
+fn expect_failure(args: &[&str], code: i32, needle: &str) {
+    let out = earmark(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "args {args:?}: stderr {stderr}"
+    );
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "one line expected: {stderr}"
+    );
+    assert!(stderr.contains(needle), "'{needle}' not in: {stderr}");
+    assert!(!stderr.contains("panicked"));
+}
+
+#[test]
+fn damaged_and_non_audio_files_are_refused() {
+    let s = Scratch::new();
+    let wav = std::fs::read(fixture("speech_en_m_16k_cmuarctic_a0007.wav")).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty.wav", Vec::new(), "no audio samples"),
+        (
+            "text.wav",
+            b"this is not audio at all\n".repeat(50),
+            "unsupported",
+        ),
+        (
+            "random.bin",
+            (0..5000u32)
+                .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+                .collect(),
+            "unsupported",
+        ),
+        ("header_only.wav", wav[..44].to_vec(), ""),
+        ("truncated_header.wav", wav[..20].to_vec(), ""),
+        (
+            "corrupt.flac",
+            {
+                let mut v = b"fLaC".to_vec();
+                v.extend((0..3000u32).map(|i| (i * 7919 % 251) as u8));
+                v
+            },
+            "",
+        ),
+        (
+            "huge_header.wav",
+            {
+                // A RIFF header that claims 4 GB of data, followed by almost nothing.
+                let mut v = wav[..44].to_vec();
+                v[40..44].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+                v[4..8].copy_from_slice(&0xFFFF_FFF8u32.to_le_bytes());
+                v.extend_from_slice(&[0u8; 10]);
+                v
+            },
+            "",
+        ),
+    ];
+    for (name, bytes, needle) in cases {
+        let path = s.path(name);
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(&bytes)
+            .unwrap();
+        let out = s.path("out.wav");
+        for args in [
+            vec!["extract", path.to_str().unwrap(), "--key", s.key_str()],
+            vec![
+                "embed",
+                path.to_str().unwrap(),
+                out.to_str().unwrap(),
+                "--key",
+                s.key_str(),
+                "--payload",
+                "0000000000000001",
+            ],
+        ] {
+            let result = earmark(&args);
+            let stderr = String::from_utf8_lossy(&result.stderr);
+            let code = result.status.code();
+            // Either refused as bad audio (4) or, for a header with a few samples, too little signal (7).
+            assert!(
+                code == Some(4) || code == Some(7),
+                "{name}: exit {code:?}, stderr {stderr}"
+            );
+            assert_eq!(stderr.trim_end().lines().count(), 1, "{name}: {stderr}");
+            assert!(stderr.to_lowercase().contains(needle), "{name}: {stderr}");
+            assert!(!out.exists(), "{name}: an output was written");
+        }
+    }
+}
+
+#[test]
+fn missing_file_and_unknown_output_format() {
+    let s = Scratch::new();
+    expect_failure(
+        &["extract", "/nonexistent/file.wav", "--key", s.key_str()],
+        4,
+        "cannot read",
+    );
+    let input = fixture("music_metal_44k_muldjord_chaos_god.wav");
+    let out = s.path("out.xyz");
+    expect_failure(
+        &embed_args(&input, &out, &s, "0000000000000001"),
+        6,
+        "use .wav or .flac",
+    );
+}
+
+#[test]
+fn too_short_input_says_how_much_is_needed() {
+    let s = Scratch::new();
+    let input = fixture("speech_en_m_16k_cmuarctic_a0007.wav");
+    let out = s.path("out.wav");
+    expect_failure(
+        &embed_args(&input, &out, &s, "0000000000000001"),
+        7,
+        "is needed",
+    );
+}
+
+#[test]
+fn keys_are_private_never_overwritten_and_checked() {
+    let s = Scratch::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&s.key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let before = std::fs::read(&s.key).unwrap();
+    expect_failure(&["keygen", s.key_str()], 5, "refusing to overwrite");
+    assert_eq!(std::fs::read(&s.key).unwrap(), before);
+    // The key never appears in the output of any command.
+    let text = String::from_utf8(before).unwrap();
+    let secret = text.split_whitespace().nth(1).unwrap();
+    let out = earmark(&["keygen", s.path("k2").to_str().unwrap()]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(secret));
+
+    let input = fixture("music_metal_44k_muldjord_chaos_god.wav");
+    expect_failure(
+        &[
+            "extract",
+            input.to_str().unwrap(),
+            "--key",
+            "/nonexistent.key",
+        ],
+        5,
+        "cannot read key file",
+    );
+    let bad = s.path("bad.key");
+    std::fs::write(&bad, "earmark-key-v1 1234\n").unwrap();
+    expect_failure(
+        &[
+            "extract",
+            input.to_str().unwrap(),
+            "--key",
+            bad.to_str().unwrap(),
+        ],
+        5,
+        "damaged",
+    );
+}
+
+#[test]
+fn bad_payload_is_a_usage_error() {
+    let s = Scratch::new();
+    let input = fixture("music_metal_44k_muldjord_chaos_god.wav");
+    let out = s.path("out.wav");
+    expect_failure(
+        &embed_args(&input, &out, &s, "xyz"),
+        2,
+        "16 hexadecimal digits",
+    );
+}

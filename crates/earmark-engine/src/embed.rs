@@ -1,0 +1,707 @@
+//! Informed embedding: the embedder reads each cell as the detector will, and
+//! spends only the modulation that cell still needs.
+//!
+//! For a cell with keyed sign `s` (chip × coded bit) and host reading `h`
+//! (the unmarked energy difference between its two tiles, dB), the detector's
+//! evidence is `s · h` plus what we add. The embedder sets the modulation
+//! depth `δ` (dB, applied +δ to one tile and −δ to the other) so that the
+//! evidence reaches a margin, within `[δ_min, δ_max]`. Host interference, the
+//! main noise of any blind mark, is thus cancelled where it is small and never
+//! made worse (improved spread spectrum, Malvar & Florêncio 2003, applied to
+//! log band energies).
+//!
+//! The modulation is a gain per tile and band, so the mark scales with the
+//! signal: silent passages get nothing, quiet ones get proportionally little.
+
+use earmark_dsp::{resample, sqrt_hann, BandDecimator, Fft};
+use earmark_keys::SecretKey;
+
+use crate::features::{cell_values, BandLevels};
+use crate::layout::{
+    band_edges_hz, Layout, Role, TileGrid, ANALYSIS_RATE, BANDS, BANDS_TOP_HZ, BLOCK_COLUMNS,
+    BLOCK_S, FINGERPRINT_POSITIONS, TILES_PER_CELL, TILE_S,
+};
+use crate::{payload, EngineError};
+
+/// Evidence each cell should reach, dB of tile-to-tile difference, at strength 1.
+/// (3.5 until the fingerprint cells took 160 of the payload's 2000 cells;
+/// 3.8 with a 0.7 dB minimum depth won back pitch −100 and MP3 32k at 10 s
+/// for 0.1–0.3 dB of SNR, see docs/collusion.md.)
+pub const MARGIN_DB: f32 = 3.8;
+/// Smallest modulation depth of an active cell, dB, at strength 1: keeps a
+/// reserve against channel noise even where the host already agrees.
+pub const MIN_DEPTH_DB: f32 = 0.7;
+/// Largest modulation depth, dB, at strength 1: the audibility cap.
+///
+/// 2.5 until session 13. Cells that must fight the host (a band moving
+/// against its chip, as speech formants and harmonics crossing band edges
+/// do) hit the cap, and under white noise at 20 dB those cells decided
+/// whether a 10 s excerpt of 8 kHz speech decoded: 156 of 176 did (`earmark
+/// bench --attacks noise:20 --excerpts 8`, seeds 1–16, the four 8 kHz speech
+/// recordings). At 3.0: 173 of 176, mean raw error rate 0.242 → 0.209, for
+/// 1.3 dB of SNR (17.9 → 16.5 dB on the call) and PESQ-NB 4.39 → 4.36. Per
+/// decibel of SNR spent, raising the cap bought about twice the error rate
+/// that a larger margin or minimum depth did, and a cap growing with the
+/// host's own change (tried and not kept) bought the same as a flat one; the
+/// table of variants is in docs/engine-figures.md, "Session 13".
+pub const MAX_DEPTH_DB: f32 = 3.0;
+/// Estimated mark SNR (dB) above which a segment's mark is deepened.
+pub const BOOST_ABOVE_SNR_DB: f64 = 21.0;
+/// Largest deepening factor (applied to margin and depths).
+pub const MAX_BOOST: f32 = 2.0;
+/// Fraction of a tile's nominal gain that the detector's tile energy sees,
+/// after the synthesis windows crossfade neighbouring tiles.
+pub const REALISED_FRACTION: f32 = 0.6;
+
+/// What embedding did, for reporting.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct EmbedReport {
+    /// Duration of the input, seconds.
+    pub duration_s: f64,
+    /// Seconds of audio whose cells carry the mark (active cells / bands × cell duration).
+    pub marked_s: f64,
+    /// Signal-to-watermark ratio over the whole file, dB (all channels).
+    pub snr_db: f32,
+    /// Mean modulation depth of the marked cells, dB.
+    pub mean_depth_db: f32,
+}
+
+/// Seconds of output per processing segment of the streaming embedder: a
+/// whole number of cells, so the keyed layout continues across segments.
+/// Short enough that a segment's working buffers stay in cache through every
+/// stage (30 s segments made embedding 20–30 % slower), long enough that the
+/// context is a small overhead.
+pub const SEGMENT_S: f64 = 6.0;
+/// Context on each side of a segment, seconds (5 cells): covers the
+/// resamplers' and the synthesis windows' reach (tens of milliseconds), so
+/// segment joins are seamless.
+pub const CONTEXT_S: f64 = 0.2;
+
+/// Embeds `payload` into `channels` (planar, equal lengths, `rate` Hz) in place.
+///
+/// `strength` scales the margin and both depth limits (1.0 = default). This
+/// is [`Embedder`] fed the whole buffer at once.
+/// The fingerprint cells carry all zeros; [`embed_fingerprinted`] gives them
+/// a recipient's codeword.
+pub fn embed(
+    channels: &mut [Vec<f32>],
+    rate: u32,
+    key: &SecretKey,
+    payload: u64,
+    strength: f32,
+) -> Result<EmbedReport, EngineError> {
+    crate::check_input(channels, rate)?;
+    let embedder = Embedder::new(rate, channels.len(), key, payload, strength)?;
+    embed_with(embedder, channels)
+}
+
+/// [`embed`], with `fingerprint` ([`FINGERPRINT_POSITIONS`] bits, one per
+/// code position) in the fingerprint cells.
+pub fn embed_fingerprinted(
+    channels: &mut [Vec<f32>],
+    rate: u32,
+    key: &SecretKey,
+    payload: u64,
+    fingerprint: &[bool],
+    strength: f32,
+) -> Result<EmbedReport, EngineError> {
+    crate::check_input(channels, rate)?;
+    let embedder = Embedder::new(rate, channels.len(), key, payload, strength)?
+        .with_fingerprint(fingerprint)?;
+    embed_with(embedder, channels)
+}
+
+fn embed_with(
+    mut embedder: Embedder,
+    channels: &mut [Vec<f32>],
+) -> Result<EmbedReport, EngineError> {
+    // The same segments as streaming (see `Embedder::push`), marked in place.
+    // Each window is copied into a reused buffer first, with the unmarked
+    // left context saved before the previous segment overwrote it.
+    let frames = channels[0].len();
+    embedder.stats.frames = frames;
+    let mut windows: Vec<Vec<f32>> = vec![Vec::new(); channels.len()];
+    let mut left_context: Vec<Vec<f32>> = vec![Vec::new(); channels.len()];
+    let mut start = 0;
+    while start < frames {
+        let end = if start + embedder.segment + embedder.context <= frames {
+            start + embedder.segment
+        } else {
+            frames
+        };
+        let from = start.saturating_sub(embedder.context);
+        let to = (end + embedder.context).min(frames);
+        for ((window, saved), channel) in windows.iter_mut().zip(&mut left_context).zip(&*channels)
+        {
+            window.clear();
+            window.extend_from_slice(saved);
+            window.extend_from_slice(&channel[start..to]);
+            saved.clear();
+            saved.extend_from_slice(&channel[end.saturating_sub(embedder.context)..end]);
+        }
+        let views: Vec<&[f32]> = windows.iter().map(Vec::as_slice).collect();
+        let mut outputs: Vec<&mut [f32]> =
+            channels.iter_mut().map(|c| &mut c[start..end]).collect();
+        let first_tile = embedder.tile_at(from);
+        embedder.mark_window(&views, first_tile, start - from, end - from, &mut outputs);
+        start = end;
+    }
+    embedder.report()
+}
+
+/// A streaming embedder: push planar chunks of any size, get marked samples
+/// back in order (delayed by up to a segment plus context), then
+/// [`Embedder::finish`]. Memory is bounded by a segment, whatever the length.
+///
+/// Each segment of [`SEGMENT_S`] seconds is processed with [`CONTEXT_S`]
+/// seconds of the neighbouring audio on either side; segment starts fall on
+/// cell boundaries, so cells are numbered exactly as in one pass.
+pub struct Embedder {
+    rate: u32,
+    codeword: Vec<bool>,
+    /// Bit per fingerprint position.
+    fingerprint: Vec<bool>,
+    layout: Layout,
+    margin_db: f32,
+    min_depth_db: f32,
+    max_depth_db: f32,
+    segment: usize,
+    context: usize,
+    /// Buffered input, from absolute sample `buffer_start`.
+    buffer: Vec<Vec<f32>>,
+    buffer_start: usize,
+    /// Absolute index of the next sample to output.
+    next_out: usize,
+    stats: Stats,
+    /// Working rate's tile grid and the way there and back.
+    grid: TileGrid,
+    bridge: RateBridge,
+    /// Reused buffers for the channels at the working rate.
+    lows: Vec<Vec<f32>>,
+    /// Reused buffer for one channel's mark at the working rate.
+    low_scratch: Vec<f32>,
+    /// Reused buffer for one channel's mark at the file's rate.
+    mark_scratch: Vec<f32>,
+}
+
+#[derive(Default)]
+struct Stats {
+    frames: usize,
+    active_cells: usize,
+    depth_sum: f64,
+    signal_energy: f64,
+    mark_energy: f64,
+}
+
+impl Embedder {
+    /// An embedder for audio at `rate` Hz with `channels` channels.
+    pub fn new(
+        rate: u32,
+        channels: usize,
+        key: &SecretKey,
+        payload: u64,
+        strength: f32,
+    ) -> Result<Self, EngineError> {
+        crate::check_format(rate, channels)?;
+        if !(0.05..=8.0).contains(&strength) {
+            return Err(EngineError::BadStrength(strength));
+        }
+        let codeword = payload::codeword(key, payload);
+        let layout = Layout::new(key, codeword.len());
+        let (grid, bridge) = RateBridge::for_rate(rate);
+        Ok(Embedder {
+            rate,
+            codeword,
+            fingerprint: vec![false; FINGERPRINT_POSITIONS],
+            layout,
+            margin_db: MARGIN_DB * strength,
+            min_depth_db: MIN_DEPTH_DB * strength,
+            max_depth_db: MAX_DEPTH_DB * strength,
+            segment: (SEGMENT_S * rate as f64).round() as usize,
+            context: (CONTEXT_S * rate as f64).round() as usize,
+            buffer: vec![Vec::new(); channels],
+            buffer_start: 0,
+            next_out: 0,
+            stats: Stats::default(),
+            grid,
+            bridge,
+            lows: Vec::new(),
+            low_scratch: Vec::new(),
+            mark_scratch: Vec::new(),
+        })
+    }
+
+    /// Puts `fingerprint` ([`FINGERPRINT_POSITIONS`] bits, one per code
+    /// position) in the fingerprint cells instead of zeros.
+    pub fn with_fingerprint(mut self, fingerprint: &[bool]) -> Result<Self, EngineError> {
+        if fingerprint.len() != FINGERPRINT_POSITIONS {
+            return Err(EngineError::BadFingerprint(fingerprint.len()));
+        }
+        self.fingerprint = fingerprint.to_vec();
+        Ok(self)
+    }
+
+    fn buffer_end(&self) -> usize {
+        self.buffer_start + self.buffer[0].len()
+    }
+
+    /// Adds input; returns the marked samples that are ready.
+    pub fn push(&mut self, chunk: &[Vec<f32>]) -> Vec<Vec<f32>> {
+        for (b, c) in self.buffer.iter_mut().zip(chunk) {
+            b.extend_from_slice(c);
+        }
+        self.stats.frames += chunk.first().map_or(0, Vec::len);
+        let mut out = vec![Vec::new(); self.buffer.len()];
+        while self.buffer_end() >= self.next_out + self.segment + self.context {
+            let end = self.next_out + self.segment;
+            self.emit(end, &mut out);
+        }
+        out
+    }
+
+    /// Marks what is left and returns it with the report; refuses input too
+    /// short or too silent to carry the mark.
+    pub fn finish(mut self) -> Result<(Vec<Vec<f32>>, EmbedReport), EngineError> {
+        let mut out = vec![Vec::new(); self.buffer.len()];
+        let end = self.buffer_end();
+        if end > self.next_out {
+            self.emit(end, &mut out);
+        }
+        Ok((out, self.report()?))
+    }
+
+    /// The report over everything marked so far; an error if that is too
+    /// short or too silent to carry the mark.
+    fn report(&self) -> Result<EmbedReport, EngineError> {
+        let stats = &self.stats;
+        let duration_s = stats.frames as f64 / self.rate as f64;
+        let marked_s = stats.active_cells as f64 / BANDS as f64 * TILES_PER_CELL as f64 * TILE_S;
+        // Reading back needs every coded bit several times over: two blocks of
+        // audio, at least one block's worth of it with sound.
+        let needed_s = 2.0 * BLOCK_S;
+        if duration_s < needed_s || marked_s < BLOCK_S {
+            return Err(EngineError::TooLittleSignal {
+                duration_s,
+                marked_s,
+                needed_s,
+                needed_sound_s: BLOCK_S,
+            });
+        }
+        Ok(EmbedReport {
+            duration_s,
+            marked_s,
+            snr_db: (10.0 * (stats.signal_energy.max(1e-20) / stats.mark_energy.max(1e-20)).log10())
+                as f32,
+            mean_depth_db: (stats.depth_sum / stats.active_cells.max(1) as f64) as f32,
+        })
+    }
+
+    /// Global index of the tile starting at sample `sample`, which must fall
+    /// on a cell boundary (segment and context are whole numbers of cells).
+    fn tile_at(&self, sample: usize) -> i64 {
+        (sample as f64 / self.rate as f64 / TILE_S).round() as i64
+    }
+
+    /// Marks `[next_out, end)` with context around it, appends it to `out`
+    /// and drops input no longer needed.
+    fn emit(&mut self, end: usize, out: &mut [Vec<f32>]) {
+        let start = self.next_out;
+        let from = start.saturating_sub(self.context);
+        let to = (end + self.context).min(self.buffer_end());
+        let buffer = std::mem::take(&mut self.buffer);
+        let window: Vec<&[f32]> = buffer
+            .iter()
+            .map(|b| &b[from - self.buffer_start..to - self.buffer_start])
+            .collect();
+        let first_tile = self.tile_at(from);
+        let mut outputs: Vec<&mut [f32]> = out
+            .iter_mut()
+            .map(|o| {
+                let at = o.len();
+                o.resize(at + end - start, 0.0);
+                &mut o[at..]
+            })
+            .collect();
+        self.mark_window(&window, first_tile, start - from, end - from, &mut outputs);
+        drop(window);
+        self.buffer = buffer;
+        self.next_out = end;
+        let keep_from = end.saturating_sub(self.context).max(self.buffer_start);
+        let drop = keep_from - self.buffer_start;
+        for b in self.buffer.iter_mut() {
+            b.drain(..drop);
+        }
+        self.buffer_start = keep_from;
+    }
+
+    /// Per-tile, per-band gains (dB) for the tiles of `levels`, whose first
+    /// tile is global tile `first_tile`; `boost` scales margin and depths.
+    fn plan_gains(&self, levels: &BandLevels, first_tile: i64, boost: f32) -> Vec<f32> {
+        let columns = levels.frames / TILES_PER_CELL;
+        let mut gains_db = vec![0.0f32; levels.frames * BANDS];
+        let (margin, min_depth, max_depth) = (
+            self.margin_db * boost,
+            self.min_depth_db * boost,
+            self.max_depth_db * boost,
+        );
+        for column in 0..columns {
+            let first = 2 * column;
+            let global_column = (first_tile + first as i64) / 2;
+            let block = global_column.div_euclid(BLOCK_COLUMNS as i64);
+            let cells = cell_values(levels.frame(first), levels.frame(first + 1));
+            for (band, &(host, weight)) in cells.iter().enumerate() {
+                if weight == 0.0 {
+                    continue;
+                }
+                let cell = self.layout.cell(global_column, band);
+                let bit = match cell.role {
+                    Role::Pilot => true,
+                    Role::Data(j) => self.codeword[j as usize],
+                    Role::Index(q) => self.layout.index_bit(block, q),
+                    Role::Fingerprint(f) => {
+                        self.fingerprint[Layout::fingerprint_position(block, f)]
+                    }
+                };
+                let bit_sign = if bit { 1.0 } else { -1.0 };
+                let sign = cell.chip * bit_sign;
+                let needed = (margin - sign * host) / (2.0 * REALISED_FRACTION);
+                let depth = needed.clamp(min_depth, max_depth);
+                gains_db[first * BANDS + band] = sign * depth;
+                gains_db[(first + 1) * BANDS + band] = -sign * depth;
+            }
+        }
+        gains_db
+    }
+
+    /// Marks `window` (planar, starting at global tile `first_tile`) and
+    /// writes its samples `[keep_from, keep_to)` to `out` (one slice of that
+    /// length per channel); counts statistics for those.
+    fn mark_window(
+        &mut self,
+        window: &[&[f32]],
+        first_tile: i64,
+        keep_from: usize,
+        keep_to: usize,
+        out: &mut [&mut [f32]],
+    ) {
+        let rate = self.rate;
+        let grid = self.grid;
+        let mut low_buffers = std::mem::take(&mut self.lows);
+        low_buffers.resize_with(window.len(), Vec::new);
+        let lows: Vec<&[f32]> = match &self.bridge {
+            // At the file's own rate the window itself is the working signal.
+            RateBridge::Decimate(d) if d.factor() == 1 => window.to_vec(),
+            _ => {
+                for (low, channel) in low_buffers.iter_mut().zip(window) {
+                    self.bridge.down(channel, rate, low);
+                }
+                low_buffers.iter().map(Vec::as_slice).collect()
+            }
+        };
+        // Resampling is linear, so the mean of the brought-down channels is
+        // the brought-down downmix: the analysis signal.
+        let levels = if lows.len() == 1 {
+            BandLevels::compute_on(lows[0], &grid, grid.tile, 1.0)
+        } else {
+            // The mark scratch is free until rendering: it holds the downmix.
+            downmix_into(&lows, &mut self.mark_scratch);
+            BandLevels::compute_on(&self.mark_scratch, &grid, grid.tile, 1.0)
+        };
+        let columns = levels.frames / TILES_PER_CELL;
+        let tile_samples = rate as f64 * TILE_S;
+        let kept_tiles = (keep_from as f64 / tile_samples).round() as usize
+            ..(keep_to as f64 / tile_samples).round() as usize;
+        // Where the recording's energy lies mostly outside the marked bands
+        // (percussion, bass-heavy music), a mark of default depth is far
+        // quieter than the signal around it; it may then be deepened until
+        // its estimated SNR reaches that of the default mark on speech.
+        let mut boost = 1.0;
+        let mut gains_db = self.plan_gains(&levels, first_tile, boost);
+        let signal = window.iter().map(|c| sum_squares(c)).sum::<f64>()
+            / (window.len() * window[0].len()).max(1) as f64;
+        let snr = 10.0 * (signal / mark_power(&levels, &gains_db).max(1e-20)).log10();
+        if snr > BOOST_ABOVE_SNR_DB {
+            boost = 10f64
+                .powf((snr - BOOST_ABOVE_SNR_DB) / 20.0)
+                .min(MAX_BOOST as f64) as f32;
+            gains_db = self.plan_gains(&levels, first_tile, boost);
+        }
+        for column in 0..columns {
+            let first = 2 * column;
+            if !kept_tiles.contains(&first) {
+                continue;
+            }
+            for band in 0..BANDS {
+                let depth = gains_db[first * BANDS + band].abs();
+                if depth > 0.0 {
+                    self.stats.active_cells += 1;
+                    self.stats.depth_sum += depth as f64;
+                }
+            }
+        }
+        for (c, channel) in window.iter().enumerate() {
+            // The mark lives below 3.35 kHz: it is rendered at the working
+            // rate and brought up to the file's rate, the same result as
+            // rendering at full rate for a fraction of the work.
+            render_mark(lows[c], &gains_db, &grid, &mut self.low_scratch);
+            let mark = match &mut self.bridge {
+                RateBridge::Decimate(d) if d.factor() == 1 => &self.low_scratch,
+                RateBridge::Decimate(d) => {
+                    d.interpolate(&self.low_scratch, channel.len(), &mut self.mark_scratch);
+                    &self.mark_scratch
+                }
+                RateBridge::Resample => {
+                    self.mark_scratch = resample(&self.low_scratch, grid.rate, rate);
+                    self.mark_scratch.resize(channel.len(), 0.0);
+                    &self.mark_scratch
+                }
+            };
+            let (signal, mark) = add_mark(
+                &channel[keep_from..keep_to],
+                &mark[keep_from..keep_to],
+                out[c],
+            );
+            self.stats.signal_energy += signal;
+            self.stats.mark_energy += mark;
+        }
+        drop(lows);
+        self.lows = low_buffers;
+    }
+}
+
+/// How the embedder gets from the file's rate to the rate it works at, and back.
+enum RateBridge {
+    /// An integer decimation factor (1: work at the file's rate). Only the
+    /// marked bands must survive, so a short filter does.
+    Decimate(BandDecimator),
+    /// The file's rate has no whole-sample tile grid at any integer fraction
+    /// (11.025, 22.05 kHz): the general resampler to [`ANALYSIS_RATE`].
+    Resample,
+}
+
+impl RateBridge {
+    /// Working-rate grid and bridge for a file at `rate` Hz.
+    fn for_rate(rate: u32) -> (TileGrid, RateBridge) {
+        match TileGrid::for_embedding(rate) {
+            Some((factor, grid)) => (
+                grid,
+                RateBridge::Decimate(BandDecimator::new(rate, factor, BANDS_TOP_HZ)),
+            ),
+            None => (TileGrid::ANALYSIS, RateBridge::Resample),
+        }
+    }
+
+    /// Writes `x` (at `rate` Hz) at the working rate into `low`.
+    fn down(&mut self, x: &[f32], rate: u32, low: &mut Vec<f32>) {
+        match self {
+            RateBridge::Decimate(d) => d.decimate(x, low),
+            RateBridge::Resample => *low = resample(x, rate, ANALYSIS_RATE),
+        }
+    }
+}
+
+/// Lanes of the partial sums below: wide enough for the compiler to vectorise.
+const LANES: usize = 8;
+
+/// Σ x², summed in f32 lanes over short runs and in f64 across them.
+fn sum_squares(x: &[f32]) -> f64 {
+    x.chunks(1024)
+        .map(|run| {
+            let mut lanes = [0.0f32; LANES];
+            let mut chunks = run.chunks_exact(LANES);
+            for chunk in &mut chunks {
+                for (l, &v) in lanes.iter_mut().zip(chunk) {
+                    *l += v * v;
+                }
+            }
+            let tail: f32 = chunks.remainder().iter().map(|v| v * v).sum();
+            (lanes.iter().sum::<f32>() + tail) as f64
+        })
+        .sum()
+}
+
+/// Writes `host + mark`, clipped to full scale, to `out`; returns the
+/// energies of the host and of what was actually added.
+///
+/// Three simple loops per cache-sized run (sum, energy of the host, energy of
+/// the change) rather than one loop doing all three: each of these
+/// vectorises, the fused loop did not.
+fn add_mark(host: &[f32], mark: &[f32], out: &mut [f32]) -> (f64, f64) {
+    let (mut signal, mut added) = (0.0f64, 0.0f64);
+    for ((host, mark), out) in host
+        .chunks(1024)
+        .zip(mark.chunks(1024))
+        .zip(out.chunks_mut(1024))
+    {
+        for ((y, &h), &m) in out.iter_mut().zip(host).zip(mark) {
+            *y = clip_to_full_scale(h + m);
+        }
+        signal += sum_squares(host);
+        added += sum_squared_differences(out, host);
+    }
+    (signal, added)
+}
+
+/// Σ (a − b)², in the same lanes as [`sum_squares`] (one run: f32 is enough).
+fn sum_squared_differences(a: &[f32], b: &[f32]) -> f64 {
+    let mut lanes = [0.0f32; LANES];
+    let mut a_chunks = a.chunks_exact(LANES);
+    let mut b_chunks = b.chunks_exact(LANES);
+    for (a, b) in (&mut a_chunks).zip(&mut b_chunks) {
+        for ((l, &x), &y) in lanes.iter_mut().zip(a).zip(b) {
+            *l += (x - y) * (x - y);
+        }
+    }
+    let tail: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(&x, &y)| (x - y) * (x - y))
+        .sum();
+    (lanes.iter().sum::<f32>() + tail) as f64
+}
+
+/// `y` limited to ±1 (full scale). Written as two selects rather than
+/// `f32::clamp`, which kept the loop in `add_mark` scalar; a NaN passes
+/// through either way.
+#[inline(always)]
+fn clip_to_full_scale(y: f32) -> f32 {
+    let y = if y > 1.0 { 1.0 } else { y };
+    if y < -1.0 {
+        -1.0
+    } else {
+        y
+    }
+}
+
+/// Writes the mean of equal-length channels into `mono`.
+fn downmix_into(channels: &[&[f32]], mono: &mut Vec<f32>) {
+    let scale = 1.0 / channels.len() as f32;
+    mono.clear();
+    mono.extend_from_slice(channels[0]);
+    for channel in &channels[1..] {
+        for (m, &x) in mono.iter_mut().zip(channel.iter()) {
+            *m += x;
+        }
+    }
+    mono.iter_mut().for_each(|m| *m *= scale);
+}
+
+/// Estimated mean-square power of the mark: each tile and band's power
+/// times the square of its gain change.
+fn mark_power(levels: &BandLevels, gains_db: &[f32]) -> f64 {
+    let total: f64 = levels
+        .levels
+        .iter()
+        .zip(gains_db)
+        .map(|(&level, &gain)| {
+            // 10^(g/20) − 1 and 10^(L/10), through exp (several times faster than powf).
+            let change = (gain as f64 * std::f64::consts::LN_10 / 20.0).exp_m1();
+            (level as f64 * std::f64::consts::LN_10 / 10.0).exp() * change * change
+        })
+        .sum();
+    total / levels.frames.max(1) as f64
+}
+
+/// Writes into `mark` the additive mark for one channel sampled on `grid`:
+/// `Σ_frames w · IFFT((g − 1) · FFT(w · x))` over sqrt-Hann frames one tile
+/// long, hop half a tile (FFTs zero-padded to `grid.fft_len`). Even frames sit
+/// on tiles and take that tile's gains; odd frames straddle tile boundaries and
+/// take the mean (in dB) of the two tiles' gains.
+fn render_mark(x: &[f32], gains_db: &[f32], grid: &TileGrid, mark: &mut Vec<f32>) {
+    let tiles = gains_db.len() / BANDS;
+    let hop = grid.tile / 2;
+    let size = 2 * hop;
+    let window = sqrt_hann(size);
+    let mut fft = Fft::new(grid.fft_len);
+    let bins = fft.bins();
+    let bin_hz = grid.bin_hz();
+    // Each band's bins, a contiguous run: the gain is applied run by run (a
+    // per-bin band lookup cost more than the inverse FFT). Bins outside
+    // every band carry no mark and are zeroed.
+    let band_bins: Vec<std::ops::Range<usize>> = (0..BANDS)
+        .map(|b| {
+            let (low, high) = band_edges_hz(b);
+            let first = (0..bins)
+                .find(|&k| k as f32 * bin_hz >= low)
+                .unwrap_or(bins);
+            let end = (first..bins)
+                .find(|&k| k as f32 * bin_hz >= high)
+                .unwrap_or(bins);
+            first..end
+        })
+        .collect();
+    // Amplitude factors per tile and band, computed once: each tile feeds
+    // three frames.
+    let amplitudes: Vec<f32> = gains_db.iter().map(|&db| 10f32.powf(db / 20.0)).collect();
+    let amplitude_of = |tile: i64, band: usize| -> f32 {
+        if tile < 0 || tile as usize >= tiles {
+            1.0
+        } else {
+            amplitudes[tile as usize * BANDS + band]
+        }
+    };
+    mark.clear();
+    mark.resize(x.len(), 0.0);
+    let mut frame = vec![0.0f32; size];
+    let mut spectrum = vec![Default::default(); bins];
+    let mut band_factor = [0.0f32; BANDS];
+    let mut index: i64 = -1;
+    loop {
+        let start = index * hop as i64;
+        if start >= x.len() as i64 {
+            break;
+        }
+        let tile = index.div_euclid(2);
+        let mut any = false;
+        for (band, factor) in band_factor.iter_mut().enumerate() {
+            // Odd frames take the mean gain in dB: the geometric mean of amplitudes.
+            let amplitude = if index % 2 == 0 {
+                amplitude_of(tile, band)
+            } else {
+                (amplitude_of(tile, band) * amplitude_of(tile + 1, band)).sqrt()
+            };
+            *factor = amplitude - 1.0;
+            any |= amplitude != 1.0;
+        }
+        if any {
+            let inside = start >= 0 && start as usize + size <= x.len();
+            if inside {
+                let at = start as usize;
+                fft.forward(&x[at..at + size], &window, &mut spectrum);
+            } else {
+                for (i, f) in frame.iter_mut().enumerate() {
+                    let at = start + i as i64;
+                    *f = if at >= 0 && (at as usize) < x.len() {
+                        x[at as usize]
+                    } else {
+                        0.0
+                    };
+                }
+                fft.forward(&frame, &window, &mut spectrum);
+            }
+            let mut next = 0;
+            for (run, &factor) in band_bins.iter().zip(&band_factor) {
+                spectrum[next..run.start].fill(Default::default());
+                spectrum[run.clone()].iter_mut().for_each(|s| *s *= factor);
+                next = run.end;
+            }
+            spectrum[next..].fill(Default::default());
+            if inside {
+                let at = start as usize;
+                fft.inverse_add(&mut spectrum, &window, &mut mark[at..at + size]);
+            } else {
+                // First and last frames hang over the ends of the signal.
+                frame.iter_mut().for_each(|f| *f = 0.0);
+                fft.inverse_add(&mut spectrum, &window, &mut frame);
+                for (i, o) in frame.iter().enumerate() {
+                    let at = start + i as i64;
+                    if at >= 0 && (at as usize) < mark.len() {
+                        mark[at as usize] += o;
+                    }
+                }
+            }
+        }
+        index += 1;
+    }
+}

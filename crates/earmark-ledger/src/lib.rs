@@ -1,0 +1,985 @@
+//! earmark's home: where the master key and the ledger live.
+//!
+//! Owns: locating the home (`--home`, `$EARMARK_HOME`, the XDG data
+//! directory), creating it (a 0700 directory, a 0600 master key, a SQLite
+//! ledger in WAL mode with versioned migrations, through sqlx so that a
+//! shared PostgreSQL ledger can follow), and every read and write of the
+//! ledger: recipients, works, delivered copies and the append-only,
+//! HMAC-chained audit log; and the masters store, byte-for-byte copies of
+//! the registered works' files named by their SHA-256 (which informed
+//! tracing needs). Must not touch: audio decoding, the watermark, or how
+//! identifiers are coded (`earmark-codes`).
+//!
+//! The API is synchronous; each [`Ledger`] drives sqlx on its own
+//! single-threaded tokio runtime. Writers take SQLite's write lock up front
+//! (`BEGIN IMMEDIATE`) and wait up to [`BUSY_TIMEOUT`] for it, so concurrent
+//! `earmark` processes queue instead of failing or corrupting the ledger.
+
+use std::borrow::Cow;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use earmark_keys::{Label, SecretKey};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlSafeStr, SqlitePool};
+
+/// How long a writer waits for another process's transaction.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Label of the audit chain's HMAC key (derived from the master key).
+pub const AUDIT_LABEL: Label = Label("earmark/v1/ledger/audit");
+/// The previous hash of the first audit row.
+pub const AUDIT_GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+const MASTER_KEY_FILE: &str = "keystore/master.key";
+const LEDGER_FILE: &str = "ledger.sqlite";
+const AUDIT_HEAD_FILE: &str = "audit.head";
+/// Folder of the masters store: one byte-for-byte copy of each registered
+/// work's file, named by its SHA-256.
+const MASTERS_DIR: &str = "masters";
+/// File holding the landmark index of every registered master.
+const LANDMARKS_FILE: &str = "landmarks.idx";
+/// Lock file serialising writers of [`LANDMARKS_FILE`].
+const LANDMARKS_LOCK: &str = "landmarks.lock";
+
+/// Why the home or the ledger could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// No home directory could be determined.
+    #[error("no home directory: set EARMARK_HOME, XDG_DATA_HOME or HOME, or pass --home")]
+    NoHomeDirectory,
+    /// The home has not been created.
+    #[error("no earmark home at {0}: run `earmark init` first")]
+    NotInitialised(PathBuf),
+    /// `init` on an existing home.
+    #[error("an earmark home already exists at {0}")]
+    AlreadyInitialised(PathBuf),
+    /// The master key file is unreadable or damaged.
+    #[error("master key {path}: {message}")]
+    MasterKey {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file of the home could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// The database refused or failed.
+    #[error("ledger: {0}")]
+    Database(String),
+    /// A recipient name is taken.
+    #[error("a recipient named '{0}' already exists")]
+    DuplicateRecipient(String),
+    /// A recipient name is not in the ledger.
+    #[error("no recipient named '{0}'")]
+    UnknownRecipient(String),
+    /// A work id is not in the ledger.
+    #[error("no work with id {0}")]
+    UnknownWork(i64),
+    /// A CSV row is bad; nothing was imported.
+    #[error("{path}, line {line}: {message} (nothing imported)")]
+    BadCsv {
+        /// The CSV file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl From<sqlx::Error> for LedgerError {
+    fn from(e: sqlx::Error) -> Self {
+        LedgerError::Database(e.to_string())
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LedgerError + '_ {
+    move |source| LedgerError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The home directory to use: `explicit`, else `$EARMARK_HOME`, else
+/// `$XDG_DATA_HOME/earmark`, else `$HOME/.local/share/earmark`.
+pub fn locate_home(explicit: Option<&Path>) -> Result<PathBuf, LedgerError> {
+    let non_empty = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    if let Some(path) = non_empty("EARMARK_HOME") {
+        return Ok(path);
+    }
+    if let Some(data) = non_empty("XDG_DATA_HOME") {
+        return Ok(data.join("earmark"));
+    }
+    non_empty("HOME")
+        .map(|home| home.join(".local/share/earmark"))
+        .ok_or(LedgerError::NoHomeDirectory)
+}
+
+/// The versioned schema, compiled into the binary.
+fn migrator() -> Migrator {
+    let migration = |version: i64, name: &'static str, sql: &'static str| {
+        Migration::new(
+            version,
+            Cow::Borrowed(name),
+            MigrationType::Simple,
+            sql.into_sql_str(),
+            false,
+        )
+    };
+    Migrator::with_migrations(vec![
+        migration(1, "ledger", include_str!("../migrations/0001_ledger.sql")),
+        migration(
+            2,
+            "transcripts",
+            include_str!("../migrations/0002_transcripts.sql"),
+        ),
+    ])
+}
+
+/// Creates a home at `root`: the directory (0700), a new master key (0600)
+/// and the ledger with its schema. Refuses an existing home.
+pub fn init(root: &Path) -> Result<(), LedgerError> {
+    let key_path = root.join(MASTER_KEY_FILE);
+    if key_path.exists() || root.join(LEDGER_FILE).exists() {
+        return Err(LedgerError::AlreadyInitialised(root.to_path_buf()));
+    }
+    create_private_dir(root)?;
+    create_private_dir(&root.join("keystore"))?;
+    write_new_private_file(&key_path, SecretKey::generate().to_file_text().as_bytes())?;
+    let ledger = Ledger::connect(&root.join(LEDGER_FILE), true)?;
+    ledger
+        .run(async { migrator().run(&ledger.pool).await })
+        .map_err(|e| LedgerError::Database(e.to_string()))?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn create_private_dir(path: &Path) -> Result<(), LedgerError> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+    {
+        Ok(()) => Ok(()),
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
+#[cfg(unix)]
+fn write_new_private_file(path: &Path, bytes: &[u8]) -> Result<(), LedgerError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io(path))?;
+    file.write_all(bytes).map_err(io(path))?;
+    file.sync_all().map_err(io(path))
+}
+
+/// An opened home: its master key and ledger.
+pub struct Home {
+    /// The home directory.
+    pub root: PathBuf,
+    /// The master secret; per-purpose keys derive from it and are never stored.
+    pub master: SecretKey,
+    /// The ledger.
+    pub ledger: Ledger,
+}
+
+impl Home {
+    /// Opens the home at `root`, bringing the ledger's schema up to date.
+    pub fn open(root: &Path) -> Result<Home, LedgerError> {
+        let key_path = root.join(MASTER_KEY_FILE);
+        let db_path = root.join(LEDGER_FILE);
+        if !key_path.is_file() || !db_path.is_file() {
+            return Err(LedgerError::NotInitialised(root.to_path_buf()));
+        }
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(&key_path).map_err(|e| {
+            LedgerError::MasterKey {
+                path: key_path.clone(),
+                message: e.to_string(),
+            }
+        })?);
+        let master = SecretKey::from_file_text(&text).map_err(|e| LedgerError::MasterKey {
+            path: key_path.clone(),
+            message: e.to_string(),
+        })?;
+        let ledger = Ledger::connect(&db_path, false)?;
+        ledger
+            .run(async { migrator().run(&ledger.pool).await })
+            .map_err(|e| LedgerError::Database(e.to_string()))?;
+        Ok(Home {
+            root: root.to_path_buf(),
+            ledger: Ledger {
+                audit_key: master.derive(AUDIT_LABEL),
+                head_path: root.join(AUDIT_HEAD_FILE),
+                ..ledger
+            },
+            master,
+        })
+    }
+}
+
+impl Home {
+    /// Where the master of the work with SHA-256 `content_hash` (hex) is kept,
+    /// whatever its format: `masters/<hash>`. The file is a byte-for-byte
+    /// copy of what was marked, so nothing is lost.
+    pub fn master_path(&self, content_hash: &str) -> PathBuf {
+        self.root.join(MASTERS_DIR).join(content_hash)
+    }
+
+    /// Stores `source` as the master of `content_hash` (its SHA-256, which the
+    /// caller computed) unless it is already there: copied to a temporary file
+    /// in the store, fsynced, then renamed, so a crash leaves either no master
+    /// or a whole one.
+    pub fn store_master(&self, content_hash: &str, source: &Path) -> Result<PathBuf, LedgerError> {
+        let target = self.master_path(content_hash);
+        if target.is_file() {
+            return Ok(target);
+        }
+        let dir = self.root.join(MASTERS_DIR);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        // One temporary name per process: two `mark` runs of the same work may race here.
+        let partial = dir.join(format!(".{content_hash}.{}.partial", std::process::id()));
+        std::fs::copy(source, &partial).map_err(io(&partial))?;
+        std::fs::File::open(&partial)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&partial))?;
+        std::fs::rename(&partial, &target).map_err(io(&target))?;
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(target)
+    }
+
+    /// The landmark index's bytes, as last written (empty if none was).
+    /// The file is replaced atomically, so a reader never sees half of one.
+    pub fn read_landmarks(&self) -> Result<Vec<u8>, LedgerError> {
+        let path = self.root.join(LANDMARKS_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// Replaces the landmark index by `update(current bytes)`, holding an
+    /// exclusive lock so that concurrent `mark` runs each add their work:
+    /// written to a temporary file, fsynced, then renamed into place.
+    pub fn update_landmarks(
+        &self,
+        update: impl FnOnce(Vec<u8>) -> Vec<u8>,
+    ) -> Result<(), LedgerError> {
+        let lock_path = self.root.join(LANDMARKS_LOCK);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        lock.lock().map_err(io(&lock_path))?;
+        let bytes = update(self.read_landmarks()?);
+        let target = self.root.join(LANDMARKS_FILE);
+        let partial = self
+            .root
+            .join(format!(".{LANDMARKS_FILE}.{}.partial", std::process::id()));
+        std::fs::write(&partial, &bytes).map_err(io(&partial))?;
+        std::fs::File::open(&partial)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&partial))?;
+        std::fs::rename(&partial, &target).map_err(io(&target))?;
+        drop(lock);
+        Ok(())
+    }
+
+    /// Removes the master of `content_hash`; `false` if there was none.
+    pub fn forget_master(&self, content_hash: &str) -> Result<bool, LedgerError> {
+        let target = self.master_path(content_hash);
+        match std::fs::remove_file(&target) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io(&target)(e)),
+        }
+    }
+}
+
+/// A recipient.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Recipient {
+    /// Ledger id: the recipient index the watermark carries.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// E-mail address, if given.
+    pub email: Option<String>,
+    /// Organisation, if given.
+    pub org: Option<String>,
+    /// When added (UTC, RFC 3339).
+    pub created_at: String,
+}
+
+/// A registered recording.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Work {
+    /// Ledger id: the work index the watermark carries.
+    pub id: i64,
+    /// SHA-256 of the master file, hex.
+    pub content_hash: String,
+    /// Title, if given.
+    pub title: Option<String>,
+    /// Duration, seconds.
+    pub duration_s: f64,
+    /// Sample rate, Hz.
+    pub rate: i64,
+    /// Channel count.
+    pub channels: i64,
+    /// When registered (UTC, RFC 3339).
+    pub created_at: String,
+    /// What the work is: [`AUDIO`] or [`TRANSCRIPT`].
+    pub kind: String,
+    /// Spoken words (transcripts only).
+    pub words: Option<i64>,
+}
+
+/// [`Work::kind`] of a recording.
+pub const AUDIO: &str = "audio";
+/// [`Work::kind`] of a transcript (duration, rate and channels are 0).
+pub const TRANSCRIPT: &str = "transcript";
+
+/// A delivered copy.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Copy {
+    /// The work.
+    pub work_id: i64,
+    /// The recipient.
+    pub recipient_id: i64,
+    /// Engine payload (hex).
+    pub payload: String,
+    /// SHA-256 of the delivered file, hex.
+    pub output_hash: String,
+    /// `wav` or `flac`.
+    pub format: String,
+    /// Where it was written.
+    pub path: String,
+    /// When (UTC, RFC 3339); set by the ledger when recorded.
+    pub created_at: String,
+}
+
+/// One audit row.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AuditEntry {
+    /// Sequence number, from 1.
+    pub seq: i64,
+    /// When (UTC, RFC 3339).
+    pub at: String,
+    /// `mark`, `trace`, `recipient`, …
+    pub action: String,
+    /// JSON details.
+    pub detail: String,
+    /// The previous row's hash.
+    pub prev_hash: String,
+    /// This row's hash.
+    pub hash: String,
+}
+
+/// The ledger database.
+pub struct Ledger {
+    runtime: tokio::runtime::Runtime,
+    pool: SqlitePool,
+    audit_key: SecretKey,
+    head_path: PathBuf,
+}
+
+fn copy_from_row(row: &sqlx::sqlite::SqliteRow) -> Copy {
+    Copy {
+        work_id: row.get("work_id"),
+        recipient_id: row.get("recipient_id"),
+        payload: row.get("payload"),
+        output_hash: row.get("output_hash"),
+        format: row.get("format"),
+        path: row.get("path"),
+        created_at: row.get("created_at"),
+    }
+}
+
+/// Now, UTC, RFC 3339.
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339 formats any date")
+}
+
+fn recipient_from(row: &sqlx::sqlite::SqliteRow) -> Recipient {
+    Recipient {
+        id: row.get("id"),
+        name: row.get("name"),
+        email: row.get("email"),
+        org: row.get("org"),
+        created_at: row.get("created_at"),
+    }
+}
+
+fn work_from(row: &sqlx::sqlite::SqliteRow) -> Work {
+    Work {
+        id: row.get("id"),
+        content_hash: row.get("content_hash"),
+        title: row.get("title"),
+        duration_s: row.get("duration_s"),
+        rate: row.get("rate"),
+        channels: row.get("channels"),
+        created_at: row.get("created_at"),
+        kind: row.get("kind"),
+        words: row.get("words"),
+    }
+}
+
+async fn insert_recipient<'e, E: sqlx::SqliteExecutor<'e>>(
+    executor: E,
+    name: &str,
+    email: Option<&str>,
+    org: Option<&str>,
+) -> Result<sqlx::sqlite::SqliteRow, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO recipients (name, email, org, created_at) VALUES (?, ?, ?, ?) RETURNING *",
+    )
+    .bind(name)
+    .bind(email)
+    .bind(org)
+    .bind(now())
+    .fetch_one(executor)
+    .await
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+impl Ledger {
+    fn connect(path: &Path, create: bool) -> Result<Ledger, LedgerError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(io(path))?;
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(create)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = runtime
+            .block_on(
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options),
+            )
+            .map_err(|e| LedgerError::Database(format!("{}: {e}", path.display())))?;
+        Ok(Ledger {
+            runtime,
+            pool,
+            audit_key: SecretKey::from_bytes([0; 32]),
+            head_path: PathBuf::new(),
+        })
+    }
+
+    fn run<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// Adds a recipient; names are unique.
+    pub fn add_recipient(
+        &self,
+        name: &str,
+        email: Option<&str>,
+        org: Option<&str>,
+    ) -> Result<Recipient, LedgerError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(LedgerError::Database("a recipient needs a name".into()));
+        }
+        self.run(async {
+            let row = insert_recipient(&self.pool, name, email, org)
+                .await
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        LedgerError::DuplicateRecipient(name.to_string())
+                    } else {
+                        e.into()
+                    }
+                })?;
+            Ok(recipient_from(&row))
+        })
+    }
+
+    /// Every recipient, by id.
+    pub fn recipients(&self) -> Result<Vec<Recipient>, LedgerError> {
+        self.run(async {
+            let rows = sqlx::query("SELECT * FROM recipients ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?;
+            Ok(rows.iter().map(recipient_from).collect())
+        })
+    }
+
+    /// The recipients named, in the order given; an unknown name is an error.
+    pub fn recipients_named(&self, names: &[String]) -> Result<Vec<Recipient>, LedgerError> {
+        let all = self.recipients()?;
+        names
+            .iter()
+            .map(|n| {
+                all.iter()
+                    .find(|r| r.name == n.trim())
+                    .cloned()
+                    .ok_or_else(|| LedgerError::UnknownRecipient(n.trim().to_string()))
+            })
+            .collect()
+    }
+
+    /// The recipient with ledger id `id`.
+    pub fn recipient(&self, id: i64) -> Result<Option<Recipient>, LedgerError> {
+        self.run(async {
+            let row = sqlx::query("SELECT * FROM recipients WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(row.as_ref().map(recipient_from))
+        })
+    }
+
+    /// Imports `name,email,org` rows (header required; email and org may be
+    /// empty) in one transaction: a bad row is reported with its line number
+    /// and nothing is imported.
+    pub fn import_recipients(&self, path: &Path) -> Result<Vec<Recipient>, LedgerError> {
+        let rows = read_recipient_csv(path)?;
+        let existing = self.recipients()?;
+        for (line, name, _, _) in &rows {
+            if existing.iter().any(|r| &r.name == name) {
+                return Err(LedgerError::BadCsv {
+                    path: path.to_path_buf(),
+                    line: *line,
+                    message: format!("a recipient named '{name}' already exists"),
+                });
+            }
+        }
+        self.run(async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut added = Vec::new();
+            for (line, name, email, org) in &rows {
+                let row = insert_recipient(&mut *tx, name, email.as_deref(), org.as_deref())
+                    .await
+                    .map_err(|e| {
+                        if is_unique_violation(&e) {
+                            LedgerError::BadCsv {
+                                path: path.to_path_buf(),
+                                line: *line,
+                                message: format!("a recipient named '{name}' already exists"),
+                            }
+                        } else {
+                            e.into()
+                        }
+                    })?;
+                added.push(recipient_from(&row));
+            }
+            tx.commit().await?;
+            Ok(added)
+        })
+    }
+
+    /// Registers a recording by its content hash, or returns the one
+    /// registered (its title updated if one is given).
+    pub fn register_work(
+        &self,
+        content_hash: &str,
+        title: Option<&str>,
+        duration_s: f64,
+        rate: u32,
+        channels: usize,
+    ) -> Result<Work, LedgerError> {
+        self.register(content_hash, title, AUDIO, duration_s, rate, channels, None)
+    }
+
+    /// Registers a transcript of `words` spoken words by its content hash,
+    /// or returns the one registered.
+    pub fn register_transcript(
+        &self,
+        content_hash: &str,
+        title: Option<&str>,
+        words: usize,
+    ) -> Result<Work, LedgerError> {
+        self.register(
+            content_hash,
+            title,
+            TRANSCRIPT,
+            0.0,
+            0,
+            0,
+            Some(words as i64),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn register(
+        &self,
+        content_hash: &str,
+        title: Option<&str>,
+        kind: &str,
+        duration_s: f64,
+        rate: u32,
+        channels: usize,
+        words: Option<i64>,
+    ) -> Result<Work, LedgerError> {
+        self.run(async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let existing = sqlx::query("SELECT * FROM works WHERE content_hash = ?")
+                .bind(content_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let work = match existing {
+                Some(row) => {
+                    if let Some(title) = title {
+                        sqlx::query("UPDATE works SET title = ? WHERE content_hash = ?")
+                            .bind(title)
+                            .bind(content_hash)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    Work {
+                        title: title.map(str::to_string).or(work_from(&row).title),
+                        ..work_from(&row)
+                    }
+                }
+                None => {
+                    let row = sqlx::query(
+                        "INSERT INTO works (content_hash, title, duration_s, rate, channels, created_at, kind, words) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                    )
+                    .bind(content_hash)
+                    .bind(title)
+                    .bind(duration_s)
+                    .bind(rate as i64)
+                    .bind(channels as i64)
+                    .bind(now())
+                    .bind(kind)
+                    .bind(words)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    work_from(&row)
+                }
+            };
+            tx.commit().await?;
+            Ok(work)
+        })
+    }
+
+    /// The work with ledger id `id`.
+    pub fn work(&self, id: i64) -> Result<Option<Work>, LedgerError> {
+        self.run(async {
+            let row = sqlx::query("SELECT * FROM works WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(row.as_ref().map(work_from))
+        })
+    }
+
+    /// Every work, by id.
+    pub fn works(&self) -> Result<Vec<Work>, LedgerError> {
+        self.run(async {
+            let rows = sqlx::query("SELECT * FROM works ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?;
+            Ok(rows.iter().map(work_from).collect())
+        })
+    }
+
+    /// Records a delivered copy (replacing the record of the same work,
+    /// recipient and format) and appends the audit row, in one transaction.
+    pub fn record_copy(&self, copy: &Copy) -> Result<(), LedgerError> {
+        let detail = format!(
+            r#"{{"work":{},"recipient":{},"format":"{}","output_hash":"{}"}}"#,
+            copy.work_id, copy.recipient_id, copy.format, copy.output_hash
+        );
+        self.run(async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            sqlx::query(
+                "INSERT INTO copies (work_id, recipient_id, payload, output_hash, format, path, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (work_id, recipient_id, format) DO UPDATE SET \
+                 payload = excluded.payload, output_hash = excluded.output_hash, path = excluded.path",
+            )
+            .bind(copy.work_id)
+            .bind(copy.recipient_id)
+            .bind(&copy.payload)
+            .bind(&copy.output_hash)
+            .bind(&copy.format)
+            .bind(&copy.path)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+            let head = self.append_audit(&mut tx, "mark", &detail).await?;
+            tx.commit().await?;
+            self.write_head(&head)
+        })
+    }
+
+    /// The copies of `work` delivered to `recipient`.
+    pub fn copies_for(&self, work: i64, recipient: i64) -> Result<Vec<Copy>, LedgerError> {
+        self.run(async {
+            let rows = sqlx::query(
+                "SELECT * FROM copies WHERE work_id = ? AND recipient_id = ? ORDER BY id",
+            )
+            .bind(work)
+            .bind(recipient)
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(rows.iter().map(copy_from_row).collect())
+        })
+    }
+
+    /// Every copy of `work`, in the order recorded.
+    pub fn copies_of(&self, work: i64) -> Result<Vec<Copy>, LedgerError> {
+        self.run(async {
+            let rows = sqlx::query("SELECT * FROM copies WHERE work_id = ? ORDER BY id")
+                .bind(work)
+                .fetch_all(&self.pool)
+                .await?;
+            Ok(rows.iter().map(copy_from_row).collect())
+        })
+    }
+
+    /// Ids of the recipients who received at least one copy of `work`, ascending.
+    pub fn recipients_of(&self, work: i64) -> Result<Vec<i64>, LedgerError> {
+        self.run(async {
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT DISTINCT recipient_id FROM copies WHERE work_id = ? ORDER BY recipient_id",
+            )
+            .bind(work)
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(ids)
+        })
+    }
+
+    /// Appends an audit row for `action` with JSON `detail`.
+    pub fn audit(&self, action: &str, detail: &str) -> Result<(), LedgerError> {
+        self.run(async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let head = self.append_audit(&mut tx, action, detail).await?;
+            tx.commit().await?;
+            self.write_head(&head)
+        })
+    }
+
+    fn chain_hash(
+        &self,
+        prev_hash: &str,
+        seq: i64,
+        at: &str,
+        action: &str,
+        detail: &str,
+    ) -> String {
+        let mut message = Vec::new();
+        for field in [prev_hash, &seq.to_string(), at, action, detail] {
+            message.extend_from_slice(&(field.len() as u64).to_be_bytes());
+            message.extend_from_slice(field.as_bytes());
+        }
+        hex::encode(self.audit_key.mac(AUDIT_LABEL, &message))
+    }
+
+    async fn append_audit(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        action: &str,
+        detail: &str,
+    ) -> Result<(i64, String), LedgerError> {
+        let last = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut **tx)
+            .await?;
+        let (seq, prev_hash) = match last {
+            Some(row) => (row.get::<i64, _>("seq") + 1, row.get::<String, _>("hash")),
+            None => (1, AUDIT_GENESIS.to_string()),
+        };
+        let at = now();
+        let hash = self.chain_hash(&prev_hash, seq, &at, action, detail);
+        sqlx::query("INSERT INTO audit (seq, at, action, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(seq)
+            .bind(&at)
+            .bind(action)
+            .bind(detail)
+            .bind(&prev_hash)
+            .bind(&hash)
+            .execute(&mut **tx)
+            .await?;
+        Ok((seq, hash))
+    }
+
+    /// Records the chain's head outside the database, so that deleting the
+    /// newest rows is detected too (temporary file, fsync, rename).
+    fn write_head(&self, (seq, hash): &(i64, String)) -> Result<(), LedgerError> {
+        let dir = self.head_path.parent().unwrap_or(Path::new("."));
+        let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
+        writeln!(temp, "{seq} {hash}").map_err(io(&self.head_path))?;
+        temp.as_file().sync_all().map_err(io(&self.head_path))?;
+        // A concurrent writer may have appended after us: never move the head back.
+        if let Some((current, _)) = self.read_head()? {
+            if current > *seq {
+                return Ok(());
+            }
+        }
+        temp.persist(&self.head_path)
+            .map_err(|e| io(&self.head_path)(e.error))?;
+        Ok(())
+    }
+
+    fn read_head(&self) -> Result<Option<(i64, String)>, LedgerError> {
+        match std::fs::read_to_string(&self.head_path) {
+            Ok(text) => {
+                let mut parts = text.split_whitespace();
+                let seq = parts.next().and_then(|s| s.parse().ok());
+                let hash = parts.next().map(str::to_string);
+                Ok(seq.zip(hash))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&self.head_path)(e)),
+        }
+    }
+
+    /// The audit log, oldest first.
+    pub fn audit_log(&self) -> Result<Vec<AuditEntry>, LedgerError> {
+        self.run(async {
+            let rows = sqlx::query("SELECT * FROM audit ORDER BY seq")
+                .fetch_all(&self.pool)
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|row| AuditEntry {
+                    seq: row.get("seq"),
+                    at: row.get("at"),
+                    action: row.get("action"),
+                    detail: row.get("detail"),
+                    prev_hash: row.get("prev_hash"),
+                    hash: row.get("hash"),
+                })
+                .collect())
+        })
+    }
+
+    /// Checks the audit chain: every row's hash, the links between rows, the
+    /// numbering, and the head recorded outside the database. Returns the
+    /// number of rows, or a description of the first break.
+    pub fn verify_audit(&self) -> Result<Result<usize, String>, LedgerError> {
+        let log = self.audit_log()?;
+        let mut prev = AUDIT_GENESIS.to_string();
+        for (i, entry) in log.iter().enumerate() {
+            let expected_seq = i as i64 + 1;
+            if entry.seq != expected_seq {
+                return Ok(Err(format!(
+                    "row {expected_seq} is missing (next row is {})",
+                    entry.seq
+                )));
+            }
+            if entry.prev_hash != prev {
+                return Ok(Err(format!(
+                    "row {} does not follow row {}",
+                    entry.seq,
+                    entry.seq - 1
+                )));
+            }
+            let hash = self.chain_hash(
+                &entry.prev_hash,
+                entry.seq,
+                &entry.at,
+                &entry.action,
+                &entry.detail,
+            );
+            if hash != entry.hash {
+                return Ok(Err(format!("row {} was altered", entry.seq)));
+            }
+            prev = entry.hash.clone();
+        }
+        match self.read_head()? {
+            None if log.is_empty() => Ok(Ok(0)),
+            None => Ok(Err("the recorded head of the chain is missing".into())),
+            Some((seq, hash)) => {
+                let last = log.last().map_or(0, |e| e.seq);
+                if seq > last {
+                    Ok(Err(format!("rows {}–{seq} were deleted", last + 1)))
+                } else if log
+                    .iter()
+                    .find(|e| e.seq == seq)
+                    .is_none_or(|e| e.hash != hash)
+                {
+                    Ok(Err(format!("row {seq} does not match the recorded head")))
+                } else {
+                    Ok(Ok(log.len()))
+                }
+            }
+        }
+    }
+}
+
+/// Parses a recipients CSV: (line, name, email, org) per row.
+type CsvRows = Vec<(u64, String, Option<String>, Option<String>)>;
+
+fn read_recipient_csv(path: &Path) -> Result<CsvRows, LedgerError> {
+    let bad = |line: u64, message: String| LedgerError::BadCsv {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    let text = String::from_utf8(bytes).map_err(|_| bad(1, "not UTF-8 text".into()))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = reader.headers().map_err(|e| bad(1, e.to_string()))?.clone();
+    let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let name_col =
+        column("name").ok_or_else(|| bad(1, "the header must name a 'name' column".into()))?;
+    let (email_col, org_col) = (column("email"), column("org"));
+    let mut rows: CsvRows = Vec::new();
+    for record in reader.records() {
+        let record =
+            record.map_err(|e| bad(e.position().map_or(0, |p| p.line()), e.to_string()))?;
+        let line = record.position().map_or(0, |p| p.line());
+        if record.len() != headers.len() {
+            return Err(bad(
+                line,
+                format!("{} fields, the header has {}", record.len(), headers.len()),
+            ));
+        }
+        let field = |col: Option<usize>| {
+            col.and_then(|c| record.get(c))
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        let name = field(Some(name_col)).ok_or_else(|| bad(line, "empty name".into()))?;
+        if rows.iter().any(|r| r.1 == name) {
+            return Err(bad(line, format!("'{name}' appears twice")));
+        }
+        rows.push((line, name, field(email_col), field(org_col)));
+    }
+    if rows.is_empty() {
+        return Err(bad(1, "no recipients in the file".into()));
+    }
+    Ok(rows)
+}
