@@ -10,6 +10,8 @@
 //! files is the caller's job (the CLI), so that this crate can never leak a key
 //! to a log line.
 
+#![forbid(unsafe_code)]
+
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -94,7 +96,11 @@ impl SecretKey {
             return Err(KeyError::BadHeader);
         }
         let body = parts.next().ok_or(KeyError::BadBody)?;
-        if parts.next().is_some() || body.len() != KEY_BYTES * 2 {
+        // Byte offsets below are only character offsets for ASCII hex digits.
+        if parts.next().is_some()
+            || body.len() != KEY_BYTES * 2
+            || !body.bytes().all(|b| b.is_ascii_hexdigit())
+        {
             return Err(KeyError::BadBody);
         }
         let mut bytes = [0u8; KEY_BYTES];
@@ -186,6 +192,17 @@ mod tests {
         );
         assert_eq!(
             SecretKey::from_file_text("earmark-key-v1 abcd").unwrap_err(),
+            KeyError::BadBody
+        );
+        let multibyte = format!("earmark-key-v1 a\u{e9}{}", "0".repeat(61));
+        assert_eq!(multibyte.split(' ').nth(1).unwrap().len(), 64);
+        assert_eq!(
+            SecretKey::from_file_text(&multibyte).unwrap_err(),
+            KeyError::BadBody
+        );
+        let odd = format!("earmark-key-v1 {}", "0".repeat(63));
+        assert_eq!(
+            SecretKey::from_file_text(&odd).unwrap_err(),
             KeyError::BadBody
         );
         let bad = format!("earmark-key-v1 {}", "zz".repeat(32));
