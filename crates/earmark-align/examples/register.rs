@@ -4,16 +4,11 @@
 use std::path::Path;
 use std::time::Instant;
 
-use earmark_align::{landmarks, register, LandmarkQuery, RATE};
+use earmark_align::{landmarks, register, LandmarkQuery};
 
 fn mono_8k(path: &str) -> Vec<f32> {
     let audio = earmark_audio_io::read(Path::new(path)).expect("readable audio");
-    let n = audio.frames();
-    let scale = 1.0 / audio.channels.len() as f32;
-    let mono: Vec<f32> = (0..n)
-        .map(|i| audio.channels.iter().map(|c| c[i]).sum::<f32>() * scale)
-        .collect();
-    earmark_dsp::resample(&mono, audio.rate, RATE)
+    earmark_align::analysis_signal(&audio.channels, audio.rate)
 }
 
 fn main() {

@@ -11,11 +11,13 @@
 //! Must not touch: watermarking, keys, the terminal. Samples leave this crate
 //! as planar `f32` in [-1, 1].
 
+#![forbid(unsafe_code)]
+
 use std::fs::File;
 use std::io::{ErrorKind, Write};
 use std::path::Path;
 
-use symphonia::core::audio::SampleBuffer;
+use symphonia::core::audio::{AudioBuffer, Signal};
 use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL, CODEC_TYPE_OPUS};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
@@ -149,7 +151,18 @@ pub enum AudioError {
 /// Reads and decodes a whole audio file into memory.
 pub fn read(path: &Path) -> Result<Audio, AudioError> {
     let mut reader = AudioReader::open(path)?;
-    let mut channels = vec![Vec::new(); reader.channels()];
+    // Reserved up front when the container says how long it is, so that a
+    // long recording is not copied as its buffers double (which held up to
+    // twice its size at once). The hint is capped by what the file's bytes
+    // could plausibly decode to, so a hostile header reserves little.
+    let file_bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+    let channel_count = reader.channels().max(1) as u64;
+    let reserve = reader
+        .frames_hint
+        .unwrap_or(0)
+        .min(MAX_TOTAL_SAMPLES / channel_count)
+        .min(file_bytes.saturating_mul(64) / channel_count) as usize;
+    let mut channels = vec![Vec::with_capacity(reserve); reader.channels()];
     let mut total = 0u64;
     while let Some(chunk) = reader.next_chunk()? {
         total += (chunk[0].len() * chunk.len()) as u64;
@@ -223,6 +236,10 @@ pub struct AudioReader {
     decode_errors: usize,
     finished: bool,
     opus_buffer: Vec<f32>,
+    /// Where decoded packets are converted to `f32`, reused across packets.
+    convert_buffer: Option<AudioBuffer<f32>>,
+    /// Frames per channel the container announces, if it does.
+    frames_hint: Option<u64>,
 }
 
 impl AudioReader {
@@ -260,6 +277,7 @@ impl AudioReader {
             })?
             .clone();
         let params = &track.codec_params;
+        let frames_hint = params.n_frames;
         use symphonia::core::codecs::{
             CODEC_TYPE_PCM_F32BE, CODEC_TYPE_PCM_F32LE, CODEC_TYPE_PCM_F64BE, CODEC_TYPE_PCM_F64LE,
         };
@@ -337,6 +355,8 @@ impl AudioReader {
             decode_errors: 0,
             finished: false,
             opus_buffer: vec![0.0f32; 5760 * 2],
+            frames_hint,
+            convert_buffer: None,
         };
         // Decode until the first non-empty chunk: it fixes rate and channels.
         loop {
@@ -456,11 +476,19 @@ impl AudioReader {
                                 detail: "channel count or rate changes mid-stream".into(),
                             });
                         }
-                        let frames = buffer.frames();
-                        let mut samples = SampleBuffer::<f32>::new(buffer.capacity() as u64, spec);
-                        samples.copy_interleaved_ref(buffer);
-                        planar = vec![Vec::with_capacity(frames); channels];
-                        push_interleaved(&mut planar, &samples.samples()[..frames * channels]);
+                        // Converted plane by plane into a buffer kept across
+                        // packets: no interleaving only to undo it.
+                        let capacity = buffer.capacity();
+                        let reuse = self
+                            .convert_buffer
+                            .as_ref()
+                            .is_some_and(|b| b.capacity() >= capacity && *b.spec() == spec);
+                        if !reuse {
+                            self.convert_buffer = Some(AudioBuffer::new(capacity as u64, spec));
+                        }
+                        let converted = self.convert_buffer.as_mut().expect("just set");
+                        buffer.convert(converted);
+                        planar = (0..channels).map(|c| converted.chan(c).to_vec()).collect();
                     }
                     Err(SymphoniaError::DecodeError(_)) => {
                         self.count_decode_error()?;
@@ -627,9 +655,16 @@ impl AudioWriter {
                     // hound's buffered 16-bit path: several times faster than
                     // one write call per sample.
                     let mut fast = writer.get_i16_writer((frames * chunk.len()) as u32);
-                    for i in 0..frames {
-                        for channel in chunk {
-                            fast.write_sample(quantise(channel[i], 16) as i16);
+                    if let [left, right] = chunk {
+                        for (&l, &r) in left.iter().zip(right) {
+                            fast.write_sample(quantise(l, 16) as i16);
+                            fast.write_sample(quantise(r, 16) as i16);
+                        }
+                    } else {
+                        for i in 0..frames {
+                            for channel in chunk {
+                                fast.write_sample(quantise(channel[i], 16) as i16);
+                            }
                         }
                     }
                     return fast.flush();
@@ -694,9 +729,14 @@ impl AudioWriter {
     }
 }
 
+/// `sample` scaled to `bits`-bit integers, rounded half away from zero and
+/// clamped. Rounds in `f64`, where adding ±0.5 to a scaled `f32` is exact, so
+/// that truncation gives `f32::round`'s result without its libm call.
+#[inline]
 fn quantise(sample: f32, bits: u16) -> i32 {
-    let full = (1i64 << (bits - 1)) as f32;
-    (sample * full).round().clamp(-full, full - 1.0) as i32
+    let full = (1i64 << (bits - 1)) as f64;
+    let scaled = sample as f64 * full;
+    (scaled + 0.5f64.copysign(scaled)).clamp(-full, full - 1.0) as i32
 }
 
 fn flac_bytes(

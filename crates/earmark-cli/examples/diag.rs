@@ -21,11 +21,11 @@ fn main() {
     let key = SecretKey::from_file_text(&std::fs::read_to_string(&args[2]).expect("key file"))
         .expect("valid key");
     let payload = u64::from_str_radix(&args[3], 16).expect("hex payload");
-    let channels = audio.channels.len() as f32;
-    let mono: Vec<f32> = (0..audio.frames())
-        .map(|i| audio.channels.iter().map(|c| c[i]).sum::<f32>() / channels)
-        .collect();
-    let analysis = earmark_dsp::resample(&mono, audio.rate, ANALYSIS_RATE);
+    let analysis = earmark_dsp::resample(
+        &earmark_dsp::downmix(&audio.channels),
+        audio.rate,
+        ANALYSIS_RATE,
+    );
     let cells = frame_cells(&BandLevels::compute(&analysis, FRAME_HOP, 1.0));
     let codeword = payload::codeword(&key, payload);
     let layout = Layout::new(&key, codeword.len());

@@ -277,6 +277,7 @@ const BLOCK: usize = 512;
 
 /// `acc += a · x`, element by element; with 8-wide AVX where the CPU has it
 /// (the baseline x86-64 build only vectorises 4 wide).
+#[allow(unsafe_code)]
 fn multiply_add(a: f32, x: &[f32], acc: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx") {
@@ -296,6 +297,7 @@ fn multiply_add_portable(a: f32, x: &[f32], acc: &mut [f32]) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
+#[allow(unsafe_code)]
 unsafe fn multiply_add_avx(a: f32, x: &[f32], acc: &mut [f32]) {
     multiply_add_portable(a, x, acc);
 }

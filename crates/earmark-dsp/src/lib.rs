@@ -7,6 +7,12 @@
 //!
 //! Must not touch: files, keys, the watermark's layout or any policy. This
 //! crate knows nothing about watermarks; `earmark-engine` builds on it.
+//!
+//! Unsafe code is denied except in one place: the decimator calls its
+//! inner product compiled for AVX, which is sound only once the CPU is
+//! known to have AVX; `decimate::multiply_add` checks that at run time.
+
+#![deny(unsafe_code)]
 
 mod decimate;
 
@@ -17,6 +23,34 @@ use std::sync::Arc;
 use realfft::num_complex::Complex32;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use rubato::{FftFixedIn, Resampler};
+
+/// Mean of equal-length channels: the one mono downmix every analysis uses.
+pub fn downmix(channels: &[Vec<f32>]) -> Vec<f32> {
+    let slices: Vec<&[f32]> = channels.iter().map(Vec::as_slice).collect();
+    let mut mono = Vec::new();
+    downmix_into(&slices, &mut mono);
+    mono
+}
+
+/// Writes the mean of equal-length channels into `mono` (reusing its
+/// allocation; empty if there are no channels).
+pub fn downmix_into(channels: &[&[f32]], mono: &mut Vec<f32>) {
+    mono.clear();
+    let Some((first, rest)) = channels.split_first() else {
+        return;
+    };
+    mono.extend_from_slice(first);
+    if rest.is_empty() {
+        return;
+    }
+    for channel in rest {
+        for (m, &x) in mono.iter_mut().zip(channel.iter()) {
+            *m += x;
+        }
+    }
+    let scale = 1.0 / channels.len() as f32;
+    mono.iter_mut().for_each(|m| *m *= scale);
+}
 
 /// Periodic Hann window of `len` samples (sums to a constant at 50 % overlap).
 pub fn hann(len: usize) -> Vec<f32> {

@@ -13,7 +13,7 @@
 //! The modulation is a gain per tile and band, so the mark scales with the
 //! signal: silent passages get nothing, quiet ones get proportionally little.
 
-use earmark_dsp::{resample, sqrt_hann, BandDecimator, Fft};
+use earmark_dsp::{downmix_into, resample, sqrt_hann, BandDecimator, Fft};
 use earmark_keys::SecretKey;
 
 use crate::features::{cell_values, BandLevels};
@@ -33,7 +33,7 @@ pub const MARGIN_DB: f32 = 3.8;
 pub const MIN_DEPTH_DB: f32 = 0.7;
 /// Largest modulation depth, dB, at strength 1: the audibility cap.
 ///
-/// 2.5 until session 13. Cells that must fight the host (a band moving
+/// It was 2.5 before the study below. Cells that must fight the host (a band moving
 /// against its chip, as speech formants and harmonics crossing band edges
 /// do) hit the cap, and under white noise at 20 dB those cells decided
 /// whether a 10 s excerpt of 8 kHz speech decoded: 156 of 176 did (`earmark
@@ -43,7 +43,7 @@ pub const MIN_DEPTH_DB: f32 = 0.7;
 /// decibel of SNR spent, raising the cap bought about twice the error rate
 /// that a larger margin or minimum depth did, and a cap growing with the
 /// host's own change (tried and not kept) bought the same as a flat one; the
-/// table of variants is in docs/engine-figures.md, "Session 13".
+/// table of variants is in docs/engine-figures.md, "The depth cap".
 pub const MAX_DEPTH_DB: f32 = 3.0;
 /// Estimated mark SNR (dB) above which a segment's mark is deepened.
 pub const BOOST_ABOVE_SNR_DB: f64 = 21.0;
@@ -572,19 +572,6 @@ fn clip_to_full_scale(y: f32) -> f32 {
     } else {
         y
     }
-}
-
-/// Writes the mean of equal-length channels into `mono`.
-fn downmix_into(channels: &[&[f32]], mono: &mut Vec<f32>) {
-    let scale = 1.0 / channels.len() as f32;
-    mono.clear();
-    mono.extend_from_slice(channels[0]);
-    for channel in &channels[1..] {
-        for (m, &x) in mono.iter_mut().zip(channel.iter()) {
-            *m += x;
-        }
-    }
-    mono.iter_mut().for_each(|m| *m *= scale);
 }
 
 /// Estimated mean-square power of the mark: each tile and band's power

@@ -25,6 +25,8 @@
 //! pilot, sums every repetition into soft bits, runs list Viterbi and keeps
 //! the best candidate whose tag verifies.
 
+#![forbid(unsafe_code)]
+
 pub mod detect;
 pub mod embed;
 pub mod features;
@@ -98,13 +100,4 @@ pub(crate) fn check_input(channels: &[Vec<f32>], rate: u32) -> Result<(), Engine
     Ok(())
 }
 
-/// Mean of the channels.
-pub(crate) fn downmix(channels: &[Vec<f32>]) -> Vec<f32> {
-    if channels.len() == 1 {
-        return channels[0].clone();
-    }
-    let scale = 1.0 / channels.len() as f32;
-    (0..channels[0].len())
-        .map(|i| channels.iter().map(|c| c[i]).sum::<f32>() * scale)
-        .collect()
-}
+pub(crate) use earmark_dsp::downmix;

@@ -9,10 +9,7 @@ use earmark_engine::{embed, payload_tail, read_informed, KnownPayloads};
 use earmark_keys::SecretKey;
 
 fn mono_8k(channels: &[Vec<f32>], rate: u32) -> Vec<f32> {
-    let mono: Vec<f32> = (0..channels[0].len())
-        .map(|i| channels.iter().map(|c| c[i]).sum::<f32>() / channels.len() as f32)
-        .collect();
-    earmark_dsp::resample(&mono, rate, ANALYSIS_RATE)
+    earmark_dsp::resample(&earmark_dsp::downmix(channels), rate, ANALYSIS_RATE)
 }
 
 /// The bundled 8 kHz speech and a copy marked with `payload` under `key`,
