@@ -1,16 +1,20 @@
 //! Informed tracing in the benchmark: each attacked excerpt is registered
 //! against the unmarked original and read through it, as `earmark trace`
-//! does with a stored master. A trial names the recipient when their
-//! identifier (correlated against all [`RECIPIENTS`] recipients' payloads)
-//! or the fingerprint code accuses them within ε/2 after the union bound; it
-//! accuses wrongly if either names anyone else.
+//! does with a stored master, and judged by `earmark trace`'s own rule
+//! ([`judge`]). A trial names the recipient when their identifier
+//! (correlated against all [`RECIPIENTS`] recipients' payloads) or the
+//! fingerprint code accuses them; it accuses wrongly if either names anyone
+//! else.
 
-use earmark_align::register;
+use earmark::accuse::{
+    accuse, Case, CodeSuspects, Epsilon, Evidence, InformedIdentifier, Method, Verdict,
+};
+use earmark::{read_through_master, Informed};
 use earmark_align::register::EDIT_MIN_S;
 use earmark_audio_io::Audio;
 use earmark_codes::TardosCode;
 use earmark_engine::layout::FINGERPRINT_POSITIONS;
-use earmark_engine::{payload_tail, read_informed, KnownPayloads};
+use earmark_engine::{InformedReading, KnownPayloads};
 use earmark_keys::{Label, SecretKey};
 use serde::Serialize;
 
@@ -18,18 +22,24 @@ use crate::attack::{EditKind, TrueEdit};
 
 /// Recipients each benchmark work is scored against.
 pub const RECIPIENTS: u32 = 1_000;
-/// Largest accepted probability of accusing an innocent, split as in
-/// `earmark trace`: half to the identifier, half to the code.
+/// Largest accepted probability of accusing an innocent, as `earmark
+/// trace` takes it by default: half to the identifier, half to the code.
 pub const EPSILON: f64 = 1e-6;
+/// The ledger id a benchmark file's work is given in the verdict.
+const BENCH_WORK: i64 = 1;
+
+fn epsilon() -> Epsilon {
+    Epsilon::new(EPSILON).expect("EPSILON is a probability")
+}
 /// How close a reported edit must fall to the true one (each end, seconds):
-/// issue 6 asks that edits of 1 s or more be located within ±0.25 s.
+/// edits of 1 s or more are to be located within ±0.25 s.
 pub const EDIT_TOLERANCE_S: f64 = 0.25;
 /// Label of each file's fingerprint-code key (context: the file name).
 pub const CODE_LABEL: Label = Label("earmark/v1/bench/code");
 
 /// Mono downmix at the analysis rate (8 kHz).
 pub fn analysis_signal(audio: &Audio) -> Vec<f32> {
-    earmark_align::analysis_signal(&audio.channels, audio.rate)
+    earmark::analysis_signal(audio)
 }
 
 /// One informed trial.
@@ -91,7 +101,11 @@ pub fn trial(
     let leak = analysis_signal(excerpt);
     let gradable =
         |e: &&TrueEdit| e.start_s >= EDIT_MIN_S && e.end_s <= excerpt.duration_s() - EDIT_MIN_S;
-    let Ok(registration) = register(original_8k, &leak) else {
+    let Ok(Informed {
+        reading,
+        registration,
+    }) = read_through_master(original_8k, &leak, key)
+    else {
         return InformedCell {
             edits: true_edits.iter().filter(gradable).count(),
             true_edits: true_edits.to_vec(),
@@ -110,72 +124,52 @@ pub fn trial(
         })
         .collect();
     let (edits, edits_located, spurious_edits) = score_edits(&reported_edits, true_edits, gradable);
-    let parts: Vec<earmark_engine::Segment> = registration
-        .parts()
-        .into_iter()
-        .map(|(start_s, end_s)| earmark_engine::Segment { start_s, end_s })
-        .collect();
-    let reading = read_informed(
-        key,
-        original_8k,
-        &leak,
-        |t| registration.leak_time(t),
-        registration.freq_scale,
-        &parts,
-    );
-    let half = EPSILON / 2.0;
-    // The identifier: every recipient's payload correlated with each
-    // stretch's soft bits, as `earmark trace` does, with the same union
-    // bound (recipients × stretches × the two methods trace may try).
-    let payloads = KnownPayloads::new(key, &recipient_payloads(key, payload));
-    let union = (payloads.len() * reading.soft_bits.len()) as f64 * 2.0;
-    let (mut by_identifier, mut wrong_identifier) = (false, false);
-    let mut identifier_z = f64::NEG_INFINITY;
-    for (_, soft) in &reading.soft_bits {
-        let scores = payloads.scores(soft);
-        let norm = soft.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
-        if let Some(own) = scores.iter().find(|s| s.payload == payload) {
-            if norm > 0.0 {
-                identifier_z = identifier_z.max(own.score / norm);
-            }
-        }
-        for scored in scores {
-            if payload_tail(soft, scored.score) * union > half {
-                break;
-            }
-            if scored.payload == payload {
-                by_identifier = true;
-            } else {
-                wrong_identifier = true;
-            }
-        }
-    }
-    let readings = code.readings(&reading.fingerprint.positions);
-    let everyone: Vec<u32> = (0..RECIPIENTS).collect();
-    let ranked = if readings.is_empty() {
-        Vec::new()
-    } else {
-        code.rank(&readings, &everyone, everyone.len(), 5)
-    };
-    let accused: Vec<u32> = ranked
+    // The identifier's suspects are the recipients' payloads (the one
+    // embedded belongs to `recipient`); the code's are all recipients.
+    let payloads = recipient_payloads(key, payload);
+    let suspects: Vec<(i64, u64)> = payloads
         .iter()
-        .filter(|r| r.bound <= half)
-        .map(|r| r.recipient)
+        .enumerate()
+        .map(|(i, &p)| (((recipient as usize + i) % RECIPIENTS as usize) as i64, p))
         .collect();
+    let everyone: Vec<u32> = (0..RECIPIENTS).collect();
+    let verdict = judge(&reading, key, &suspects, code, &everyone);
+    let named_by = |evidence: Evidence| {
+        verdict
+            .accused
+            .iter()
+            .any(|a| a.recipient == recipient as i64 && a.evidence.contains(&evidence))
+    };
+    let by_identifier = named_by(Evidence::Identifier);
+    let by_code = named_by(Evidence::Code);
+    let wrong = verdict
+        .accused
+        .iter()
+        .any(|a| a.recipient != recipient as i64);
+    // The margin the identifier test had: the recipient's own correlation
+    // over the soft bits' norm, the best over the stretches read.
+    let own = KnownPayloads::new(key, &[payload]);
+    let identifier_z = reading
+        .soft_bits
+        .iter()
+        .filter_map(|(_, soft)| {
+            let norm = soft.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
+            (norm > 0.0).then(|| own.scores(soft)[0].score / norm)
+        })
+        .fold(f64::NEG_INFINITY, f64::max);
+    let readings = code.readings(&reading.fingerprint.positions);
     let code_score = if readings.is_empty() {
         0.0
     } else {
         code.scores(&readings, &[recipient])[0]
     };
-    let by_code = accused.contains(&recipient);
-    let wrong_code = accused.iter().any(|&r| r != recipient);
     InformedCell {
         registered: true,
         matched_s: registration.matched_s(),
         named: by_identifier || by_code,
         by_identifier,
         by_code,
-        wrong: wrong_identifier || wrong_code,
+        wrong,
         code_score,
         shift: (reading.shift_s, reading.shift_gain_z),
         identifier_z: if identifier_z.is_finite() {
@@ -203,6 +197,40 @@ pub fn trial(
             })
             .collect(),
     }
+}
+
+/// The verdict on an informed reading: `earmark trace`'s own rule
+/// ([`earmark::accuse::accuse`]) with the budget `earmark trace` takes by
+/// default, `suspects` as `(recipient, payload)` and the code's
+/// `recipients`.
+pub fn judge(
+    reading: &InformedReading,
+    key: &SecretKey,
+    suspects: &[(i64, u64)],
+    code: &TardosCode,
+    recipients: &[u32],
+) -> Verdict {
+    accuse(&Case {
+        epsilon: epsilon(),
+        method: Method::Informed,
+        forced_work: Some(BENCH_WORK),
+        decoded: Vec::new(),
+        candidates_checked: 0,
+        informed: Some(InformedIdentifier {
+            work: BENCH_WORK,
+            soft: &reading.soft_bits,
+            whole: reading.whole_entries,
+            engine_key: key,
+            suspects,
+        }),
+        fingerprint: &reading.fingerprint.positions,
+        fingerprint_segments: &reading.fingerprint.segments,
+        codes: vec![CodeSuspects {
+            work: BENCH_WORK,
+            code,
+            recipients,
+        }],
+    })
 }
 
 /// The tamper map against the truth: (true edits graded, of those located

@@ -4,7 +4,7 @@
 //! Owns: the named attack suite and its chains ([`attack`]), the calls to
 //! Debian's ffmpeg and sox that run real codecs ([`tools`]), objective
 //! quality measures ([`metrics`]) and the perceptual helper ([`perceptual`]),
-//! the parallel runner ([`run`]), the side-by-side adapter for another
+//! the parallel runner ([`run()`]), the side-by-side adapter for another
 //! watermarking tool ([`external`]), informed tracing of the same excerpts
 //! against their originals ([`informed`]), the transcript-canary quote
 //! trials ([`text`]) and the reports: Markdown, JSON and PNG
@@ -15,6 +15,8 @@
 //! parsing (the command line lives in `earmark-cli`). Every random choice
 //! (keys, payloads, noise, excerpt offsets, rooms) derives from the seed
 //! through labelled HKDF sub-keys, so a run is reproducible bit for bit.
+
+#![forbid(unsafe_code)]
 
 pub mod attack;
 pub mod external;

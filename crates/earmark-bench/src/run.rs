@@ -53,9 +53,9 @@ pub const AUDIO_EXTENSIONS: &[&str] = &[
 pub enum Suite {
     /// A few attacks, for CI: clean, MP3 128k, the phone band, Opus 16k voice.
     Quick,
-    /// Everything issue 3 lists, with the realistic chains.
+    /// Every channel of the attack catalogue, with the realistic chains.
     Full,
-    /// The channels informed tracing is held to (issue 6), on 30 s excerpts;
+    /// The channels informed tracing is held to, on 30 s excerpts;
     /// run with `--informed`.
     Informed,
 }

@@ -49,7 +49,7 @@ pub struct TextConfig {
     /// Seed of every random choice.
     pub seed: u64,
     /// False-accusation budget of each trace.
-    pub epsilon: f64,
+    pub epsilon: earmark::Epsilon,
 }
 
 /// Results at one quote length.
@@ -196,7 +196,7 @@ pub fn run_text(document: Document, config: &TextConfig) -> TextReport {
             .iter()
             .map(earmark_text::FragmentReading::code_readings)
             .collect();
-        let verdict = code.accuse_parts(&parts, &recipients, 1, config.epsilon);
+        let verdict = earmark::accuse::accuse_text(&code, &parts, &recipients, 1, config.epsilon);
         let named: Vec<u32> = verdict.accused.iter().map(|a| a.recipient).collect();
         Trial {
             identified: named.len() == 1 && named[0] == quoted[0],
@@ -285,9 +285,9 @@ pub fn run_text(document: Document, config: &TextConfig) -> TextReport {
         positions_per_100_words: 100.0 * transcript.codeword_len as f64
             / transcript.words().max(1) as f64,
         recipients: config.recipients,
-        epsilon: config.epsilon,
+        epsilon: config.epsilon.get(),
         seed: config.seed,
-        bits_needed: (config.recipients as f64 / config.epsilon).log2(),
+        bits_needed: (config.recipients as f64 / config.epsilon.get()).log2(),
         rows,
         traces,
         innocents_accused: innocents,

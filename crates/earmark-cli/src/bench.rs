@@ -26,7 +26,7 @@ pub struct BenchArgs {
     /// Overrides --suite.
     #[arg(long)]
     attacks: Option<String>,
-    /// Named attack suite: quick, full, or informed (issue 6's channels on
+    /// Named attack suite: quick, full, or informed (the informed-tracing channels on
     /// 30 s excerpts; implies --informed).
     #[arg(long, default_value = "quick")]
     suite: String,
@@ -105,8 +105,8 @@ pub struct TextBenchArgs {
     #[arg(long, default_value_t = 500)]
     mix_trials: usize,
     /// False-accusation budget of each trace.
-    #[arg(long, default_value_t = 1e-6)]
-    epsilon: f64,
+    #[arg(long, default_value = "1e-6", allow_hyphen_values = true)]
+    epsilon: String,
     /// Seed of every random choice.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -124,27 +124,15 @@ fn run_text(args: TextBenchArgs) -> Result<ExitCode, Failure> {
             "--recipients must be at least 2 and --words positive",
         ));
     }
-    if !(args.epsilon > 0.0 && args.epsilon < 1.0) {
-        return Err(usage(format!(
-            "--epsilon {} is not a probability in (0, 1)",
-            args.epsilon
-        )));
-    }
-    let text = crate::text::read_text(&args.transcript)?;
-    let format = args
-        .transcript
-        .extension()
-        .and_then(|e| e.to_str())
-        .and_then(earmark_text::Format::from_extension);
-    let document = earmark_text::Document::parse(text, format)
-        .map_err(|e| Failure::text(format!("{}: {e}", args.transcript.display())))?;
+    let epsilon = crate::home::epsilon(&args.epsilon)?;
+    let document = earmark::load_transcript(&args.transcript, None)?;
     let config = earmark_bench::text::TextConfig {
         recipients: args.recipients,
         trials: args.trials,
         words: args.words.clone(),
         mix_trials: args.mix_trials,
         seed: args.seed,
-        epsilon: args.epsilon,
+        epsilon,
     };
     let report = earmark_bench::text::run_text(document, &config);
     let markdown = report.markdown();

@@ -1,7 +1,6 @@
 //! Exit codes and the one-line failure messages behind them.
 
-use earmark_audio_io::AudioError;
-use earmark_engine::EngineError;
+use earmark::{AudioError, EngineError, Error, LedgerError};
 
 /// Usage error: bad arguments or payload (clap also exits 2).
 pub const USAGE: i32 = 2;
@@ -46,27 +45,6 @@ impl Failure {
         }
     }
 
-    pub fn recipients(message: String) -> Self {
-        Failure {
-            code: BAD_RECIPIENTS,
-            message,
-        }
-    }
-
-    pub fn audio_path(path: &std::path::Path, error: std::io::Error) -> Self {
-        Failure {
-            code: BAD_AUDIO,
-            message: format!("{}: {error}", path.display()),
-        }
-    }
-
-    pub fn text(message: String) -> Self {
-        Failure {
-            code: BAD_TEXT,
-            message,
-        }
-    }
-
     pub fn write(message: String) -> Self {
         Failure {
             code: WRITE_FAILED,
@@ -87,33 +65,44 @@ impl Failure {
             message: error.to_string(),
         }
     }
+}
 
-    pub fn key(message: String) -> Self {
-        Failure {
-            code: BAD_KEY,
-            message,
-        }
+/// The exit code of each library error.
+fn code_of(error: &Error) -> i32 {
+    match error {
+        Error::Usage(_) | Error::Epsilon(_) => USAGE,
+        Error::Audio(AudioError::Write { .. } | AudioError::UnsupportedOutput(_)) => WRITE_FAILED,
+        Error::Audio(_) => BAD_AUDIO,
+        Error::Engine(EngineError::TooLittleSignal { .. }) => TOO_LITTLE_SIGNAL,
+        Error::Engine(EngineError::BadStrength(_) | EngineError::BadFingerprint(_)) => USAGE,
+        Error::Engine(EngineError::BadChannels | EngineError::BadRate(_)) => BAD_AUDIO,
+        Error::Ledger(
+            LedgerError::NoHomeDirectory
+            | LedgerError::NotInitialised(_)
+            | LedgerError::AlreadyInitialised(_),
+        ) => NO_HOME,
+        Error::Ledger(LedgerError::MasterKey { .. }) => BAD_KEY,
+        Error::Ledger(
+            LedgerError::DuplicateRecipient(_)
+            | LedgerError::UnknownRecipient(_)
+            | LedgerError::UnknownWork(_)
+            | LedgerError::BadCsv { .. },
+        ) => BAD_RECIPIENTS,
+        Error::Ledger(LedgerError::Io { .. } | LedgerError::Database(_)) => LEDGER,
+        Error::Key(_) => BAD_KEY,
+        Error::Write(_) => WRITE_FAILED,
+        Error::Recipients(_) => BAD_RECIPIENTS,
+        Error::Text(_) => BAD_TEXT,
+        Error::TooLittleSignal(_) => TOO_LITTLE_SIGNAL,
+        Error::MissingTool(_) => MISSING_TOOL,
+        Error::Integrity(_) => LEDGER,
     }
+}
 
-    pub fn audio(error: AudioError) -> Self {
-        let code = match error {
-            AudioError::Write { .. } | AudioError::UnsupportedOutput(_) => WRITE_FAILED,
-            _ => BAD_AUDIO,
-        };
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
         Failure {
-            code,
-            message: error.to_string(),
-        }
-    }
-
-    pub fn engine(error: EngineError) -> Self {
-        let code = match error {
-            EngineError::TooLittleSignal { .. } => TOO_LITTLE_SIGNAL,
-            EngineError::BadStrength(_) | EngineError::BadFingerprint(_) => USAGE,
-            EngineError::BadChannels | EngineError::BadRate(_) => BAD_AUDIO,
-        };
-        Failure {
-            code,
+            code: code_of(&error),
             message: error.to_string(),
         }
     }

@@ -1,25 +1,25 @@
 //! The `earmark` command.
 //!
-//! Owns: argument parsing, key files (created 0600, never printed), turning
-//! every failure into one clear line and a distinct exit code, and the human
-//! and JSON reports, and the orchestration of `mark` and `trace` (engine,
-//! codes and ledger together). Must not hold signal-processing, file-format,
-//! coding or database logic: that lives in `earmark-engine`,
-//! `earmark-audio-io`, `earmark-codes` and `earmark-ledger`.
+//! Owns: argument parsing, rendering the library's reports as text or
+//! JSON, progress bars, and turning every failure into one clear line and a
+//! distinct exit code. Must not decide anything: which work a leak is, whom
+//! to accuse, how a copy is delivered and recorded all live in the `earmark`
+//! library, which every front end calls.
+
+#![forbid(unsafe_code)]
 
 mod bench;
 mod exit;
 mod home;
-mod informed;
-mod keyfile;
 mod plot;
+mod progress;
 mod text;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use earmark_engine::{Detection, SearchGrid};
+use earmark::Detection;
 
 use exit::Failure;
 
@@ -128,7 +128,7 @@ fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCode, Fai
         Command::Work { action } => home::work(home, action),
         Command::Text { action } => text::text(home, action),
         Command::Keygen { keyfile } => {
-            keyfile::create(&keyfile)?;
+            earmark::create_key_file(&keyfile)?;
             println!("wrote a new key to {}", keyfile.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -140,38 +140,11 @@ fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCode, Fai
             strength,
             json,
         } => {
-            let payload = parse_payload(&payload)?;
-            let key = keyfile::load(&key)?;
-            // Streamed: memory stays bounded by one processing segment
-            // (WAV output; FLAC output is encoded whole at the end).
-            let mut reader = earmark_audio_io::AudioReader::open(&input).map_err(Failure::audio)?;
-            let mut embedder = earmark_engine::Embedder::new(
-                reader.rate(),
-                reader.channels(),
-                &key,
-                payload,
-                strength,
-            )
-            .map_err(Failure::engine)?;
-            let mut writer = earmark_audio_io::AudioWriter::create(
-                &output,
-                reader.rate(),
-                reader.channels(),
-                reader.sample_format(),
-            )
-            .map_err(Failure::audio)?;
-            while let Some(chunk) = reader.next_chunk().map_err(Failure::audio)? {
-                let marked = embedder.push(&chunk);
-                writer.write_chunk(&marked).map_err(Failure::audio)?;
-            }
-            let (tail, report) = embedder.finish().map_err(Failure::engine)?;
-            writer.write_chunk(&tail).map_err(Failure::audio)?;
-            writer.finish().map_err(Failure::audio)?;
+            let payload = earmark::parse_payload(&payload)?;
+            let key = earmark::load_key_file(&key)?;
+            let report = earmark::embed_file(&input, &output, &key, payload, strength)?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).expect("report serialises")
-                );
+                home::print_json(&report);
             } else {
                 println!(
                     "marked {} → {}: {:.1} s, {:.1} s carrying the mark, SNR {:.1} dB",
@@ -186,8 +159,8 @@ fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCode, Fai
         }
         Command::Bench(args) => bench::run(args),
         Command::Extract { input, key, json } => {
-            let key = keyfile::load(&key)?;
-            let detection = extract_file(&input, &key)?;
+            let key = earmark::load_key_file(&key)?;
+            let detection = earmark::extract_file(&input, &key)?;
             report_detection(&detection, json);
             Ok(if detection.found.is_empty() {
                 ExitCode::from(exit::NOT_FOUND as u8)
@@ -213,36 +186,6 @@ fn record_peak_memory() {
     {
         let _ = std::fs::write(path, kb.to_string());
     }
-}
-
-/// Blind extraction from a file, streamed: memory stays bounded by the
-/// detector's window whatever the file's length.
-pub(crate) fn extract_file(
-    input: &std::path::Path,
-    key: &earmark_keys::SecretKey,
-) -> Result<Detection, Failure> {
-    let mut reader = earmark_audio_io::AudioReader::open(input).map_err(Failure::audio)?;
-    let mut extractor = earmark_engine::Extractor::new(
-        reader.rate(),
-        reader.channels(),
-        key,
-        SearchGrid::default(),
-    )
-    .map_err(Failure::engine)?;
-    while let Some(chunk) = reader.next_chunk().map_err(Failure::audio)? {
-        extractor.push(&chunk);
-    }
-    Ok(extractor.finish())
-}
-
-fn parse_payload(text: &str) -> Result<u64, Failure> {
-    let digits = text.trim_start_matches("0x");
-    if digits.len() != 16 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(Failure::usage(format!(
-            "payload must be exactly 16 hexadecimal digits (64 bits), got '{text}'"
-        )));
-    }
-    u64::from_str_radix(digits, 16).map_err(|e| Failure::usage(e.to_string()))
 }
 
 fn report_detection(detection: &Detection, json: bool) {

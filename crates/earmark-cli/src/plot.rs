@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use earmark_align::Registration;
+use earmark::Registration;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 

@@ -133,8 +133,8 @@ fn corpus_of(name: &str) -> tempfile::TempDir {
     dir
 }
 
-/// White noise at 20 dB on 10 s excerpts of 8 kHz speech, the channel that
-/// kept issue 2 open: eight excerpts of the bundled call per seed, all of
+/// White noise at 20 dB on 10 s excerpts of 8 kHz speech, the hardest of the
+/// 10 s channels for the blind mark: eight excerpts of the bundled call per seed, all of
 /// which must decode. On seeds 2–4 the engine's former 2.5 dB depth cap lost
 /// two of the eight each (the gate read "recovered 6/8"); at 3.0 dB all hold.
 #[test]

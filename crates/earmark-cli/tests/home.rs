@@ -479,3 +479,153 @@ fn masters_are_kept_listed_and_forgotten_on_confirmation() {
     // An unknown work is refused.
     assert_ne!(home.run(&["work", "show", "9"]).status.code(), Some(0));
 }
+
+#[test]
+fn an_epsilon_that_is_not_a_probability_is_refused_before_any_verdict() {
+    let home = TestHome::new();
+    home.mark_for(&fixture(SPEECH), 3);
+    // The unmarked master of a registered work: nobody must ever be named.
+    let master = fixture(SPEECH);
+    let transcript = fixture("transcripts/asterisk-prompts.srt");
+    for bad in ["NaN", "0", "1", "2", "-1", "abc", "inf"] {
+        for args in [
+            vec!["trace", master.to_str().unwrap(), "--epsilon", bad],
+            vec![
+                "text",
+                "trace",
+                transcript.to_str().unwrap(),
+                "--epsilon",
+                bad,
+            ],
+        ] {
+            let out = home.run(&args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+            assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+            assert!(stderr.contains("epsilon"), "{stderr}");
+            assert!(!String::from_utf8_lossy(&out.stdout).contains("ACCUSED"));
+        }
+    }
+    let (code, value) = home.trace(&master);
+    assert_eq!(code, 3, "{value}");
+    assert!(accused(&value).is_empty());
+}
+
+#[test]
+fn key_files_with_non_ascii_or_odd_length_hex_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.key");
+    for text in [
+        format!("earmark-key-v1 a\u{e9}{}\n", "0".repeat(61)),
+        format!("earmark-key-v1 {}\n", "0".repeat(63)),
+        format!("earmark-key-v1 {}\u{1F600}\n", "0".repeat(60)),
+    ] {
+        std::fs::write(&key, text).unwrap();
+        let out = common::earmark(&[
+            "extract",
+            fixture(SPEECH).to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    }
+}
+
+#[test]
+fn a_damaged_landmark_index_is_rebuilt_from_the_masters() {
+    let home = TestHome::new();
+    let out = home.mark_for(&fixture(SPEECH), 3);
+    let index = home.root().join("landmarks.idx");
+    let whole = std::fs::metadata(&index).unwrap().len();
+    std::fs::write(&index, b"damaged").unwrap();
+    // Tracing rebuilds what it reads...
+    let (code, value) = home.trace(&copy_of(&out, "r02"));
+    assert_eq!(code, 0, "{value}");
+    assert_eq!(value["method"], "informed", "{value}");
+    assert_eq!(accused(&value), vec!["r02".to_string()]);
+    // ...and marking another work keeps every other work's landmarks.
+    std::fs::write(&index, b"damaged").unwrap();
+    home.ok(&[
+        "mark",
+        fixture("speech_cs_mf_22k_fillets_kitchen_dialogue.wav")
+            .to_str()
+            .unwrap(),
+        "--all",
+        "--out",
+        home.path("dialogue").to_str().unwrap(),
+    ]);
+    assert!(std::fs::metadata(&index).unwrap().len() > whole);
+    let (code, value) = home.trace(&copy_of(&out, "r03"));
+    assert_eq!(code, 0, "{value}");
+    assert_eq!(value["method"], "informed", "{value}");
+    assert_eq!(value["work"]["id"], 1, "{value}");
+    assert_eq!(accused(&value), vec!["r03".to_string()]);
+}
+
+#[test]
+fn a_copy_naming_a_recipient_missing_from_the_ledger_is_a_note() {
+    let home = TestHome::new();
+    let out = home.mark_for(&fixture(SPEECH), 3);
+    ledger_sql(
+        &home,
+        &[
+            "PRAGMA foreign_keys = OFF",
+            "DELETE FROM recipients WHERE name = 'r02'",
+        ],
+    );
+    let (code, value) = home.trace(&copy_of(&out, "r02"));
+    assert_eq!(code, 3, "{value}");
+    assert!(accused(&value).is_empty(), "{value}");
+    let notes = value["notes"].to_string();
+    assert!(notes.contains("not in it"), "{value}");
+}
+
+#[test]
+fn mark_delivers_and_records_every_copy_or_none() {
+    let home = TestHome::new();
+    for name in ["r01", "r02", "r03"] {
+        home.ok(&["recipient", "add", name]);
+    }
+    let out = home.path("copies");
+    // r02's copy cannot be put in place: its name is taken by a directory.
+    std::fs::create_dir_all(copy_of(&out, "r02").join("blocked")).unwrap();
+    let speech = fixture(SPEECH);
+    let args = [
+        "mark",
+        speech.to_str().unwrap(),
+        "--all",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let failed = home.run(&args);
+    assert_ne!(failed.status.code(), Some(0));
+    assert_ne!(failed.status.code(), Some(101));
+    assert!(!copy_of(&out, "r01").exists());
+    assert!(!copy_of(&out, "r03").exists());
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    let copies = with_ledger(&home, async |conn| {
+        use sqlx::Row;
+        sqlx::query("SELECT COUNT(*) AS n FROM copies")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap()
+            .get::<i64, _>("n")
+    });
+    assert_eq!(copies, 0);
+    // A rerun once the obstacle is gone completes the set.
+    std::fs::remove_dir_all(copy_of(&out, "r02")).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&home.ok(&[&args[..], &["--json"]].concat())).unwrap();
+    assert_eq!(json["copies"].as_array().unwrap().len(), 3, "{json}");
+    for r in ["r01", "r02", "r03"] {
+        assert!(copy_of(&out, r).is_file());
+    }
+    assert_consistent(&home, &out);
+    assert!(home.ok(&["audit", "verify"]).contains("audit chain intact"));
+}

@@ -125,7 +125,7 @@ fn retyped_quotes_in_an_article_name_their_recipient_only() {
         fragments[0]["matched_words"].as_u64().unwrap() > 1900,
         "{value}"
     );
-    let bound = value["transcripts"][0]["accused"][0]["p_false"]
+    let bound = value["transcripts"][0]["accused"][0]["false_accusation_bound"]
         .as_f64()
         .unwrap();
     assert!(bound <= 1e-6, "{bound}");

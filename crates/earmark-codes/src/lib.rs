@@ -19,6 +19,8 @@
 //! collusion-resistant codeword for the engine's fingerprint positions, and
 //! scores all recipients against whatever positions a leak carries.
 
+#![forbid(unsafe_code)]
+
 pub mod tardos;
 
 pub use tardos::{gaussian_code_length, PartsVerdict, Ranked, Readings, TardosCode};
@@ -58,6 +60,17 @@ pub struct Identifier {
     pub recipient: u32,
 }
 
+/// An identifier whose index does not fit the sealed payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OutOfRange {
+    /// Work indices run 1..=[`MAX_WORK`].
+    #[error("work index {0} is outside 1..={MAX_WORK}: this home cannot mark more works")]
+    Work(u32),
+    /// Recipient indices run 1..=[`MAX_RECIPIENT`].
+    #[error("recipient index {0} is outside 1..={MAX_RECIPIENT}: this home cannot mark for more recipients")]
+    Recipient(u32),
+}
+
 /// Seals and opens identifiers under one key.
 pub struct IdentifierCipher {
     key: SecretKey,
@@ -87,13 +100,15 @@ impl IdentifierCipher {
         u32::from_be_bytes(mac[..4].try_into().expect("4 bytes"))
     }
 
-    /// The 64-bit payload carrying `id`. Panics if an index is 0 or too large.
-    pub fn seal(&self, id: Identifier) -> u64 {
-        assert!((1..=MAX_WORK).contains(&id.work), "work index out of range");
-        assert!(
-            (1..=MAX_RECIPIENT).contains(&id.recipient),
-            "recipient index out of range"
-        );
+    /// The 64-bit payload carrying `id`; an index of 0 or above its
+    /// maximum cannot be sealed.
+    pub fn seal(&self, id: Identifier) -> Result<u64, OutOfRange> {
+        if !(1..=MAX_WORK).contains(&id.work) {
+            return Err(OutOfRange::Work(id.work));
+        }
+        if !(1..=MAX_RECIPIENT).contains(&id.recipient) {
+            return Err(OutOfRange::Recipient(id.recipient));
+        }
         let plain = ((id.work as u64) << (RECIPIENT_BITS + CHECK_BITS))
             | ((id.recipient as u64) << CHECK_BITS)
             | self.check(id.work, id.recipient);
@@ -103,7 +118,7 @@ impl IdentifierCipher {
             left = right;
             right = next;
         }
-        ((left as u64) << 32) | right as u64
+        Ok(((left as u64) << 32) | right as u64)
     }
 
     /// The identifier a payload carries, if its check field is right.
@@ -145,15 +160,15 @@ mod tests {
         fn seal_then_open_is_the_identity(work in 1..=MAX_WORK, recipient in 1..=MAX_RECIPIENT) {
             let c = cipher(7);
             let id = Identifier { work, recipient };
-            prop_assert_eq!(c.open(c.seal(id)), Some(id));
+            prop_assert_eq!(c.open(c.seal(id).unwrap()), Some(id));
         }
 
         #[test]
         fn blends_of_two_payloads_open_to_nothing(a in 1..=1000u32, b in 1..=1000u32, mask: u64) {
             prop_assume!(a != b);
             let c = cipher(8);
-            let pa = c.seal(Identifier { work: 1, recipient: a });
-            let pb = c.seal(Identifier { work: 1, recipient: b });
+            let pa = c.seal(Identifier { work: 1, recipient: a }).unwrap();
+            let pb = c.seal(Identifier { work: 1, recipient: b }).unwrap();
             let blend = (pa & mask) | (pb & !mask);
             prop_assume!(blend != pa && blend != pb);
             prop_assert_eq!(c.open(blend), None);
@@ -167,12 +182,26 @@ mod tests {
             work: 3,
             recipient: 42,
         };
-        assert_eq!(b.open(a.seal(id)), None);
+        assert_eq!(b.open(a.seal(id).unwrap()), None);
         // 2⁻²⁴ per value: none of 100,000 values opens.
         let opened = (0..100_000u64)
             .filter(|v| a.open(v.wrapping_mul(0x9E37_79B9_7F4A_7C15)).is_some())
             .count();
         assert_eq!(opened, 0);
         assert!(false_accusation_bound(8) < 1e-13);
+    }
+
+    #[test]
+    fn indices_out_of_range_are_errors() {
+        let c = cipher(1);
+        let seal = |work, recipient| c.seal(Identifier { work, recipient });
+        assert_eq!(seal(0, 1), Err(OutOfRange::Work(0)));
+        assert_eq!(seal(1, 0), Err(OutOfRange::Recipient(0)));
+        assert_eq!(
+            seal(1, MAX_RECIPIENT + 1),
+            Err(OutOfRange::Recipient(MAX_RECIPIENT + 1))
+        );
+        assert_eq!(seal(MAX_WORK + 1, 1), Err(OutOfRange::Work(MAX_WORK + 1)));
+        assert!(seal(MAX_WORK, MAX_RECIPIENT).is_ok());
     }
 }

@@ -15,6 +15,8 @@
 //! (`BEGIN IMMEDIATE`) and wait up to [`BUSY_TIMEOUT`] for it, so concurrent
 //! `earmark` processes queue instead of failing or corrupting the ledger.
 
+#![forbid(unsafe_code)]
+
 use std::borrow::Cow;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -222,17 +224,15 @@ impl Home {
             path: key_path.clone(),
             message: e.to_string(),
         })?;
-        let ledger = Ledger::connect(&db_path, false)?;
+        let mut ledger = Ledger::connect(&db_path, false)?;
         ledger
             .run(async { migrator().run(&ledger.pool).await })
             .map_err(|e| LedgerError::Database(e.to_string()))?;
+        ledger.audit_key = master.derive(AUDIT_LABEL);
+        ledger.head_path = root.join(AUDIT_HEAD_FILE);
         Ok(Home {
             root: root.to_path_buf(),
-            ledger: Ledger {
-                audit_key: master.derive(AUDIT_LABEL),
-                head_path: root.join(AUDIT_HEAD_FILE),
-                ..ledger
-            },
+            ledger,
             master,
         })
     }
@@ -402,7 +402,8 @@ pub struct AuditEntry {
 
 /// The ledger database.
 pub struct Ledger {
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until dropped (see the `Drop` impl).
+    runtime: Option<tokio::runtime::Runtime>,
     pool: SqlitePool,
     audit_key: SecretKey,
     head_path: PathBuf,
@@ -472,6 +473,37 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
+impl Drop for Ledger {
+    /// Dropping a runtime blocks, which tokio forbids inside another
+    /// runtime; there it is shut down in the background instead.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                runtime.shutdown_background();
+            }
+        }
+    }
+}
+
+/// Drives `future` on `runtime`. Called from inside another tokio runtime
+/// (an HTTP handler), `block_on` there would panic, so the work moves to a
+/// scoped thread of its own.
+fn block_on<F>(runtime: &tokio::runtime::Runtime, future: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    if tokio::runtime::Handle::try_current().is_err() {
+        return runtime.block_on(future);
+    }
+    std::thread::scope(
+        |scope| match scope.spawn(|| runtime.block_on(future)).join() {
+            Ok(output) => output,
+            Err(panic) => std::panic::resume_unwind(panic),
+        },
+    )
+}
+
 impl Ledger {
     fn connect(path: &Path, create: bool) -> Result<Ledger, LedgerError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -485,23 +517,30 @@ impl Ledger {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        let pool = runtime
-            .block_on(
-                SqlitePoolOptions::new()
-                    .max_connections(1)
-                    .connect_with(options),
-            )
-            .map_err(|e| LedgerError::Database(format!("{}: {e}", path.display())))?;
+        let pool = block_on(
+            &runtime,
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options),
+        )
+        .map_err(|e| LedgerError::Database(format!("{}: {e}", path.display())))?;
         Ok(Ledger {
-            runtime,
+            runtime: Some(runtime),
             pool,
             audit_key: SecretKey::from_bytes([0; 32]),
             head_path: PathBuf::new(),
         })
     }
 
-    fn run<F: std::future::Future>(&self, future: F) -> F::Output {
-        self.runtime.block_on(future)
+    fn run<F>(&self, future: F) -> F::Output
+    where
+        F: std::future::Future + Send,
+        F::Output: Send,
+    {
+        block_on(
+            self.runtime.as_ref().expect("the runtime lives until drop"),
+            future,
+        )
     }
 
     /// Adds a recipient; names are unique.
@@ -565,10 +604,15 @@ impl Ledger {
     }
 
     /// Imports `name,email,org` rows (header required; email and org may be
-    /// empty) in one transaction: a bad row is reported with its line number
+    /// empty) read from `source` in one transaction: a bad row is reported
+    /// with its line number in `path` (the name messages give the source)
     /// and nothing is imported.
-    pub fn import_recipients(&self, path: &Path) -> Result<Vec<Recipient>, LedgerError> {
-        let rows = read_recipient_csv(path)?;
+    pub fn import_recipients(
+        &self,
+        source: impl std::io::Read,
+        path: &Path,
+    ) -> Result<Vec<Recipient>, LedgerError> {
+        let rows = read_recipient_csv(source, path)?;
         let existing = self.recipients()?;
         for (line, name, _, _) in &rows {
             if existing.iter().any(|r| &r.name == name) {
@@ -713,30 +757,51 @@ impl Ledger {
     /// Records a delivered copy (replacing the record of the same work,
     /// recipient and format) and appends the audit row, in one transaction.
     pub fn record_copy(&self, copy: &Copy) -> Result<(), LedgerError> {
-        let detail = format!(
-            r#"{{"work":{},"recipient":{},"format":"{}","output_hash":"{}"}}"#,
-            copy.work_id, copy.recipient_id, copy.format, copy.output_hash
-        );
+        self.record_copies(std::slice::from_ref(copy), || Ok(()))
+    }
+
+    /// Records every copy of `copies`, each with its audit row, in one
+    /// transaction. `deliver` runs after the rows are written and before
+    /// they are committed: if it fails, nothing is recorded; if it succeeds,
+    /// everything is (or, should the commit itself fail, nothing is and the
+    /// error says so). Put the copies in place in `deliver`, so that what
+    /// the ledger holds and what was delivered cannot part.
+    pub fn record_copies(
+        &self,
+        copies: &[Copy],
+        deliver: impl FnOnce() -> Result<(), LedgerError> + Send,
+    ) -> Result<(), LedgerError> {
         self.run(async {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            sqlx::query(
-                "INSERT INTO copies (work_id, recipient_id, payload, output_hash, format, path, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (work_id, recipient_id, format) DO UPDATE SET \
-                 payload = excluded.payload, output_hash = excluded.output_hash, path = excluded.path",
-            )
-            .bind(copy.work_id)
-            .bind(copy.recipient_id)
-            .bind(&copy.payload)
-            .bind(&copy.output_hash)
-            .bind(&copy.format)
-            .bind(&copy.path)
-            .bind(now())
-            .execute(&mut *tx)
-            .await?;
-            let head = self.append_audit(&mut tx, "mark", &detail).await?;
+            let mut head = None;
+            for copy in copies {
+                let detail = format!(
+                    r#"{{"work":{},"recipient":{},"format":"{}","output_hash":"{}"}}"#,
+                    copy.work_id, copy.recipient_id, copy.format, copy.output_hash
+                );
+                sqlx::query(
+                    "INSERT INTO copies (work_id, recipient_id, payload, output_hash, format, path, created_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?) \
+                     ON CONFLICT (work_id, recipient_id, format) DO UPDATE SET \
+                     payload = excluded.payload, output_hash = excluded.output_hash, path = excluded.path",
+                )
+                .bind(copy.work_id)
+                .bind(copy.recipient_id)
+                .bind(&copy.payload)
+                .bind(&copy.output_hash)
+                .bind(&copy.format)
+                .bind(&copy.path)
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
+                head = Some(self.append_audit(&mut tx, "mark", &detail).await?);
+            }
+            deliver()?;
             tx.commit().await?;
-            self.write_head(&head)
+            match head {
+                Some(head) => self.write_head(&head),
+                None => Ok(()),
+            }
         })
     }
 
@@ -939,13 +1004,14 @@ impl Ledger {
 /// Parses a recipients CSV: (line, name, email, org) per row.
 type CsvRows = Vec<(u64, String, Option<String>, Option<String>)>;
 
-fn read_recipient_csv(path: &Path) -> Result<CsvRows, LedgerError> {
+fn read_recipient_csv(mut source: impl std::io::Read, path: &Path) -> Result<CsvRows, LedgerError> {
     let bad = |line: u64, message: String| LedgerError::BadCsv {
         path: path.to_path_buf(),
         line,
         message,
     };
-    let bytes = std::fs::read(path).map_err(io(path))?;
+    let mut bytes = Vec::new();
+    source.read_to_end(&mut bytes).map_err(io(path))?;
     let text = String::from_utf8(bytes).map_err(|_| bad(1, "not UTF-8 text".into()))?;
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)

@@ -1,0 +1,454 @@
+//! The accusation policy: who the readings of a leak name, and the bound on
+//! each naming being wrong. `trace`, `text trace` and the benchmark's
+//! informed and transcript trials all decide through this module, so that a
+//! verdict and its measured rate are the same rule.
+//!
+//! Two kinds of evidence share the false-accusation budget ε equally:
+//! - the sealed identifier (ε/2): a payload decoded blind, or each suspect's
+//!   own payload correlated with the soft bits read through the master;
+//! - the collusion-resistant code (ε/2): every suspect's Tardos score on the
+//!   fingerprint positions read, with a union bound over everyone scored.
+//!
+//! With the master at hand, `trace` may try both methods (informed, then
+//! blind when informed names no one), so every bound of an informed trace
+//! pays twice ([`Method::bound_factor`]).
+
+use earmark_codes::{false_accusation_bound, TardosCode};
+use earmark_engine::{payload_tail, Found, KnownPayloads, Segment};
+use earmark_keys::SecretKey;
+use serde::Serialize;
+
+/// The largest accepted probability of accusing anyone innocent: a finite
+/// number strictly between 0 and 1. Every accusation path takes one, so a
+/// NaN, 0, 1 or out-of-range value cannot reach a verdict.
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd, Serialize)]
+#[serde(transparent)]
+pub struct Epsilon(f64);
+
+/// Why a value is not an [`Epsilon`].
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("epsilon must be a probability strictly between 0 and 1, got {0}")]
+pub struct BadEpsilon(pub String);
+
+impl Epsilon {
+    /// The default budget: one wrong accusation in a million traces.
+    pub const DEFAULT: Epsilon = Epsilon(1e-6);
+
+    /// `value` if it is finite and in (0, 1).
+    pub fn new(value: f64) -> Result<Epsilon, BadEpsilon> {
+        if value.is_finite() && value > 0.0 && value < 1.0 {
+            Ok(Epsilon(value))
+        } else {
+            Err(BadEpsilon(value.to_string()))
+        }
+    }
+
+    /// The probability.
+    pub fn get(self) -> f64 {
+        self.0
+    }
+
+    /// Each kind of evidence's share of the budget.
+    pub fn half(self) -> f64 {
+        self.0 / 2.0
+    }
+}
+
+impl Default for Epsilon {
+    fn default() -> Self {
+        Epsilon::DEFAULT
+    }
+}
+
+impl std::str::FromStr for Epsilon {
+    type Err = BadEpsilon;
+
+    fn from_str(text: &str) -> Result<Epsilon, BadEpsilon> {
+        let value: f64 = text
+            .trim()
+            .parse()
+            .map_err(|_| BadEpsilon(format!("'{text}'")))?;
+        Epsilon::new(value).map_err(|_| BadEpsilon(format!("'{text}'")))
+    }
+}
+
+impl std::fmt::Display for Epsilon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// How a leak was read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Method {
+    /// The watermark alone, without the master.
+    #[serde(rename = "blind")]
+    Blind,
+    /// Registered against the stored master and read through it.
+    #[serde(rename = "informed")]
+    Informed,
+    /// Informed named no one, so the leak was also read blind.
+    #[serde(rename = "informed+blind")]
+    InformedThenBlind,
+}
+
+impl Method {
+    /// Factor on every bound: with the master at hand both methods may run,
+    /// so each accusation pays for both in the union bound.
+    pub fn bound_factor(self) -> f64 {
+        match self {
+            Method::Blind => 1.0,
+            Method::Informed | Method::InformedThenBlind => 2.0,
+        }
+    }
+
+    /// As the reports print it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Blind => "blind",
+            Method::Informed => "informed",
+            Method::InformedThenBlind => "informed+blind",
+        }
+    }
+}
+
+/// What named a recipient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Evidence {
+    /// The sealed identifier.
+    Identifier,
+    /// The collusion-resistant code.
+    Code,
+}
+
+impl Evidence {
+    /// As the reports print it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Evidence::Identifier => "identifier",
+            Evidence::Code => "code",
+        }
+    }
+}
+
+/// A payload decoded blind and resolved by the caller to a work and a
+/// recipient that holds a recorded copy of it.
+#[derive(Clone, Debug)]
+pub struct Decoded<'a> {
+    /// Work id.
+    pub work: i64,
+    /// Recipient id.
+    pub recipient: i64,
+    /// What the detector found.
+    pub found: &'a Found,
+}
+
+/// The identifier read through the master: soft bits per stretch, and the
+/// suspects' own payloads to correlate them with.
+pub struct InformedIdentifier<'a> {
+    /// The work read against.
+    pub work: i64,
+    /// Soft identifier bits, per stretch read (the whole leak first, then
+    /// its parts).
+    pub soft: &'a [(Vec<Segment>, Vec<f32>)],
+    /// How many of `soft`'s first entries cover the whole leak.
+    pub whole: usize,
+    /// The engine key the payloads were embedded under.
+    pub engine_key: &'a SecretKey,
+    /// `(recipient, payload)` of every recorded copy of the work.
+    pub suspects: &'a [(i64, u64)],
+}
+
+/// One work's code and the recipients scored under it.
+pub struct CodeSuspects<'a> {
+    /// Work id.
+    pub work: i64,
+    /// The work's code.
+    pub code: &'a TardosCode,
+    /// Recipients holding a copy of the work.
+    pub recipients: &'a [u32],
+}
+
+/// Everything one leak's readings offer for an accusation.
+pub struct Case<'a> {
+    /// The budget.
+    pub epsilon: Epsilon,
+    /// How the leak was read.
+    pub method: Method,
+    /// The work asked about, if the user named one.
+    pub forced_work: Option<i64>,
+    /// Payloads decoded blind, resolved to work and recipient.
+    pub decoded: Vec<Decoded<'a>>,
+    /// Payload candidates the blind detector checked in all.
+    pub candidates_checked: usize,
+    /// The identifier read through the master, if it was.
+    pub informed: Option<InformedIdentifier<'a>>,
+    /// The fingerprint positions read: `(position, reading)`.
+    pub fingerprint: &'a [(u32, f32)],
+    /// Stretches of the leak whose fingerprint blocks were read.
+    pub fingerprint_segments: &'a [Segment],
+    /// The codes to score: the work found (or given), else every work with
+    /// copies, each paid for in the union bound.
+    pub codes: Vec<CodeSuspects<'a>>,
+}
+
+/// One accusation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Charge {
+    /// Recipient id.
+    pub recipient: i64,
+    /// What named them.
+    pub evidence: Vec<Evidence>,
+    /// Upper bound on the probability that this names an innocent.
+    pub bound: f64,
+    /// The identifier's pilot statistic or normalised correlation, or the
+    /// code's normalised score.
+    pub score: f64,
+    /// The identifier's p-value under the no-mark hypothesis, if it named them.
+    pub mark_p_value: Option<f64>,
+    /// Stretches of the leak, seconds, that carry their mark.
+    pub segments: Vec<Segment>,
+}
+
+/// A recipient's place in the code's ranking.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Ranked {
+    /// Recipient id.
+    pub recipient: i64,
+    /// Normalised score (an innocent's has mean 0 and variance 1).
+    pub score: f64,
+    /// Bound on an innocent scoring this high, with every factor applied.
+    pub bound: f64,
+}
+
+/// What the code says about one work.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CodeVerdict {
+    /// Work id.
+    pub work: i64,
+    /// Code positions read.
+    pub positions_read: usize,
+    /// Recipients scored, over every work tried.
+    pub recipients_scored: usize,
+    /// The best scores, highest first.
+    pub ranking: Vec<Ranked>,
+}
+
+/// Who a leak's readings name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    /// The accused, in the order they were named.
+    pub accused: Vec<Charge>,
+    /// The work they hold copies of.
+    pub work: Option<i64>,
+    /// The code's verdict, if any position was read.
+    pub code: Option<CodeVerdict>,
+    /// What was read but set aside, and why.
+    pub notes: Vec<String>,
+}
+
+/// How many of a code's best scorers are ranked.
+pub const RANKING_SHOWN: usize = 10;
+
+/// The verdict on one leak: see the module documentation.
+pub fn accuse(case: &Case) -> Verdict {
+    let half = case.epsilon.half();
+    let factor = case.method.bound_factor();
+    let mut notes = Vec::new();
+    let mut accused: Vec<Charge> = Vec::new();
+    let mut work_found = case.forced_work;
+
+    let identifier_bound = false_accusation_bound(case.candidates_checked) * factor;
+    for d in &case.decoded {
+        if identifier_bound > half {
+            continue;
+        }
+        if work_found.is_some_and(|w| w != d.work) {
+            notes.push(format!("a copy of work {} is also present", d.work));
+            continue;
+        }
+        accused.push(Charge {
+            recipient: d.recipient,
+            evidence: vec![Evidence::Identifier],
+            bound: identifier_bound,
+            score: d.found.pilot_z as f64,
+            mark_p_value: Some(d.found.p_value),
+            segments: d.found.segments.clone(),
+        });
+        work_found.get_or_insert(d.work);
+    }
+
+    if let Some(informed) = case.informed.as_ref().filter(|i| !i.soft.is_empty()) {
+        let payloads: Vec<u64> = informed.suspects.iter().map(|&(_, p)| p).collect();
+        let known = KnownPayloads::new(informed.engine_key, &payloads);
+        let union = (known.len() * informed.soft.len()) as f64 * factor;
+        // Parts before the whole leak: a recipient found in a part is
+        // located by it, not by the whole leak's pilot.
+        for (k, (segments, soft)) in informed.soft.iter().enumerate().rev() {
+            let norm = soft.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
+            for scored in known.scores(soft) {
+                let tail = payload_tail(soft, scored.score);
+                let bound = (tail * union).min(1.0);
+                if bound > half {
+                    break;
+                }
+                let Some(&(recipient, _)) = informed
+                    .suspects
+                    .iter()
+                    .find(|&&(_, p)| p == scored.payload)
+                else {
+                    continue;
+                };
+                match accused.iter_mut().find(|a| a.recipient == recipient) {
+                    Some(a) => {
+                        a.bound = a.bound.min(bound);
+                        a.mark_p_value = Some(a.mark_p_value.unwrap_or(1.0).min(tail));
+                        if k >= informed.whole {
+                            a.segments.extend(segments.iter().copied());
+                            earmark_engine::detect::join_segments(&mut a.segments);
+                        }
+                    }
+                    None => accused.push(Charge {
+                        recipient,
+                        evidence: vec![Evidence::Identifier],
+                        bound,
+                        score: scored.score / norm.max(1e-12),
+                        mark_p_value: Some(tail),
+                        segments: segments.clone(),
+                    }),
+                }
+                work_found.get_or_insert(informed.work);
+            }
+        }
+    }
+
+    let code = code_verdict(&case.codes, case.fingerprint, half, factor);
+    if let Some(verdict) = &code {
+        for ranked in &verdict.ranking {
+            if ranked.bound > half {
+                break;
+            }
+            match accused.iter_mut().find(|a| a.recipient == ranked.recipient) {
+                Some(a) => {
+                    a.evidence.push(Evidence::Code);
+                    a.bound = a.bound.min(ranked.bound);
+                }
+                None => accused.push(Charge {
+                    recipient: ranked.recipient,
+                    evidence: vec![Evidence::Code],
+                    bound: ranked.bound,
+                    score: ranked.score,
+                    mark_p_value: None,
+                    segments: case.fingerprint_segments.to_vec(),
+                }),
+            }
+        }
+        if accused.iter().any(|a| a.evidence.contains(&Evidence::Code)) {
+            work_found.get_or_insert(verdict.work);
+        }
+    }
+    Verdict {
+        accused,
+        work: work_found,
+        code,
+        notes,
+    }
+}
+
+/// Scores every work's recipients on the fingerprint positions read; the
+/// best-scoring work's ranking, with union bounds over every recipient
+/// scored (of every work tried). `None` if nothing was read, or if no
+/// accusation could come from any of several works.
+fn code_verdict(
+    codes: &[CodeSuspects],
+    fingerprint: &[(u32, f32)],
+    half: f64,
+    factor: f64,
+) -> Option<CodeVerdict> {
+    let codes: Vec<&CodeSuspects> = codes.iter().filter(|c| !c.recipients.is_empty()).collect();
+    if fingerprint.is_empty() || codes.is_empty() {
+        return None;
+    }
+    let scored: usize = codes.iter().map(|c| c.recipients.len()).sum();
+    let mut best: Option<CodeVerdict> = None;
+    for c in &codes {
+        let readings = c.code.readings(fingerprint);
+        if readings.is_empty() {
+            continue;
+        }
+        let ranking: Vec<Ranked> = c
+            .code
+            .rank(&readings, c.recipients, scored, RANKING_SHOWN)
+            .into_iter()
+            .map(|r| Ranked {
+                recipient: r.recipient as i64,
+                score: r.score,
+                bound: (r.bound * factor).min(1.0),
+            })
+            .collect();
+        let strongest = ranking.first().map_or(1.0, |r| r.bound);
+        if best
+            .as_ref()
+            .is_none_or(|b| strongest < b.ranking.first().map_or(1.0, |r| r.bound))
+        {
+            best = Some(CodeVerdict {
+                work: c.work,
+                positions_read: readings.len(),
+                recipients_scored: scored,
+                ranking,
+            });
+        }
+    }
+    // Only a work some accusation could come from is worth showing.
+    let single = codes.len() == 1;
+    best.filter(|b| single || b.ranking.first().is_some_and(|r| r.bound <= half))
+}
+
+/// The verdict on a leaked text's quoted fragments, read under one
+/// transcript's code: everyone whose bound is within ε, over the whole and
+/// over each fragment alone, with `transcripts_tried` transcripts paid for
+/// in the union bound.
+pub fn accuse_text(
+    code: &TardosCode,
+    fragments: &[Vec<(u32, f32)>],
+    recipients: &[u32],
+    transcripts_tried: usize,
+    epsilon: Epsilon,
+) -> earmark_codes::PartsVerdict {
+    code.accuse_parts(fragments, recipients, transcripts_tried, epsilon.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epsilon_takes_only_open_unit_interval_values() {
+        for bad in [f64::NAN, 0.0, 1.0, 2.0, -1.0, f64::INFINITY] {
+            assert!(Epsilon::new(bad).is_err(), "{bad}");
+        }
+        for bad in ["NaN", "0", "1", "2", "-1", "abc", ""] {
+            assert!(bad.parse::<Epsilon>().is_err(), "{bad}");
+        }
+        assert_eq!("1e-6".parse::<Epsilon>().unwrap().get(), 1e-6);
+        assert_eq!(Epsilon::new(0.5).unwrap().half(), 0.25);
+    }
+
+    #[test]
+    fn nothing_read_accuses_nobody() {
+        let verdict = accuse(&Case {
+            epsilon: Epsilon::DEFAULT,
+            method: Method::Blind,
+            forced_work: None,
+            decoded: Vec::new(),
+            candidates_checked: 0,
+            informed: None,
+            fingerprint: &[],
+            fingerprint_segments: &[],
+            codes: Vec::new(),
+        });
+        assert!(verdict.accused.is_empty());
+        assert_eq!(verdict.work, None);
+    }
+}

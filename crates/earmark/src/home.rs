@@ -1,0 +1,346 @@
+//! The home: its master key, ledger, masters store and landmark index, and
+//! the operations on recipients, works and the audit log.
+
+use std::path::{Path, PathBuf};
+
+use earmark_ledger::{AuditEntry, LedgerError, Recipient, Work};
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+/// An opened home. Every operation that marks, traces or records goes
+/// through it.
+pub struct Home {
+    pub(crate) inner: earmark_ledger::Home,
+}
+
+/// Whom an operation is for.
+#[derive(Clone, Debug)]
+pub enum Selection {
+    /// Everyone in the ledger.
+    All,
+    /// These recipients, by name.
+    Named(Vec<String>),
+    /// The recipients named in the `name` column of a CSV file.
+    Csv(PathBuf),
+}
+
+/// One registered work, as `work list` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct WorkSummary {
+    /// Ledger id.
+    pub id: i64,
+    /// `audio` or `transcript`.
+    pub kind: String,
+    /// Title, if given.
+    pub title: Option<String>,
+    /// Spoken words (transcripts only).
+    pub words: Option<i64>,
+    /// Duration, seconds (0 for transcripts).
+    pub duration_s: f64,
+    /// Sample rate, Hz (0 for transcripts).
+    pub rate: i64,
+    /// Channel count (0 for transcripts).
+    pub channels: i64,
+    /// Recipients holding a copy.
+    pub recipients: usize,
+    /// When registered (UTC, RFC 3339).
+    pub registered: String,
+    /// SHA-256 of the master file, hex.
+    pub content_hash: String,
+    /// Whether the master is still in the store (informed tracing needs it).
+    pub master_kept: bool,
+}
+
+/// One delivered copy, as `work show` lists it.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeliveredCopy {
+    /// The recipient's name (`None` if the ledger no longer holds them).
+    pub recipient: Option<String>,
+    /// Recipient id.
+    pub recipient_id: i64,
+    /// Output format.
+    pub format: String,
+    /// Where it was written.
+    pub path: String,
+    /// SHA-256 of the delivered file, hex.
+    pub output_hash: String,
+    /// When (UTC, RFC 3339).
+    pub delivered: String,
+}
+
+/// One work in detail.
+#[derive(Clone, Debug, Serialize)]
+pub struct WorkDetail {
+    /// The summary.
+    #[serde(flatten)]
+    pub summary: WorkSummary,
+    /// Its copies.
+    pub copies: Vec<DeliveredCopy>,
+    /// Where its master is kept, if it is.
+    #[serde(skip)]
+    pub master_path: Option<PathBuf>,
+}
+
+/// What `work forget` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct ForgetReport {
+    /// The work.
+    pub work: i64,
+    /// Whether a master was removed (false: none was kept).
+    pub removed: bool,
+}
+
+/// The audit chain's state.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditReport {
+    /// Whether every row chains and verifies.
+    pub intact: bool,
+    /// Rows checked.
+    pub rows: usize,
+    /// What is wrong, when it is not intact.
+    pub problem: Option<String>,
+}
+
+impl Home {
+    /// The home directory to use: `explicit`, else `$EARMARK_HOME`, else
+    /// `$XDG_DATA_HOME/earmark`, else `$HOME/.local/share/earmark`.
+    pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
+        Ok(earmark_ledger::locate_home(explicit)?)
+    }
+
+    /// Creates a home at `root`: a 0700 directory, a new 0600 master key and
+    /// the ledger. Refuses an existing home.
+    pub fn init(root: &Path) -> Result<()> {
+        Ok(earmark_ledger::init(root)?)
+    }
+
+    /// Opens the home at `root`.
+    pub fn open(root: &Path) -> Result<Home> {
+        Ok(Home {
+            inner: earmark_ledger::Home::open(root)?,
+        })
+    }
+
+    /// The home directory.
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    pub(crate) fn ledger(&self) -> &earmark_ledger::Ledger {
+        &self.inner.ledger
+    }
+
+    /// Adds one recipient (names are unique), audited.
+    pub fn add_recipient(
+        &self,
+        name: &str,
+        email: Option<&str>,
+        org: Option<&str>,
+    ) -> Result<Recipient> {
+        let r = self.ledger().add_recipient(name, email, org)?;
+        self.audit(
+            "recipient",
+            serde_json::json!({"added": r.id, "name": r.name}),
+        )?;
+        Ok(r)
+    }
+
+    /// Imports recipients from a CSV read from `source` (header naming
+    /// `name`, optionally `email` and `org`); all or nothing, audited.
+    /// `source_name` names the source in messages and the audit log.
+    pub fn import_recipients(
+        &self,
+        source: impl std::io::Read,
+        source_name: &Path,
+    ) -> Result<Vec<Recipient>> {
+        let added = self.ledger().import_recipients(source, source_name)?;
+        self.audit(
+            "recipient",
+            serde_json::json!({"imported": added.len(), "from": source_name.display().to_string()}),
+        )?;
+        Ok(added)
+    }
+
+    /// Every recipient, by id.
+    pub fn recipients(&self) -> Result<Vec<Recipient>> {
+        Ok(self.ledger().recipients()?)
+    }
+
+    /// The recipients a selection names; at least one.
+    pub fn select(&self, selection: &Selection) -> Result<Vec<Recipient>> {
+        let chosen = match selection {
+            Selection::All => self.ledger().recipients()?,
+            Selection::Named(names) => self.ledger().recipients_named(names)?,
+            Selection::Csv(path) => self.ledger().recipients_named(&names_in_csv(path)?)?,
+        };
+        if chosen.is_empty() {
+            return Err(Error::Recipients("no recipients to mark for".into()));
+        }
+        Ok(chosen)
+    }
+
+    /// The work with ledger id `id`.
+    pub fn work(&self, id: i64) -> Result<Work> {
+        Ok(self
+            .ledger()
+            .work(id)?
+            .ok_or(LedgerError::UnknownWork(id))?)
+    }
+
+    fn summary(&self, w: &Work) -> Result<WorkSummary> {
+        Ok(WorkSummary {
+            id: w.id,
+            kind: w.kind.clone(),
+            title: w.title.clone(),
+            words: w.words,
+            duration_s: w.duration_s,
+            rate: w.rate,
+            channels: w.channels,
+            recipients: self.ledger().recipients_of(w.id)?.len(),
+            registered: w.created_at.clone(),
+            content_hash: w.content_hash.clone(),
+            master_kept: self.inner.master_path(&w.content_hash).is_file(),
+        })
+    }
+
+    /// Every registered work.
+    pub fn works(&self) -> Result<Vec<WorkSummary>> {
+        self.ledger()
+            .works()?
+            .iter()
+            .map(|w| self.summary(w))
+            .collect()
+    }
+
+    /// One work with its delivered copies.
+    pub fn work_detail(&self, id: i64) -> Result<WorkDetail> {
+        let w = self.work(id)?;
+        let summary = self.summary(&w)?;
+        let mut copies = Vec::new();
+        for c in self.ledger().copies_of(id)? {
+            copies.push(DeliveredCopy {
+                recipient: self.ledger().recipient(c.recipient_id)?.map(|r| r.name),
+                recipient_id: c.recipient_id,
+                format: c.format,
+                path: c.path,
+                output_hash: c.output_hash,
+                delivered: c.created_at,
+            });
+        }
+        let master_path = summary
+            .master_kept
+            .then(|| self.inner.master_path(&w.content_hash));
+        Ok(WorkDetail {
+            summary,
+            copies,
+            master_path,
+        })
+    }
+
+    /// Removes a work's master from the store (its records stay, and
+    /// tracing it becomes blind), audited.
+    pub fn forget_work(&self, id: i64) -> Result<ForgetReport> {
+        let w = self.work(id)?;
+        let removed = self.inner.forget_master(&w.content_hash)?;
+        self.audit(
+            "forget",
+            serde_json::json!({"work": id, "content_hash": w.content_hash, "removed": removed}),
+        )?;
+        Ok(ForgetReport { work: id, removed })
+    }
+
+    /// Checks the audit chain.
+    pub fn audit_verify(&self) -> Result<AuditReport> {
+        Ok(match self.ledger().verify_audit()? {
+            Ok(rows) => AuditReport {
+                intact: true,
+                rows,
+                problem: None,
+            },
+            Err(problem) => AuditReport {
+                intact: false,
+                rows: 0,
+                problem: Some(problem),
+            },
+        })
+    }
+
+    /// The audit log, oldest first.
+    pub fn audit_log(&self) -> Result<Vec<AuditEntry>> {
+        Ok(self.ledger().audit_log()?)
+    }
+
+    pub(crate) fn audit(&self, action: &str, detail: serde_json::Value) -> Result<()> {
+        Ok(self.ledger().audit(action, &detail.to_string())?)
+    }
+
+    /// The recipient with id `id`, if the ledger holds them.
+    pub(crate) fn recipient(&self, id: i64) -> Result<Option<Recipient>> {
+        Ok(self.ledger().recipient(id)?)
+    }
+}
+
+/// Names in the `name` column of a CSV.
+fn names_in_csv(path: &Path) -> Result<Vec<String>> {
+    let bad = |e: &dyn std::fmt::Display| Error::Recipients(format!("{}: {e}", path.display()));
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|e| bad(&e))?;
+    let headers = reader.headers().map_err(|e| bad(&e))?.clone();
+    let column = headers
+        .iter()
+        .position(|h| h.eq_ignore_ascii_case("name"))
+        .ok_or_else(|| bad(&"the header must name a 'name' column"))?;
+    let mut names = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| bad(&e))?;
+        if let Some(name) = record.get(column).filter(|n| !n.is_empty()) {
+            names.push(name.to_string());
+        }
+    }
+    Ok(names)
+}
+
+/// SHA-256 of a file, hex, streamed.
+pub(crate) fn file_hash(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let open_error = |e: std::io::Error| {
+        Error::Audio(earmark_audio_io::AudioError::Open {
+            path: path.display().to_string(),
+            source: e,
+        })
+    };
+    let mut file = std::fs::File::open(path).map_err(open_error)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer).map_err(open_error)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A file-name-safe form of a name.
+pub(crate) fn slug(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    s.trim_matches('_').to_string()
+}

@@ -1,0 +1,184 @@
+//! The keyed, home-less operations: key files, embedding a payload into a
+//! file, and reading it back.
+
+use std::io::Write;
+use std::path::Path;
+
+use earmark_engine::{Detection, EmbedReport, SearchGrid};
+use earmark_keys::SecretKey;
+
+use crate::{Error, Result};
+
+/// Creates a new key file, mode 0600; refuses to overwrite an existing one.
+pub fn create_key_file(path: &Path) -> Result<()> {
+    let key = SecretKey::generate();
+    let text = key.to_file_text();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::Key(format!(
+                "{} already exists; refusing to overwrite a key",
+                path.display()
+            ))
+        } else {
+            Error::Key(format!("cannot create {}: {e}", path.display()))
+        }
+    })?;
+    file.write_all(text.as_bytes())
+        .and_then(|_| file.sync_all())
+        .map_err(|e| Error::Key(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Reads a key file; its text is zeroized once parsed.
+pub fn load_key_file(path: &Path) -> Result<SecretKey> {
+    let text = std::fs::read(path)
+        .map_err(|e| Error::Key(format!("cannot read key file {}: {e}", path.display())))?;
+    let text = zeroize::Zeroizing::new(text);
+    let text = std::str::from_utf8(&text)
+        .map_err(|_| Error::Key(format!("{} is not an earmark key file", path.display())))?;
+    SecretKey::from_file_text(text).map_err(|e| Error::Key(format!("{}: {e}", path.display())))
+}
+
+/// A payload given as 16 hexadecimal digits (an optional `0x` before them).
+pub fn parse_payload(text: &str) -> Result<u64> {
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    if digits.len() != 16 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Error::Usage(format!(
+            "payload must be exactly 16 hexadecimal digits (64 bits), got '{text}'"
+        )));
+    }
+    u64::from_str_radix(digits, 16).map_err(|e| Error::Usage(e.to_string()))
+}
+
+/// Decoded chunks in flight between the decoding thread and the embedder:
+/// enough to keep both busy, few enough to bound memory.
+const CHUNKS_IN_FLIGHT: usize = 4;
+/// Frames gathered from decoded packets before they are handed over: a
+/// packet (about a thousand frames of WAV) is too little to be worth a
+/// thread switch.
+const HANDOVER_FRAMES: usize = 1 << 16;
+
+/// Embeds `payload` into `input`, writing `output` (WAV or FLAC, the
+/// input's rate, channels and length). Streamed: memory stays bounded by
+/// one processing segment and a few decoded chunks (FLAC output is encoded
+/// whole at the end). Decoding runs on a thread of its own, beside the
+/// embedder and the writer.
+pub fn embed_file(
+    input: &Path,
+    output: &Path,
+    key: &SecretKey,
+    payload: u64,
+    strength: f32,
+) -> Result<EmbedReport> {
+    let reader = earmark_audio_io::AudioReader::open(input)?;
+    let mut embedder =
+        earmark_engine::Embedder::new(reader.rate(), reader.channels(), key, payload, strength)?;
+    let writer = earmark_audio_io::AudioWriter::create(
+        output,
+        reader.rate(),
+        reader.channels(),
+        reader.sample_format(),
+    )?;
+    let (sender, chunks) = std::sync::mpsc::sync_channel(CHUNKS_IN_FLIGHT);
+    std::thread::scope(|scope| -> Result<EmbedReport> {
+        let decoding = scope.spawn(move || -> Result<()> {
+            let mut reader = reader;
+            let mut gathered: Vec<Vec<f32>> = Vec::new();
+            loop {
+                let next = reader.next_chunk()?;
+                let done = next.is_none();
+                if let Some(chunk) = next {
+                    if gathered.is_empty() {
+                        gathered = chunk;
+                    } else {
+                        for (all, part) in gathered.iter_mut().zip(chunk) {
+                            all.extend_from_slice(&part);
+                        }
+                    }
+                }
+                let full = gathered.first().is_some_and(|c| c.len() >= HANDOVER_FRAMES);
+                if (full || done)
+                    && !gathered.is_empty()
+                    && sender.send(std::mem::take(&mut gathered)).is_err()
+                {
+                    return Ok(()); // the embedding side failed and stopped listening
+                }
+                if done {
+                    return Ok(());
+                }
+            }
+        });
+        // `None` ends the output; a writer whose channel closes before it
+        // is dropped unfinished, which removes its temporary file.
+        let (marked_sender, marked) =
+            std::sync::mpsc::sync_channel::<Option<Vec<Vec<f32>>>>(CHUNKS_IN_FLIGHT);
+        let writing = scope.spawn(move || -> Result<bool> {
+            let mut writer = writer;
+            for message in marked {
+                match message {
+                    Some(chunk) => writer.write_chunk(&chunk)?,
+                    None => {
+                        writer.finish()?;
+                        return Ok(true);
+                    }
+                }
+            }
+            Ok(false)
+        });
+        // Each side stops when the other hangs up: a failed writer drops
+        // its receiver, and breaking out of this loop drops the decoder's.
+        let mut writer_gone = false;
+        for chunk in chunks {
+            if marked_sender.send(Some(embedder.push(&chunk))).is_err() {
+                writer_gone = true;
+                break;
+            }
+        }
+        let decoded = decoding.join().expect("the decoding thread does not panic");
+        let report = if writer_gone {
+            None
+        } else {
+            match decoded.and_then(|()| Ok(embedder.finish()?)) {
+                Ok((tail, report)) => {
+                    // A failed send means the writer failed: its join says why.
+                    let _ = marked_sender.send(Some(tail));
+                    let _ = marked_sender.send(None);
+                    Some(Ok(report))
+                }
+                Err(e) => Some(Err(e)),
+            }
+        };
+        drop(marked_sender);
+        let written = writing.join().expect("the writing thread does not panic");
+        match (report, written) {
+            (Some(Err(e)), _) | (_, Err(e)) => Err(e),
+            (Some(Ok(report)), Ok(true)) => Ok(report),
+            _ => Err(Error::Write(format!(
+                "{}: the output was not finished; nothing written",
+                output.display()
+            ))),
+        }
+    })
+}
+
+/// Blind extraction from a file, streamed: memory stays bounded by the
+/// detector's window whatever the file's length.
+pub fn extract_file(input: &Path, key: &SecretKey) -> Result<Detection> {
+    let mut reader = earmark_audio_io::AudioReader::open(input)?;
+    let mut extractor = earmark_engine::Extractor::new(
+        reader.rate(),
+        reader.channels(),
+        key,
+        SearchGrid::default(),
+    )?;
+    while let Some(chunk) = reader.next_chunk()? {
+        extractor.push(&chunk);
+    }
+    Ok(extractor.finish())
+}

@@ -1,0 +1,64 @@
+//! earmark's application layer: every decision the product makes.
+//!
+//! Owns: the home (opening it, its recipients, works and audit log),
+//! marking (one copy per recipient, delivered and recorded all or nothing),
+//! tracing (which work a leak is, reading it blind or through the stored
+//! master, and the tamper map), the accusation policy with its
+//! false-accusation bound ([`accuse`]), transcript canaries, and the keyed
+//! home-less commands ([`embed_file`], [`extract_file`]). Results are typed
+//! reports that serialise to the JSON the command prints.
+//!
+//! Must not own: argument parsing, terminal output, progress bars or exit
+//! codes. Those belong to front ends (the `earmark` command, a service),
+//! which call this crate and never copy a rule out of it. Progress is
+//! reported through [`Progress`]; failures are one [`Error`] enum.
+
+#![forbid(unsafe_code)]
+
+pub mod accuse;
+mod error;
+mod home;
+mod informed;
+mod keyed;
+mod mark;
+mod text;
+mod trace;
+
+pub use accuse::{Epsilon, Evidence, Method};
+pub use error::{Error, Result};
+pub use home::{
+    AuditReport, DeliveredCopy, ForgetReport, Home, Selection, WorkDetail, WorkSummary,
+};
+pub use informed::{analysis_signal, read_through_master, Informed, MAX_INFORMED_S};
+pub use keyed::{create_key_file, embed_file, extract_file, load_key_file, parse_payload};
+pub use mark::{CopyReport, Format, MarkReport, MarkRequest, ENGINE_KEY_LABEL};
+pub use text::{
+    load_transcript, read_text, text_check, TextCheckReport, TextFormat, TextMarkReport,
+    TextMarkRequest, TextTraceReport, MAX_TEXT_BYTES, MIN_SLOTS,
+};
+pub use trace::{
+    Accusation, RankedRecipient, RegistrationReport, TraceReport, TraceRequest, WorkRef,
+};
+
+pub use earmark_align::Registration;
+pub use earmark_audio_io::AudioError;
+pub use earmark_engine::{Detection, EmbedReport, EngineError};
+pub use earmark_keys::SecretKey;
+pub use earmark_ledger::{AuditEntry, LedgerError, Recipient, Work};
+
+/// Where a long operation stands, for a front end to show. Every method
+/// has an empty default, so a caller that shows nothing passes
+/// [`NoProgress`].
+pub trait Progress: Sync {
+    /// A stage of `total` steps begins.
+    fn start(&self, _stage: &str, _total: u64) {}
+    /// `steps` more steps of the current stage are done.
+    fn advance(&self, _steps: u64) {}
+    /// The current stage is over.
+    fn finish(&self) {}
+}
+
+/// Shows nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}

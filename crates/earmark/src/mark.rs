@@ -1,0 +1,425 @@
+//! Marking: one copy per recipient, each carrying its sealed identifier and
+//! codeword, delivered and recorded all or nothing.
+
+use std::path::{Path, PathBuf};
+
+use earmark_audio_io::Audio;
+use earmark_codes::{Identifier, IdentifierCipher, TardosCode};
+use earmark_engine::layout::FINGERPRINT_POSITIONS;
+use earmark_engine::SearchGrid;
+use earmark_keys::{Label, SecretKey};
+use earmark_ledger::{Copy, LedgerError, Recipient};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::home::{file_hash, slug};
+use crate::{Error, Home, Progress, Result, Selection};
+
+/// Label of the engine key every copy of a home is marked with: one key, so
+/// that `trace` needs one extraction whatever the number of works; the
+/// payload (sealed by `earmark-codes`) says which work and recipient.
+pub const ENGINE_KEY_LABEL: Label = Label("earmark/v1/home/engine-key");
+
+/// Frames handed to the embedder at a time while a copy streams out of the
+/// shared master: small next to any master, large enough to amortise calls.
+const CHUNK_FRAMES: usize = 1 << 16;
+
+/// Output formats of `mark`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// WAV, the input's sample format.
+    Wav,
+    /// FLAC.
+    Flac,
+    /// MP3 at 192 kbit/s (LAME, through ffmpeg).
+    Mp3,
+    /// Opus at 64 kbit/s in Ogg (through ffmpeg).
+    Opus,
+}
+
+impl Format {
+    /// File extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Wav => "wav",
+            Format::Flac => "flac",
+            Format::Mp3 => "mp3",
+            Format::Opus => "opus",
+        }
+    }
+
+    /// ffmpeg's encoder options for the lossy formats.
+    fn encoder(self) -> Option<&'static [&'static str]> {
+        match self {
+            Format::Mp3 => Some(&["-c:a", "libmp3lame", "-b:a", "192k"]),
+            // libopus takes 8–48 kHz but not 22.05 or 44.1: encode at its native 48 kHz.
+            Format::Opus => Some(&["-ar", "48000", "-c:a", "libopus", "-b:a", "64k"]),
+            Format::Wav | Format::Flac => None,
+        }
+    }
+}
+
+/// What `mark` is asked to do.
+#[derive(Clone, Debug)]
+pub struct MarkRequest {
+    /// The recording to mark.
+    pub work: PathBuf,
+    /// Whom it is for.
+    pub recipients: Selection,
+    /// Directory for the copies (created if missing).
+    pub out: PathBuf,
+    /// Output format.
+    pub format: Format,
+    /// Title recorded with the work.
+    pub title: Option<String>,
+}
+
+/// One delivered copy.
+#[derive(Clone, Debug, Serialize)]
+pub struct CopyReport {
+    /// The recipient's name.
+    pub recipient: String,
+    /// Recipient id.
+    pub recipient_id: i64,
+    /// Where the copy is.
+    pub path: PathBuf,
+    /// Its format.
+    pub format: Format,
+    /// SHA-256 of the file, hex.
+    pub output_hash: String,
+    /// The sealed identifier it carries (hex).
+    pub payload: String,
+}
+
+/// What `mark` delivered.
+#[derive(Clone, Debug, Serialize)]
+pub struct MarkReport {
+    /// The work's ledger id.
+    pub work: i64,
+    /// Its title, else the file's stem.
+    pub title: String,
+    /// Where the copies are.
+    pub out: PathBuf,
+    /// One per recipient.
+    pub copies: Vec<CopyReport>,
+}
+
+/// One copy written and verified, not yet in place or recorded.
+struct Prepared {
+    recipient: Recipient,
+    payload: u64,
+    partial: PathBuf,
+    target: PathBuf,
+    hash: String,
+}
+
+impl Home {
+    /// Gives each selected recipient their own marked copy of a recording.
+    ///
+    /// All or nothing: every copy is rendered, written beside its target
+    /// and read back before any is put in place, and all are put in place
+    /// and recorded in one ledger transaction. On any failure no copy is
+    /// recorded and no partial file remains; a rerun completes the set.
+    /// The master is decoded once and shared read-only; each copy streams
+    /// out of it, so memory stays near one decoded master however many
+    /// recipients and threads there are.
+    pub fn mark(&self, request: &MarkRequest, progress: &dyn Progress) -> Result<MarkReport> {
+        let ledger = self.ledger();
+        let recipients = self.select(&request.recipients)?;
+        require_regular_file(&request.work)?;
+        let content_hash = file_hash(&request.work)?;
+        let audio = earmark_audio_io::read(&request.work)?;
+        let work = ledger.register_work(
+            &content_hash,
+            request.title.as_deref(),
+            audio.duration_s(),
+            audio.rate,
+            audio.channels.len(),
+        )?;
+        if work.kind != earmark_ledger::AUDIO {
+            return Err(Error::Usage(format!(
+                "{} is already registered as a transcript (work {})",
+                request.work.display(),
+                work.id
+            )));
+        }
+        // The master is kept, byte for byte, for informed tracing; a copy that
+        // does not hash back to what was registered is not kept.
+        let stored = self.inner.store_master(&content_hash, &request.work)?;
+        if file_hash(&stored)? != content_hash {
+            let _ = self.inner.forget_master(&content_hash);
+            return Err(Error::Write(format!(
+                "{} changed while it was being registered; nothing marked",
+                request.work.display()
+            )));
+        }
+        // Its landmarks let `trace` name the work from a leak alone.
+        crate::informed::index_master(self, work.id, &crate::informed::analysis_signal(&audio))?;
+        std::fs::create_dir_all(&request.out)
+            .map_err(|e| Error::Write(format!("cannot create {}: {e}", request.out.display())))?;
+        let engine_key = self.inner.master.derive(ENGINE_KEY_LABEL);
+        let cipher = IdentifierCipher::new(&self.inner.master);
+        let code = TardosCode::new(&self.inner.master, work.id as u32, FINGERPRINT_POSITIONS);
+        let ext = request.format.extension();
+        let stem = request
+            .work
+            .file_stem()
+            .map_or_else(|| "work".to_string(), |s| slug(&s.to_string_lossy()));
+        let target_of = |r: &Recipient| request.out.join(format!("{stem}.{}.{ext}", slug(&r.name)));
+        // Two recipients must never share a file: refused before anything is written.
+        for (i, a) in recipients.iter().enumerate() {
+            if let Some(b) = recipients[..i]
+                .iter()
+                .find(|b| target_of(b) == target_of(a))
+            {
+                return Err(Error::Recipients(format!(
+                    "'{}' and '{}' would be written to the same file {}; rename one of them",
+                    b.name,
+                    a.name,
+                    target_of(a).display()
+                )));
+            }
+        }
+        progress.start("marking", recipients.len() as u64);
+        let prepared: Vec<Result<Prepared>> = recipients
+            .par_iter()
+            .map(|r| {
+                let id = Identifier {
+                    work: work.id as u32,
+                    recipient: r.id as u32,
+                };
+                let payload = cipher
+                    .seal(id)
+                    .map_err(|e| Error::Recipients(e.to_string()))?;
+                let target = target_of(r);
+                let partial = request
+                    .out
+                    .join(format!(".{stem}.{}.partial.{ext}", slug(&r.name)));
+                let result = prepare_copy(
+                    &audio,
+                    &engine_key,
+                    payload,
+                    &code.codeword(r.id as u32),
+                    request.format,
+                    &partial,
+                )
+                .and_then(|()| file_hash(&partial));
+                progress.advance(1);
+                match result {
+                    Ok(hash) => Ok(Prepared {
+                        recipient: r.clone(),
+                        payload,
+                        partial,
+                        target,
+                        hash,
+                    }),
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&partial);
+                        Err(e)
+                    }
+                }
+            })
+            .collect();
+        progress.finish();
+        drop(audio);
+        let discard = |prepared: &[Result<Prepared>]| {
+            for p in prepared.iter().flatten() {
+                let _ = std::fs::remove_file(&p.partial);
+            }
+        };
+        if let Some(position) = prepared.iter().position(Result::is_err) {
+            discard(&prepared);
+            let mut prepared = prepared;
+            return Err(prepared.swap_remove(position).err().expect("an error"));
+        }
+        let prepared: Vec<Prepared> = prepared.into_iter().map(|p| p.expect("checked")).collect();
+        let copies: Vec<Copy> = prepared
+            .iter()
+            .map(|p| Copy {
+                work_id: work.id,
+                recipient_id: p.recipient.id,
+                payload: format!("{:016x}", p.payload),
+                output_hash: p.hash.clone(),
+                format: ext.to_string(),
+                path: p.target.display().to_string(),
+                created_at: String::new(),
+            })
+            .collect();
+        let delivered = ledger.record_copies(&copies, || deliver(&prepared, &request.out));
+        if let Err(e) = delivered {
+            for p in &prepared {
+                let _ = std::fs::remove_file(&p.partial);
+            }
+            return Err(e.into());
+        }
+        Ok(MarkReport {
+            work: work.id,
+            title: work.title.clone().unwrap_or(stem),
+            out: request.out.clone(),
+            copies: prepared
+                .into_iter()
+                .map(|p| CopyReport {
+                    recipient: p.recipient.name,
+                    recipient_id: p.recipient.id,
+                    path: p.target,
+                    format: request.format,
+                    output_hash: p.hash,
+                    payload: format!("{:016x}", p.payload),
+                })
+                .collect(),
+        })
+    }
+}
+
+/// Puts every prepared copy in place. If one cannot be, those already moved
+/// go back to their partial names, so the caller's rollback leaves nothing
+/// delivered.
+fn deliver(prepared: &[Prepared], out: &Path) -> Result<(), LedgerError> {
+    for (k, p) in prepared.iter().enumerate() {
+        if let Err(source) = std::fs::rename(&p.partial, &p.target) {
+            for q in &prepared[..k] {
+                let _ = std::fs::rename(&q.target, &q.partial);
+            }
+            return Err(LedgerError::Io {
+                path: p.target.clone(),
+                source,
+            });
+        }
+    }
+    if let Ok(d) = std::fs::File::open(out) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Refuses anything but a regular file before it is read: a device or a
+/// FIFO would be hashed forever.
+pub(crate) fn require_regular_file(path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(|source| {
+        Error::Audio(earmark_audio_io::AudioError::Open {
+            path: path.display().to_string(),
+            source,
+        })
+    })?;
+    if !meta.is_file() {
+        return Err(Error::Audio(earmark_audio_io::AudioError::Unsupported {
+            path: path.display().to_string(),
+            detail: "not a regular file".into(),
+        }));
+    }
+    Ok(())
+}
+
+/// Streams a copy of `audio` carrying `payload` and `fingerprint` into
+/// `partial` (fsynced) and checks that it reads back before it may count as
+/// delivered. Lossy formats are marked, then encoded, then checked: the
+/// check reads the encoded file.
+fn prepare_copy(
+    audio: &Audio,
+    key: &SecretKey,
+    payload: u64,
+    fingerprint: &[bool],
+    format: Format,
+    partial: &Path,
+) -> Result<()> {
+    match format.encoder() {
+        None => stream_marked(audio, key, payload, fingerprint, partial)?,
+        Some(options) => {
+            let dir = partial.parent().unwrap_or(Path::new("."));
+            let wav = tempfile::Builder::new()
+                .prefix(".earmark-encode-")
+                .suffix(".wav")
+                .tempfile_in(dir)
+                .map_err(|e| Error::Write(format!("{}: {e}", dir.display())))?;
+            stream_marked(audio, key, payload, fingerprint, wav.path())?;
+            encode_lossy(wav.path(), audio.channels.len(), options, partial)?;
+        }
+    }
+    let detection = {
+        let mut reader = earmark_audio_io::AudioReader::open(partial)?;
+        let mut extractor = earmark_engine::Extractor::new(
+            reader.rate(),
+            reader.channels(),
+            key,
+            SearchGrid::exact(),
+        )?;
+        while let Some(chunk) = reader.next_chunk()? {
+            extractor.push(&chunk);
+        }
+        extractor.finish()
+    };
+    if detection.found.first().map(|f| f.payload) != Some(payload) {
+        return Err(Error::Write(format!(
+            "the copy at {} did not read back; nothing recorded",
+            partial.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Embeds chunk by chunk from the shared master into `output` (WAV or FLAC
+/// by its extension, the master's sample format), fsynced.
+fn stream_marked(
+    audio: &Audio,
+    key: &SecretKey,
+    payload: u64,
+    fingerprint: &[bool],
+    output: &Path,
+) -> Result<()> {
+    let mut embedder =
+        earmark_engine::Embedder::new(audio.rate, audio.channels.len(), key, payload, 1.0)?
+            .with_fingerprint(fingerprint)?;
+    let mut writer = earmark_audio_io::AudioWriter::create(
+        output,
+        audio.rate,
+        audio.channels.len(),
+        audio.sample_format,
+    )?;
+    let frames = audio.frames();
+    let mut start = 0;
+    while start < frames {
+        let end = (start + CHUNK_FRAMES).min(frames);
+        let chunk: Vec<Vec<f32>> = audio
+            .channels
+            .iter()
+            .map(|c| c[start..end].to_vec())
+            .collect();
+        writer.write_chunk(&embedder.push(&chunk))?;
+        start = end;
+    }
+    let (tail, _) = embedder.finish()?;
+    writer.write_chunk(&tail)?;
+    writer.finish()?;
+    std::fs::File::open(output)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::Write(format!("{}: {e}", output.display())))
+}
+
+/// Encodes the WAV at `input` to `output` with ffmpeg's `options`; the
+/// output is fsynced.
+fn encode_lossy(input: &Path, channels: usize, options: &[&str], output: &Path) -> Result<()> {
+    let result = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i"])
+        .arg(input)
+        // The channel count fixes the layout, which float WAVs may leave unset.
+        .args(["-ac", &channels.to_string()])
+        .args(options)
+        .arg(output)
+        .output()
+        .map_err(|e| {
+            Error::MissingTool(format!(
+                "MP3 and Opus copies need ffmpeg ({e}): install the Debian package `ffmpeg`"
+            ))
+        })?;
+    if !result.status.success() {
+        return Err(Error::Write(format!(
+            "ffmpeg could not encode {}: {}",
+            output.display(),
+            String::from_utf8_lossy(&result.stderr).trim()
+        )));
+    }
+    std::fs::File::open(output)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::Write(format!("{}: {e}", output.display())))
+}

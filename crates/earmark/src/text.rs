@@ -1,0 +1,630 @@
+//! Transcript canaries: each recipient's transcript differs in
+//! meaning-preserving details that follow their codeword; a quoted passage
+//! names whose transcript it came from.
+
+use std::path::{Path, PathBuf};
+
+use earmark_codes::TardosCode;
+use earmark_keys::{Label, SecretKey};
+use earmark_ledger::{Copy, Work, TRANSCRIPT};
+use earmark_text::{Document, Format, Mode, Prepared, RuleSet, Transcript};
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::accuse::{accuse_text, Epsilon};
+use crate::home::{file_hash, hex, slug};
+use crate::{Error, Home, Result, Selection};
+
+/// Largest transcript or leaked text read, bytes.
+pub const MAX_TEXT_BYTES: u64 = 32 << 20;
+/// Fewest slots a transcript must have to be marked: fewer could not name
+/// anyone from any quote.
+pub const MIN_SLOTS: usize = 8;
+/// Prefix of a transcript copy's format in the ledger (`transcript-srt`):
+/// the rest is the extension, which says how the master was parsed.
+const COPY_FORMAT_PREFIX: &str = "transcript-";
+/// Label of the codewords `text check` renders (no home is needed).
+const CHECK_LABEL: Label = Label("earmark/v1/text/self-check");
+
+/// Transcript formats.
+pub type TextFormat = Format;
+
+/// What `text mark` is asked to do.
+#[derive(Clone, Debug)]
+pub struct TextMarkRequest {
+    /// The transcript.
+    pub transcript: PathBuf,
+    /// Whom it is for.
+    pub recipients: Selection,
+    /// Directory for the variants (created if missing).
+    pub out: PathBuf,
+    /// Title recorded with the work.
+    pub title: Option<String>,
+    /// Read the transcript as this format (default: from its extension,
+    /// else from its content).
+    pub format: Option<TextFormat>,
+}
+
+/// One delivered transcript variant.
+#[derive(Clone, Debug, Serialize)]
+pub struct TextCopyReport {
+    /// The recipient's name.
+    pub recipient: String,
+    /// Recipient id.
+    pub recipient_id: i64,
+    /// Where the variant is.
+    pub path: PathBuf,
+    /// SHA-256 of the file, hex.
+    pub output_hash: String,
+}
+
+/// What `text mark` delivered.
+#[derive(Clone, Debug, Serialize)]
+pub struct TextMarkReport {
+    /// The work's ledger id.
+    pub work: i64,
+    /// Its title, else the file's stem.
+    pub title: String,
+    /// Where the variants are.
+    pub out: PathBuf,
+    /// Spoken words.
+    pub words: usize,
+    /// Variation slots found.
+    pub slots: usize,
+    /// Independent codeword positions they carry.
+    pub codeword_positions: usize,
+    /// One per recipient.
+    pub copies: Vec<TextCopyReport>,
+}
+
+/// A fragment's best-scoring recipient.
+#[derive(Clone, Debug, Serialize)]
+pub struct FragmentBest {
+    /// Recipient id.
+    pub recipient_id: u32,
+    /// Their name.
+    pub name: String,
+    /// Bound on an innocent scoring this high.
+    pub false_accusation_bound: f64,
+}
+
+/// One quoted fragment of a transcript.
+#[derive(Clone, Debug, Serialize)]
+pub struct FragmentReport {
+    /// Where it starts in the leaked text, characters.
+    pub leak_start: usize,
+    /// Where it ends in the leaked text, characters.
+    pub leak_end: usize,
+    /// The leaked fragment, shortened.
+    pub excerpt: String,
+    /// The transcript's words it quotes, shortened.
+    pub master_excerpt: String,
+    /// The transcript's word range, `[start, end)`.
+    pub master_words: [usize; 2],
+    /// Words matched.
+    pub matched_words: usize,
+    /// Slots the fragment covers.
+    pub slots_covered: usize,
+    /// Slots read.
+    pub slots_read: usize,
+    /// Whether the quote kept the transcript's punctuation.
+    pub punctuation_kept: bool,
+    /// The fragment's best recipient alone.
+    pub best: Option<FragmentBest>,
+}
+
+/// A recipient accused by a leaked text.
+#[derive(Clone, Debug, Serialize)]
+pub struct TextAccusation {
+    /// Recipient id.
+    pub recipient_id: u32,
+    /// Their name.
+    pub name: String,
+    /// Normalised code score.
+    pub score: f64,
+    /// Upper bound on the probability that this accusation is wrong.
+    pub false_accusation_bound: f64,
+}
+
+/// What one transcript says about a leaked text.
+#[derive(Clone, Debug, Serialize)]
+pub struct TranscriptVerdict {
+    /// The transcript's work id.
+    pub work: i64,
+    /// Its title.
+    pub title: Option<String>,
+    /// Variation slots.
+    pub slots: usize,
+    /// Codeword positions.
+    pub codeword_positions: usize,
+    /// Slots read, over every fragment.
+    pub slots_read: usize,
+    /// Distinct codeword positions read.
+    pub positions_read: usize,
+    /// Recipients scored.
+    pub recipients_scored: usize,
+    /// The union bound's factor.
+    pub union_factor: usize,
+    /// The fragments quoted.
+    pub fragments: Vec<FragmentReport>,
+    /// The accused.
+    pub accused: Vec<TextAccusation>,
+}
+
+/// The verdict on a leaked text.
+#[derive(Clone, Debug, Serialize)]
+pub struct TextTraceReport {
+    /// Whether the text quotes any registered transcript.
+    pub found: bool,
+    /// Always `transcript`.
+    pub method: &'static str,
+    /// The budget the verdict was held to.
+    pub epsilon: Epsilon,
+    /// One per transcript quoted.
+    pub transcripts: Vec<TranscriptVerdict>,
+}
+
+impl TextTraceReport {
+    /// Whether anyone is accused.
+    pub fn anyone_accused(&self) -> bool {
+        self.transcripts.iter().any(|t| !t.accused.is_empty())
+    }
+}
+
+/// What the rules' self-check found on a transcript.
+#[derive(Clone, Debug, Serialize)]
+pub struct TextCheckReport {
+    /// The transcript.
+    pub path: PathBuf,
+    /// Spoken words.
+    pub words: usize,
+    /// Slots kept.
+    pub slots: usize,
+    /// Codeword positions they carry.
+    pub codeword_positions: usize,
+    /// Slots found before those whose reading depends on a neighbour were left out.
+    pub slots_found: usize,
+    /// Variants rendered.
+    pub variants: usize,
+    /// Variants whose canonical text differs from the original's.
+    pub canonical_mismatches: usize,
+    /// Variants whose structure (timings, labels) changed.
+    pub structure_changed: usize,
+    /// Slots read back right.
+    pub slots_read: usize,
+    /// Slots read back wrong.
+    pub wrong_bits: usize,
+    /// Slots not read.
+    pub unread: usize,
+    /// Filler slots not read where a variant drops them all.
+    pub fillers_excused: usize,
+    /// Whether every variant means exactly what the original means.
+    pub passed: bool,
+}
+
+/// Reads a text file: bounded size, UTF-8 (a byte-order mark is dropped).
+pub fn read_text(path: &Path) -> Result<String> {
+    let bad = |e: &dyn std::fmt::Display| Error::Text(format!("{}: {e}", path.display()));
+    let meta = std::fs::metadata(path).map_err(|e| bad(&e))?;
+    if !meta.is_file() {
+        return Err(bad(&"not a regular file"));
+    }
+    if meta.len() > MAX_TEXT_BYTES {
+        return Err(bad(&format_args!(
+            "{} bytes is too large for a text (at most {MAX_TEXT_BYTES})",
+            meta.len()
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| bad(&e))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        bad(&format_args!(
+            "not UTF-8 text (invalid byte at {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    Ok(text
+        .strip_prefix('\u{feff}')
+        .map(str::to_string)
+        .unwrap_or(text))
+}
+
+/// Reads and parses a transcript: `format`, else from its extension, else
+/// from its content.
+pub fn load_transcript(path: &Path, format: Option<TextFormat>) -> Result<Document> {
+    parse(path, read_text(path)?, format)
+}
+
+fn parse(path: &Path, text: String, format: Option<Format>) -> Result<Document> {
+    let format = format.or_else(|| {
+        path.extension()
+            .and_then(|e| e.to_str())
+            .and_then(Format::from_extension)
+    });
+    Document::parse(text, format).map_err(|e| Error::Text(format!("{}: {e}", path.display())))
+}
+
+/// The code of transcript `work`.
+fn code(home_key: &SecretKey, work: i64, slots: usize) -> TardosCode {
+    TardosCode::uniform(home_key, work as u32, slots)
+}
+
+/// Up to `max` characters of `text`, on one line.
+fn excerpt(text: &str, max: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        flat
+    } else {
+        let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+/// A registered transcript, ready to trace against.
+struct Registered {
+    work: Work,
+    transcript: Transcript,
+    recipients: Vec<u32>,
+}
+
+impl Home {
+    /// Gives each selected recipient their own variant of a transcript.
+    /// Every variant is rendered and self-checked before any is written.
+    pub fn text_mark(&self, request: &TextMarkRequest) -> Result<TextMarkReport> {
+        let ledger = self.ledger();
+        let recipients = self.select(&request.recipients)?;
+        let raw = read_text(&request.transcript)?;
+        let document = parse(&request.transcript, raw, request.format)?;
+        let format = document.format;
+        let rules = RuleSet::standard();
+        let transcript = Transcript::new(&rules, document);
+        if transcript.codeword_len < MIN_SLOTS {
+            return Err(Error::TooLittleSignal(format!(
+                "{}: only {} independent variation slots in {} words; at least {MIN_SLOTS} are needed (longer transcripts carry more)",
+                request.transcript.display(),
+                transcript.codeword_len,
+                transcript.words()
+            )));
+        }
+        let content_hash = file_hash(&request.transcript)?;
+        let work = ledger.register_transcript(
+            &content_hash,
+            request.title.as_deref(),
+            transcript.words(),
+        )?;
+        if work.kind != TRANSCRIPT {
+            return Err(Error::Usage(format!(
+                "{} is already registered as a recording (work {})",
+                request.transcript.display(),
+                work.id
+            )));
+        }
+        let stored = self
+            .inner
+            .store_master(&content_hash, &request.transcript)?;
+        if file_hash(&stored)? != content_hash {
+            let _ = self.inner.forget_master(&content_hash);
+            return Err(Error::Write(format!(
+                "{} changed while it was being registered; nothing marked",
+                request.transcript.display()
+            )));
+        }
+        std::fs::create_dir_all(&request.out)
+            .map_err(|e| Error::Write(format!("cannot create {}: {e}", request.out.display())))?;
+        let code = code(&self.inner.master, work.id, transcript.codeword_len);
+        let ext = request
+            .transcript
+            .extension()
+            .and_then(|e| e.to_str())
+            .filter(|e| Format::from_extension(e) == Some(format))
+            .unwrap_or(format.extension())
+            .to_string();
+        let stem = request
+            .transcript
+            .file_stem()
+            .map_or_else(|| "transcript".to_string(), |s| slug(&s.to_string_lossy()));
+        let target_of = |name: &str| request.out.join(format!("{stem}.{}.{ext}", slug(name)));
+        for (i, a) in recipients.iter().enumerate() {
+            if let Some(b) = recipients[..i]
+                .iter()
+                .find(|b| target_of(&b.name) == target_of(&a.name))
+            {
+                return Err(Error::Recipients(format!(
+                    "'{}' and '{}' would be written to the same file {}; rename one of them",
+                    b.name,
+                    a.name,
+                    target_of(&a.name).display()
+                )));
+            }
+        }
+        // Every variant is rendered and checked before any is delivered, as
+        // audio copies are: same canonical text, same structure, and every
+        // slot reads back as this recipient's bit.
+        let rendered: Vec<String> = recipients
+            .par_iter()
+            .map(|r| {
+                let codeword = code.codeword(r.id as u32);
+                let check = transcript.self_check(&rules, std::slice::from_ref(&codeword));
+                if check.passed() {
+                    Ok(transcript.render(&rules, &codeword))
+                } else {
+                    Err(Error::Write(format!(
+                        "the variant for {} failed its self-check ({check:?}); nothing written",
+                        r.name
+                    )))
+                }
+            })
+            .collect::<Result<_>>()?;
+        let mut partials = Vec::new();
+        let mut copies = Vec::new();
+        let mut reports = Vec::new();
+        for (r, text) in recipients.iter().zip(&rendered) {
+            let target = target_of(&r.name);
+            let partial = request
+                .out
+                .join(format!(".{stem}.{}.partial.{ext}", slug(&r.name)));
+            let written = std::fs::write(&partial, text.as_bytes())
+                .and_then(|_| std::fs::File::open(&partial).and_then(|f| f.sync_all()));
+            partials.push((partial.clone(), target.clone()));
+            if let Err(e) = written {
+                for (p, _) in &partials {
+                    let _ = std::fs::remove_file(p);
+                }
+                return Err(Error::Write(format!(
+                    "cannot write {}: {e}",
+                    target.display()
+                )));
+            }
+            let output_hash = hex(&Sha256::digest(text.as_bytes()));
+            copies.push(Copy {
+                work_id: work.id,
+                recipient_id: r.id,
+                payload: format!("slots:{}", transcript.codeword_len),
+                output_hash: output_hash.clone(),
+                format: format!("{COPY_FORMAT_PREFIX}{ext}"),
+                path: target.display().to_string(),
+                created_at: String::new(),
+            });
+            reports.push(TextCopyReport {
+                recipient: r.name.clone(),
+                recipient_id: r.id,
+                path: target,
+                output_hash,
+            });
+        }
+        let delivered = ledger.record_copies(&copies, || {
+            for (k, (partial, target)) in partials.iter().enumerate() {
+                if let Err(source) = std::fs::rename(partial, target) {
+                    for (p, t) in &partials[..k] {
+                        let _ = std::fs::rename(t, p);
+                    }
+                    return Err(earmark_ledger::LedgerError::Io {
+                        path: target.clone(),
+                        source,
+                    });
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = delivered {
+            for (p, _) in &partials {
+                let _ = std::fs::remove_file(p);
+            }
+            return Err(e.into());
+        }
+        Ok(TextMarkReport {
+            work: work.id,
+            title: work.title.clone().unwrap_or(stem),
+            out: request.out.clone(),
+            words: transcript.words(),
+            slots: transcript.slots(),
+            codeword_positions: transcript.codeword_len,
+            copies: reports,
+        })
+    }
+
+    /// The transcripts a leak may quote: `only`, or every transcript whose
+    /// master is kept and that was delivered to someone.
+    fn registered(&self, rules: &RuleSet, only: Option<i64>) -> Result<Vec<Registered>> {
+        let ledger = self.ledger();
+        let works = match only {
+            Some(id) => {
+                let w = self.work(id)?;
+                if w.kind != TRANSCRIPT {
+                    return Err(Error::Usage(format!(
+                        "work {id} is a recording, not a transcript: trace it with `earmark trace`"
+                    )));
+                }
+                vec![w]
+            }
+            None => ledger
+                .works()?
+                .into_iter()
+                .filter(|w| w.kind == TRANSCRIPT)
+                .collect(),
+        };
+        let mut out = Vec::new();
+        for work in works {
+            let copies = ledger.copies_of(work.id)?;
+            let Some(first) = copies.first() else {
+                continue;
+            };
+            let path = self.inner.master_path(&work.content_hash);
+            if !path.is_file() {
+                if only.is_some() {
+                    return Err(Error::Text(format!(
+                        "the master of transcript {} was forgotten; it cannot be traced",
+                        work.id
+                    )));
+                }
+                continue;
+            }
+            let format = first
+                .format
+                .strip_prefix(COPY_FORMAT_PREFIX)
+                .and_then(Format::from_extension);
+            let document = parse(&path, read_text(&path)?, format)?;
+            let transcript = Transcript::new(rules, document);
+            let recipients = ledger
+                .recipients_of(work.id)?
+                .into_iter()
+                .map(|r| r as u32)
+                .collect();
+            out.push(Registered {
+                work,
+                transcript,
+                recipients,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Names the recipients whose transcript a leaked text quotes.
+    pub fn text_trace(
+        &self,
+        leaked: &Path,
+        work: Option<i64>,
+        epsilon: Epsilon,
+    ) -> Result<TextTraceReport> {
+        let text = read_text(leaked)?;
+        // The leak is any text: checked for binary content and emptiness only.
+        Document::parse(text.clone(), Some(Format::Plain))
+            .map_err(|e| Error::Text(format!("{}: {e}", leaked.display())))?;
+        let rules = RuleSet::standard();
+        let leak = Prepared::new(&rules, text, Mode::Leak);
+        let matched: Vec<(Registered, Vec<earmark_text::FragmentReading>)> = self
+            .registered(&rules, work)?
+            .into_iter()
+            .map(|r| {
+                let fragments = r.transcript.read(&rules, &leak);
+                (r, fragments)
+            })
+            .filter(|(_, f)| !f.is_empty())
+            .collect();
+        let works_tried = matched.len();
+        let name = |id: u32| -> Result<String> {
+            Ok(self
+                .recipient(id as i64)?
+                .map_or_else(|| format!("#{id}"), |r| r.name))
+        };
+        let mut transcripts = Vec::new();
+        for (reg, fragments) in &matched {
+            let code = code(&self.inner.master, reg.work.id, reg.transcript.codeword_len);
+            let parts: Vec<Vec<(u32, f32)>> = fragments
+                .iter()
+                .map(earmark_text::FragmentReading::code_readings)
+                .collect();
+            let verdict = accuse_text(&code, &parts, &reg.recipients, works_tried, epsilon);
+            let mut accused = Vec::new();
+            for a in &verdict.accused {
+                accused.push(TextAccusation {
+                    recipient_id: a.recipient,
+                    name: name(a.recipient)?,
+                    score: a.score,
+                    false_accusation_bound: a.bound,
+                });
+            }
+            let mut reports = Vec::new();
+            for (k, f) in fragments.iter().enumerate() {
+                let best = verdict
+                    .parts
+                    .get(k)
+                    .copied()
+                    .flatten()
+                    .or(if fragments.len() == 1 {
+                        verdict.whole
+                    } else {
+                        None
+                    });
+                let best = match best {
+                    Some(b) => Some(FragmentBest {
+                        recipient_id: b.recipient,
+                        name: name(b.recipient)?,
+                        false_accusation_bound: b.bound,
+                    }),
+                    None => None,
+                };
+                reports.push(FragmentReport {
+                    leak_start: leak.text[..f.leak_bytes.start].chars().count(),
+                    leak_end: leak.text[..f.leak_bytes.end].chars().count(),
+                    excerpt: excerpt(&leak.text[f.leak_bytes.clone()], 90),
+                    master_excerpt: excerpt(
+                        &reg.transcript.prepared.text[f.master_bytes.clone()],
+                        90,
+                    ),
+                    master_words: [f.fragment.master.start, f.fragment.master.end],
+                    matched_words: f.fragment.pairs.len(),
+                    slots_covered: f.slots_covered,
+                    slots_read: f.readings.len(),
+                    punctuation_kept: f.punctuation_kept,
+                    best,
+                });
+            }
+            transcripts.push(TranscriptVerdict {
+                work: reg.work.id,
+                title: reg.work.title.clone(),
+                slots: reg.transcript.slots(),
+                codeword_positions: reg.transcript.codeword_len,
+                slots_read: parts.iter().map(Vec::len).sum(),
+                positions_read: parts
+                    .iter()
+                    .flatten()
+                    .map(|&(p, _)| p)
+                    .collect::<std::collections::BTreeSet<u32>>()
+                    .len(),
+                recipients_scored: reg.recipients.len(),
+                union_factor: verdict.union,
+                fragments: reports,
+                accused,
+            });
+        }
+        Ok(TextTraceReport {
+            found: !transcripts.is_empty(),
+            method: "transcript",
+            epsilon,
+            transcripts,
+        })
+    }
+}
+
+/// Self-check: renders `variants` variants of a transcript and checks that
+/// each means the same (same canonical text, same structure) and reads back.
+/// No home is needed.
+pub fn text_check(
+    path: &Path,
+    variants: usize,
+    format: Option<TextFormat>,
+) -> Result<TextCheckReport> {
+    let document = parse(path, read_text(path)?, format)?;
+    let rules = RuleSet::standard();
+    let found = Prepared::new(&rules, document.text(), Mode::Master)
+        .slots
+        .len();
+    let transcript = Transcript::new(&rules, document);
+    let code = TardosCode::uniform(
+        &SecretKey::from_bytes([0; 32]).derive(CHECK_LABEL),
+        0,
+        transcript.codeword_len,
+    );
+    let mut codewords: Vec<Vec<bool>> = vec![
+        vec![false; transcript.codeword_len],
+        vec![true; transcript.codeword_len],
+    ];
+    codewords.extend((1..=variants.saturating_sub(2) as u32).map(|j| code.codeword(j)));
+    let report = transcript.self_check(&rules, &codewords);
+    Ok(TextCheckReport {
+        path: path.to_path_buf(),
+        words: transcript.words(),
+        slots: transcript.slots(),
+        codeword_positions: transcript.codeword_len,
+        slots_found: found,
+        variants: report.variants,
+        canonical_mismatches: report.canonical_mismatches,
+        structure_changed: report.structure_changed,
+        slots_read: report.slots_read,
+        wrong_bits: report.wrong_bits,
+        unread: report.unread,
+        fillers_excused: report.fillers_excused,
+        passed: report.passed(),
+    })
+}
