@@ -23,7 +23,7 @@ if ! command -v cargo >/dev/null 2>&1; then
   done
 fi
 command -v cargo >/dev/null 2>&1 || {
-  echo "setup: no Rust toolchain found; install one with rustup (https://rustup.rs), Rust 1.85 or newer" >&2
+  echo "setup: no Rust toolchain found; install one with rustup (https://rustup.rs), Rust 1.94 or newer" >&2
   exit 1
 }
 

@@ -1,4 +1,4 @@
-//! Speed of informed tracing (issue 6 asks for under 2 s on one core): a
+//! Speed of informed tracing (the target: under 2 s on one core): a
 //! 30 s excerpt of a marked 5-minute master is identified among 1,000
 //! registered works, registered against the master, read through it, and
 //! scored against 1,000 recipients with the bounds of the best ten.

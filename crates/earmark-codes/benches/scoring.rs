@@ -1,7 +1,7 @@
 //! Speed of scoring a leak against every recipient of a work: 10,000
 //! recipients and the fingerprint positions of a 5-minute leak (300 s at 30
 //! positions per second: 9,000 of the 30,720), ranked
-//! with the bounds of the best ten. Issue 4 asks for under a second beyond
+//! with the bounds of the best ten. The target is under a second beyond
 //! extraction. Uses both cores (rayon) unless `RAYON_NUM_THREADS=1`.
 //!
 //! `cargo bench -p earmark-codes` (seeded key: `EARMARK_BENCH_SEED`, default 1).

@@ -24,6 +24,8 @@
 //! confidence; the decoder maximises the correlation `Σ soft·(2·bit − 1)`, so
 //! a common scale factor on all soft values does not change its decision.
 
+#![forbid(unsafe_code)]
+
 /// Constraint length of the code (memory + 1).
 pub const CONSTRAINT_LENGTH: usize = 9;
 /// Number of zero tail bits appended to terminate the trellis.

@@ -10,6 +10,8 @@
 //! keys or how codeword bits are chosen and scored (`earmark-codes`): it
 //! turns text and bits into text, and text into slot readings.
 
+#![forbid(unsafe_code)]
+
 pub mod align;
 pub mod document;
 pub mod read;
