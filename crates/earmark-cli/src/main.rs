@@ -23,6 +23,12 @@ use earmark::Detection;
 
 use exit::Failure;
 
+/// mimalloc keeps freed blocks for reuse where the system allocator hands
+/// the multi-megabyte chunks streamed between decoder, embedder and writer
+/// back to the kernel, to be faulted in and zeroed again for the next one.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Leak tracing for sensitive audio: keyed, inaudible watermarks that survive
 /// the channels leaks go through.
 #[derive(Parser)]

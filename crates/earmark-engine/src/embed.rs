@@ -143,7 +143,17 @@ fn embed_with(
         let mut outputs: Vec<&mut [f32]> =
             channels.iter_mut().map(|c| &mut c[start..end]).collect();
         let first_tile = embedder.tile_at(from);
-        embedder.mark_window(&views, first_tile, start - from, end - from, &mut outputs);
+        let mut workspace = embedder.workspaces.swap_remove(0);
+        let stats = embedder.mark_window(
+            &mut workspace,
+            &views,
+            first_tile,
+            start - from,
+            end - from,
+            &mut outputs,
+        );
+        embedder.workspaces.push(workspace);
+        embedder.stats.add(&stats);
         start = end;
     }
     embedder.report()
@@ -151,7 +161,9 @@ fn embed_with(
 
 /// A streaming embedder: push planar chunks of any size, get marked samples
 /// back in order (delayed by up to a segment plus context), then
-/// [`Embedder::finish`]. Memory is bounded by a segment, whatever the length.
+/// [`Embedder::finish`]. Memory is bounded by a batch of segments (two per
+/// rayon thread, at most [`PARALLEL_BUDGET_SAMPLES`] samples), whatever the
+/// length; the segments of a batch are marked in parallel.
 ///
 /// Each segment of [`SEGMENT_S`] seconds is processed with [`CONTEXT_S`]
 /// seconds of the neighbouring audio on either side; segment starts fall on
@@ -173,16 +185,31 @@ pub struct Embedder {
     /// Absolute index of the next sample to output.
     next_out: usize,
     stats: Stats,
-    /// Working rate's tile grid and the way there and back.
+    /// Working rate's tile grid.
     grid: TileGrid,
+    /// One set of working buffers per segment marked at once.
+    workspaces: Vec<Workspace>,
+    /// Output buffers handed back by the caller, refilled next.
+    spare_output: Option<Vec<Vec<f32>>>,
+}
+
+/// What marking one segment needs besides the embedder's settings: the way
+/// to the working rate and back, and buffers reused from segment to segment.
+#[derive(Clone)]
+struct Workspace {
     bridge: RateBridge,
-    /// Reused buffers for the channels at the working rate.
+    /// The channels at the working rate.
     lows: Vec<Vec<f32>>,
-    /// Reused buffer for one channel's mark at the working rate.
+    /// One channel's mark at the working rate.
     low_scratch: Vec<f32>,
-    /// Reused buffer for one channel's mark at the file's rate.
+    /// One channel's mark at the file's rate (the downmix, before that).
     mark_scratch: Vec<f32>,
 }
+
+/// Samples (all channels) the embedder may hold to mark segments side by
+/// side: 64 MB of `f32`, which caps the parallelism for many channels at high
+/// rates and never binds for stereo at 48 kHz.
+pub const PARALLEL_BUDGET_SAMPLES: usize = 16 << 20;
 
 #[derive(Default)]
 struct Stats {
@@ -191,6 +218,16 @@ struct Stats {
     depth_sum: f64,
     signal_energy: f64,
     mark_energy: f64,
+}
+
+impl Stats {
+    fn add(&mut self, other: &Stats) {
+        self.frames += other.frames;
+        self.active_cells += other.active_cells;
+        self.depth_sum += other.depth_sum;
+        self.signal_energy += other.signal_energy;
+        self.mark_energy += other.mark_energy;
+    }
 }
 
 impl Embedder {
@@ -209,6 +246,21 @@ impl Embedder {
         let codeword = payload::codeword(key, payload);
         let layout = Layout::new(key, codeword.len());
         let (grid, bridge) = RateBridge::for_rate(rate);
+        let segment = (SEGMENT_S * rate as f64).round() as usize;
+        let context = (CONTEXT_S * rate as f64).round() as usize;
+        // Segments are independent given their context, so several are
+        // marked at once, as memory allows; the output does not depend on
+        // how many. Two per thread, because segments differ in cost (silence
+        // is skipped) and a batch waits for its slowest.
+        let side_by_side = (2 * rayon::current_num_threads())
+            .min(PARALLEL_BUDGET_SAMPLES / ((segment + 2 * context) * channels).max(1))
+            .max(1);
+        let workspace = Workspace {
+            bridge,
+            lows: Vec::new(),
+            low_scratch: Vec::new(),
+            mark_scratch: Vec::new(),
+        };
         Ok(Embedder {
             rate,
             codeword,
@@ -217,17 +269,15 @@ impl Embedder {
             margin_db: MARGIN_DB * strength,
             min_depth_db: MIN_DEPTH_DB * strength,
             max_depth_db: MAX_DEPTH_DB * strength,
-            segment: (SEGMENT_S * rate as f64).round() as usize,
-            context: (CONTEXT_S * rate as f64).round() as usize,
+            segment,
+            context,
             buffer: vec![Vec::new(); channels],
             buffer_start: 0,
             next_out: 0,
             stats: Stats::default(),
             grid,
-            bridge,
-            lows: Vec::new(),
-            low_scratch: Vec::new(),
-            mark_scratch: Vec::new(),
+            workspaces: vec![workspace; side_by_side],
+            spare_output: None,
         })
     }
 
@@ -251,23 +301,61 @@ impl Embedder {
             b.extend_from_slice(c);
         }
         self.stats.frames += chunk.first().map_or(0, Vec::len);
-        let mut out = vec![Vec::new(); self.buffer.len()];
-        while self.buffer_end() >= self.next_out + self.segment + self.context {
-            let end = self.next_out + self.segment;
-            self.emit(end, &mut out);
+        let mut out = self.output_buffers();
+        // Waits until every workspace has a segment, then marks them together.
+        let batch = self.workspaces.len();
+        while self.ready_segments() >= batch {
+            self.emit(batch, &mut out);
         }
         out
+    }
+
+    /// Hands back what [`Embedder::push`] returned, once written: the next
+    /// output is put there instead of in fresh memory.
+    pub fn recycle(&mut self, output: Vec<Vec<f32>>) {
+        let capacity = |o: &Vec<Vec<f32>>| o.first().map_or(0, Vec::capacity);
+        if self
+            .spare_output
+            .as_ref()
+            .is_none_or(|s| capacity(s) < capacity(&output))
+        {
+            self.spare_output = Some(output);
+        }
+    }
+
+    fn output_buffers(&mut self) -> Vec<Vec<f32>> {
+        let channels = self.buffer.len();
+        match self.spare_output.take() {
+            Some(mut spare) if spare.len() == channels => {
+                spare.iter_mut().for_each(Vec::clear);
+                spare
+            }
+            _ => vec![Vec::new(); channels],
+        }
     }
 
     /// Marks what is left and returns it with the report; refuses input too
     /// short or too silent to carry the mark.
     pub fn finish(mut self) -> Result<(Vec<Vec<f32>>, EmbedReport), EngineError> {
         let mut out = vec![Vec::new(); self.buffer.len()];
+        let ready = self.ready_segments();
+        if ready > 0 {
+            self.emit(ready, &mut out);
+        }
+        // The tail, shorter than a segment and its context, in one piece.
         let end = self.buffer_end();
         if end > self.next_out {
-            self.emit(end, &mut out);
+            self.emit_one(end, &mut out);
         }
         Ok((out, self.report()?))
+    }
+
+    /// Whole segments that have their right-hand context buffered.
+    fn ready_segments(&self) -> usize {
+        let available = self
+            .buffer_end()
+            .saturating_sub(self.next_out + self.context);
+        available / self.segment
     }
 
     /// The report over everything marked so far; an error if that is too
@@ -302,29 +390,72 @@ impl Embedder {
         (sample as f64 / self.rate as f64 / TILE_S).round() as i64
     }
 
-    /// Marks `[next_out, end)` with context around it, appends it to `out`
-    /// and drops input no longer needed.
-    fn emit(&mut self, end: usize, out: &mut [Vec<f32>]) {
-        let start = self.next_out;
-        let from = start.saturating_sub(self.context);
-        let to = (end + self.context).min(self.buffer_end());
-        let buffer = std::mem::take(&mut self.buffer);
-        let window: Vec<&[f32]> = buffer
-            .iter()
-            .map(|b| &b[from - self.buffer_start..to - self.buffer_start])
+    /// Marks the next `count` whole segments, side by side.
+    fn emit(&mut self, count: usize, out: &mut [Vec<f32>]) {
+        let ends: Vec<usize> = (1..=count)
+            .map(|k| self.next_out + k * self.segment)
             .collect();
-        let first_tile = self.tile_at(from);
-        let mut outputs: Vec<&mut [f32]> = out
-            .iter_mut()
-            .map(|o| {
-                let at = o.len();
-                o.resize(at + end - start, 0.0);
-                &mut o[at..]
+        self.emit_pieces(&ends, out);
+    }
+
+    /// Marks `[next_out, end)` as one piece.
+    fn emit_one(&mut self, end: usize, out: &mut [Vec<f32>]) {
+        self.emit_pieces(&[end], out);
+    }
+
+    /// Marks the pieces `[next_out, ends[0])`, `[ends[0], ends[1])`, … each
+    /// with context around it and on a workspace of its own, appends them to
+    /// `out` in order and drops input no longer needed.
+    fn emit_pieces(&mut self, ends: &[usize], out: &mut [Vec<f32>]) {
+        use rayon::prelude::*;
+        let start = self.next_out;
+        let end = *ends.last().expect("at least one piece");
+        let buffer_end = self.buffer_end();
+        let pieces: Vec<(usize, usize)> = std::iter::once(start)
+            .chain(ends.iter().copied())
+            .zip(ends.iter().copied())
+            .collect();
+        // Each channel's new output, cut into one slice per piece.
+        let mut outputs: Vec<Vec<&mut [f32]>> = pieces.iter().map(|_| Vec::new()).collect();
+        for o in out.iter_mut() {
+            let at = o.len();
+            o.resize(at + end - start, 0.0);
+            let mut rest = &mut o[at..];
+            for (piece, &(from, to)) in outputs.iter_mut().zip(&pieces) {
+                let (this, after) = rest.split_at_mut(to - from);
+                piece.push(this);
+                rest = after;
+            }
+        }
+        let mut workspaces = std::mem::take(&mut self.workspaces);
+        let this = &*self;
+        let stats: Vec<Stats> = pieces
+            .par_iter()
+            .zip(workspaces.par_iter_mut())
+            .zip(outputs.par_iter_mut())
+            .map(|((&(piece_start, piece_end), workspace), outputs)| {
+                let from = piece_start.saturating_sub(this.context);
+                let to = (piece_end + this.context).min(buffer_end);
+                let window: Vec<&[f32]> = this
+                    .buffer
+                    .iter()
+                    .map(|b| &b[from - this.buffer_start..to - this.buffer_start])
+                    .collect();
+                this.mark_window(
+                    workspace,
+                    &window,
+                    this.tile_at(from),
+                    piece_start - from,
+                    piece_end - from,
+                    outputs,
+                )
             })
             .collect();
-        self.mark_window(&window, first_tile, start - from, end - from, &mut outputs);
-        drop(window);
-        self.buffer = buffer;
+        drop(outputs);
+        self.workspaces = workspaces;
+        for piece in stats {
+            self.stats.add(&piece);
+        }
         self.next_out = end;
         let keep_from = end.saturating_sub(self.context).max(self.buffer_start);
         let drop = keep_from - self.buffer_start;
@@ -375,25 +506,32 @@ impl Embedder {
 
     /// Marks `window` (planar, starting at global tile `first_tile`) and
     /// writes its samples `[keep_from, keep_to)` to `out` (one slice of that
-    /// length per channel); counts statistics for those.
+    /// length per channel); returns the statistics of those.
     fn mark_window(
-        &mut self,
+        &self,
+        workspace: &mut Workspace,
         window: &[&[f32]],
         first_tile: i64,
         keep_from: usize,
         keep_to: usize,
         out: &mut [&mut [f32]],
-    ) {
+    ) -> Stats {
+        let mut stats = Stats::default();
         let rate = self.rate;
         let grid = self.grid;
-        let mut low_buffers = std::mem::take(&mut self.lows);
+        let Workspace {
+            bridge,
+            lows: low_buffers,
+            low_scratch,
+            mark_scratch,
+        } = workspace;
         low_buffers.resize_with(window.len(), Vec::new);
-        let lows: Vec<&[f32]> = match &self.bridge {
+        let lows: Vec<&[f32]> = match bridge {
             // At the file's own rate the window itself is the working signal.
             RateBridge::Decimate(d) if d.factor() == 1 => window.to_vec(),
             _ => {
                 for (low, channel) in low_buffers.iter_mut().zip(window) {
-                    self.bridge.down(channel, rate, low);
+                    bridge.down(channel, rate, low);
                 }
                 low_buffers.iter().map(Vec::as_slice).collect()
             }
@@ -404,8 +542,8 @@ impl Embedder {
             BandLevels::compute_on(lows[0], &grid, grid.tile, 1.0)
         } else {
             // The mark scratch is free until rendering: it holds the downmix.
-            downmix_into(&lows, &mut self.mark_scratch);
-            BandLevels::compute_on(&self.mark_scratch, &grid, grid.tile, 1.0)
+            downmix_into(&lows, mark_scratch);
+            BandLevels::compute_on(mark_scratch, &grid, grid.tile, 1.0)
         };
         let columns = levels.frames / TILES_PER_CELL;
         let tile_samples = rate as f64 * TILE_S;
@@ -434,8 +572,8 @@ impl Embedder {
             for band in 0..BANDS {
                 let depth = gains_db[first * BANDS + band].abs();
                 if depth > 0.0 {
-                    self.stats.active_cells += 1;
-                    self.stats.depth_sum += depth as f64;
+                    stats.active_cells += 1;
+                    stats.depth_sum += depth as f64;
                 }
             }
         }
@@ -443,17 +581,17 @@ impl Embedder {
             // The mark lives below 3.35 kHz: it is rendered at the working
             // rate and brought up to the file's rate, the same result as
             // rendering at full rate for a fraction of the work.
-            render_mark(lows[c], &gains_db, &grid, &mut self.low_scratch);
-            let mark = match &mut self.bridge {
-                RateBridge::Decimate(d) if d.factor() == 1 => &self.low_scratch,
+            render_mark(lows[c], &gains_db, &grid, low_scratch);
+            let mark = match &mut *bridge {
+                RateBridge::Decimate(d) if d.factor() == 1 => &*low_scratch,
                 RateBridge::Decimate(d) => {
-                    d.interpolate(&self.low_scratch, channel.len(), &mut self.mark_scratch);
-                    &self.mark_scratch
+                    d.interpolate(low_scratch, channel.len(), mark_scratch);
+                    &*mark_scratch
                 }
                 RateBridge::Resample => {
-                    self.mark_scratch = resample(&self.low_scratch, grid.rate, rate);
-                    self.mark_scratch.resize(channel.len(), 0.0);
-                    &self.mark_scratch
+                    *mark_scratch = resample(low_scratch, grid.rate, rate);
+                    mark_scratch.resize(channel.len(), 0.0);
+                    &*mark_scratch
                 }
             };
             let (signal, mark) = add_mark(
@@ -461,15 +599,15 @@ impl Embedder {
                 &mark[keep_from..keep_to],
                 out[c],
             );
-            self.stats.signal_energy += signal;
-            self.stats.mark_energy += mark;
+            stats.signal_energy += signal;
+            stats.mark_energy += mark;
         }
-        drop(lows);
-        self.lows = low_buffers;
+        stats
     }
 }
 
 /// How the embedder gets from the file's rate to the rate it works at, and back.
+#[derive(Clone)]
 enum RateBridge {
     /// An integer decimation factor (1: work at the file's rate). Only the
     /// marked bands must survive, so a short filter does.
