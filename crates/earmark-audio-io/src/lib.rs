@@ -135,6 +135,9 @@ pub enum AudioError {
         /// Which limit.
         detail: String,
     },
+    /// The path names a directory, device or pipe.
+    #[error("{0}: not a regular file (a directory, device or pipe); give an audio file")]
+    NotARegularFile(String),
     /// The output extension is not `.wav` or `.flac`.
     #[error("cannot write '.{0}' files: use .wav or .flac")]
     UnsupportedOutput(String),
@@ -146,6 +149,21 @@ pub enum AudioError {
         /// What went wrong.
         detail: String,
     },
+}
+
+/// Refuses anything but a regular file (following symlinks) before it is
+/// opened: opening a FIFO blocks until someone writes to it, and a device
+/// such as `/dev/zero` never ends.
+pub fn check_regular_file(path: &Path) -> Result<(), AudioError> {
+    let metadata = std::fs::metadata(path).map_err(|source| AudioError::Open {
+        path: path.display().to_string(),
+        source,
+    })?;
+    if metadata.is_file() {
+        Ok(())
+    } else {
+        Err(AudioError::NotARegularFile(path.display().to_string()))
+    }
 }
 
 /// Reads and decodes a whole audio file into memory.
@@ -250,6 +268,7 @@ impl AudioReader {
     /// Opens and probes `path`, decoding its first audio packet.
     pub fn open(path: &Path) -> Result<Self, AudioError> {
         let name = path.display().to_string();
+        check_regular_file(path)?;
         let file = File::open(path).map_err(|source| AudioError::Open {
             path: name.clone(),
             source,
@@ -571,6 +590,16 @@ impl AudioReader {
                     }
                 }
             }
+            // Only float formats can hold them; marked, a NaN spreads over a
+            // whole tile and the report's SNR turns to nonsense.
+            if self.sample_format == SampleFormat::Float32
+                && planar.iter().flatten().any(|x| !x.is_finite())
+            {
+                return Err(AudioError::Corrupt {
+                    path: self.name.clone(),
+                    detail: "the file holds NaN or infinite samples".into(),
+                });
+            }
             if self.skip > 0 {
                 let drop = self.skip.min(planar[0].len());
                 for channel in planar.iter_mut() {
@@ -644,10 +673,11 @@ impl Wav16 {
         let is_wave = handle.read_exact(&mut magic).is_ok()
             && &magic[..4] == b"RIFF"
             && &magic[8..] == b"WAVE";
-        handle.seek(SeekFrom::Start(0)).map_err(failed)?;
         if !is_wave {
             return rewind();
         }
+        refuse_absurd_wav_format(&mut handle, name)?;
+        handle.seek(SeekFrom::Start(0)).map_err(failed)?;
         // Whatever hound cannot parse, symphonia may: it decides.
         let Ok(parsed) = hound::WavReader::new(std::io::BufReader::with_capacity(1 << 18, handle))
         else {
@@ -743,6 +773,41 @@ impl Wav16 {
         }
         Ok(Some(planar))
     }
+}
+
+/// Refuses a WAV whose format chunk gives 0 channels or 0 Hz, read from
+/// just after the RIFF header: symphonia panics on a zero rate, and hound
+/// sends such files on to it. Reads at most the first 64 chunk headers.
+fn refuse_absurd_wav_format(file: &mut File, name: &str) -> Result<(), AudioError> {
+    use std::io::{Read, Seek, SeekFrom};
+    for _ in 0..64 {
+        let mut header = [0u8; 8];
+        if file.read_exact(&mut header).is_err() {
+            return Ok(()); // no format chunk: the parsers say what is wrong
+        }
+        let size = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        if &header[..4] == b"fmt " {
+            let mut fields = [0u8; 8];
+            if file.read_exact(&mut fields).is_err() {
+                return Ok(());
+            }
+            let channels = u16::from_le_bytes([fields[2], fields[3]]);
+            let rate = u32::from_le_bytes([fields[4], fields[5], fields[6], fields[7]]);
+            if channels == 0 || rate == 0 {
+                return Err(AudioError::Corrupt {
+                    path: name.to_string(),
+                    detail: format!("the header gives {channels} channels at {rate} Hz"),
+                });
+            }
+            return Ok(());
+        }
+        // Chunks are padded to an even length.
+        let skip = i64::from(size) + i64::from(size % 2);
+        if file.seek(SeekFrom::Current(skip)).is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 /// One little-endian 16-bit sample as `f32`, as symphonia converts it.

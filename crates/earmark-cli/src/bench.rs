@@ -142,9 +142,9 @@ fn run_text(args: TextBenchArgs) -> Result<ExitCode, Failure> {
         .and_then(|_| std::fs::write(args.out.join("text.md"), &markdown))
         .map_err(|e| Failure::write(format!("cannot write to {}: {e}", args.out.display())))?;
     if args.json {
-        println!("{json}");
+        outln!("{json}");
     } else {
-        print!("{markdown}");
+        out!("{markdown}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -160,9 +160,9 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Failure> {
     }
     if args.list_attacks {
         for (name, what) in earmark_bench::attack::CATALOGUE {
-            println!("{name:<16} {what}");
+            outln!("{name:<16} {what}");
         }
-        println!("\nChains join attacks with commas (opus:16k,mp3:128k); lists separate chains with spaces.");
+        outln!("\nChains join attacks with commas (opus:16k,mp3:128k); lists separate chains with spaces.");
         return Ok(ExitCode::SUCCESS);
     }
     let corpus = args.corpus.clone().expect("clap requires --corpus");
@@ -237,13 +237,13 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Failure> {
             .map_err(|e| Failure::write(format!("cannot write {}: {e}", path.display())))?;
     }
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).expect("report serialises")
         );
     } else {
-        print!("{}", report.to_markdown());
-        println!("\nreports in {}", args.out.display());
+        out!("{}", report.to_markdown());
+        outln!("\nreports in {}", args.out.display());
     }
     let failures = report.gate_failures(&gate);
     if failures.is_empty() {

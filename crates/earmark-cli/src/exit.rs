@@ -84,6 +84,8 @@ fn code_of(error: &Error) -> i32 {
         Error::Ledger(LedgerError::MasterKey { .. }) => BAD_KEY,
         Error::Ledger(
             LedgerError::DuplicateRecipient(_)
+            | LedgerError::BadName(_)
+            | LedgerError::ConfusableRecipient { .. }
             | LedgerError::UnknownRecipient(_)
             | LedgerError::UnknownWork(_)
             | LedgerError::BadCsv { .. },

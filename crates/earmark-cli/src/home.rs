@@ -184,7 +184,7 @@ pub(crate) fn open(home: Option<&Path>) -> Result<Home, Failure> {
 
 /// Prints `value` as pretty JSON.
 pub(crate) fn print_json(value: &impl serde::Serialize) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(value).expect("reports serialise")
     );
@@ -194,7 +194,7 @@ pub(crate) fn print_json(value: &impl serde::Serialize) {
 pub fn init(home: Option<&Path>) -> Result<ExitCode, Failure> {
     let root = Home::locate(home)?;
     Home::init(&root)?;
-    println!(
+    outln!(
         "created an earmark home at {} (master key mode 0600, SQLite ledger)",
         root.display()
     );
@@ -207,7 +207,7 @@ pub fn recipient(home: Option<&Path>, action: RecipientAction) -> Result<ExitCod
     match action {
         RecipientAction::Add { name, email, org } => {
             let r = home.add_recipient(&name, email.as_deref(), org.as_deref())?;
-            println!("added recipient {} ({})", r.name, r.id);
+            outln!("added recipient {} ({})", r.name, r.id);
         }
         RecipientAction::List { json } => {
             let all = home.recipients()?;
@@ -215,7 +215,7 @@ pub fn recipient(home: Option<&Path>, action: RecipientAction) -> Result<ExitCod
                 print_json(&all);
             } else {
                 for r in all {
-                    println!(
+                    outln!(
                         "{:>6}  {}  {}  {}",
                         r.id,
                         r.name,
@@ -233,7 +233,7 @@ pub fn recipient(home: Option<&Path>, action: RecipientAction) -> Result<ExitCod
                 }))
             })?;
             let added = home.import_recipients(std::io::BufReader::new(source), &file)?;
-            println!(
+            outln!(
                 "imported {} recipients from {}",
                 added.len(),
                 file.display()
@@ -257,7 +257,7 @@ pub fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failure> {
     if args.json {
         print_json(&report);
     } else {
-        println!(
+        outln!(
             "marked work {} ({}) for {} recipients into {}",
             report.work,
             report.title,
@@ -300,18 +300,18 @@ pub fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> 
 
 fn print_trace(report: &TraceReport, leak: &Path) {
     if report.accused.is_empty() {
-        println!(
+        outln!(
             "nothing found: no copy of a registered work is identified in {} ({:.1} s examined, {} code positions read)",
             leak.display(),
             report.duration_s,
             report.positions_read
         );
         for n in &report.notes {
-            println!("  note: {n}");
+            outln!("  note: {n}");
         }
     } else {
         let work = report.work.as_ref().expect("accusations name a work");
-        println!(
+        outln!(
             "work {} ({}), {} detection, {} code positions and {} identifier blocks read",
             work.id,
             work.title.as_deref().unwrap_or("untitled"),
@@ -326,7 +326,7 @@ fn print_trace(report: &TraceReport, leak: &Path) {
                 .map(|seg| format!("{:.1}–{:.1} s", seg.start_s, seg.end_s))
                 .collect();
             let evidence: Vec<&str> = a.evidence.iter().map(|e| e.as_str()).collect();
-            println!(
+            outln!(
                 "ACCUSED {}  false-accusation bound ≤ {:.1e}  by {}  in {}",
                 a.name,
                 a.false_accusation_bound,
@@ -335,14 +335,16 @@ fn print_trace(report: &TraceReport, leak: &Path) {
             );
         }
         if !report.ranking.is_empty() {
-            println!(
+            outln!(
                 "code ranking ({} recipients scored):",
                 report.recipients_scored
             );
             for r in &report.ranking {
-                println!(
+                outln!(
                     "  {:<24} score {:6.2}  bound {:.1e}",
-                    r.name, r.score, r.false_accusation_bound
+                    r.name,
+                    r.score,
+                    r.false_accusation_bound
                 );
             }
         }
@@ -354,7 +356,7 @@ fn print_trace(report: &TraceReport, leak: &Path) {
 
 /// The alignment with the master, and what was cut or inserted, as text.
 fn print_tamper_map(r: &earmark::Registration) {
-    println!(
+    outln!(
         "registered against the master: time scale {:.3}, pitch {:+.0} cents, {:.1} of {:.1} s matched",
         r.time_scale,
         // Adding zero turns a rounded −0 into 0 for printing.
@@ -363,21 +365,27 @@ fn print_tamper_map(r: &earmark::Registration) {
         r.leak_s
     );
     for s in &r.stretches {
-        println!(
+        outln!(
             "  leak {:7.2}–{:7.2} s  plays master {:7.2}–{:7.2} s",
-            s.leak_start_s, s.leak_end_s, s.master_start_s, s.master_end_s
+            s.leak_start_s,
+            s.leak_end_s,
+            s.master_start_s,
+            s.master_end_s
         );
     }
     for e in &r.inserted {
-        println!(
+        outln!(
             "  INSERTED leak {:7.2}–{:7.2} s (not in the master)",
-            e.leak_start_s, e.leak_end_s
+            e.leak_start_s,
+            e.leak_end_s
         );
     }
     for e in &r.removed {
-        println!(
+        outln!(
             "  REMOVED  master {:7.2}–{:7.2} s (cut at leak {:.2} s)",
-            e.master_start_s, e.master_end_s, e.leak_start_s
+            e.master_start_s,
+            e.master_end_s,
+            e.leak_start_s
         );
     }
 }
@@ -391,18 +399,25 @@ pub fn work(home: Option<&Path>, action: WorkAction) -> Result<ExitCode, Failure
             if json {
                 print_json(&works);
             } else if works.is_empty() {
-                println!("no works registered yet (earmark mark registers them)");
+                outln!("no works registered yet (earmark mark registers them)");
             } else {
-                println!(
+                outln!(
                     "{:>4}  {:<10} {:<28} {:>11} {:>7} {:>3} {:>10}  {:<20} master",
-                    "id", "kind", "title", "length", "rate", "ch", "recipients", "registered"
+                    "id",
+                    "kind",
+                    "title",
+                    "length",
+                    "rate",
+                    "ch",
+                    "recipients",
+                    "registered"
                 );
                 for w in &works {
                     let length = match w.words {
                         Some(words) => format!("{words} words"),
                         None => format!("{:.1} s", w.duration_s),
                     };
-                    println!(
+                    outln!(
                         "{:>4}  {:<10} {:<28} {:>11} {:>7} {:>3} {:>10}  {:<20} {}",
                         w.id,
                         w.kind,
@@ -425,14 +440,14 @@ pub fn work(home: Option<&Path>, action: WorkAction) -> Result<ExitCode, Failure
                 return Ok(ExitCode::SUCCESS);
             }
             if let Some(words) = w.words {
-                println!(
+                outln!(
                     "work {} ({}): transcript, {words} words, registered {}",
                     w.id,
                     w.title.as_deref().unwrap_or("untitled"),
                     w.registered
                 );
             } else {
-                println!(
+                outln!(
                     "work {} ({}): {:.1} s, {} Hz, {} channel(s), registered {}",
                     w.id,
                     w.title.as_deref().unwrap_or("untitled"),
@@ -442,8 +457,8 @@ pub fn work(home: Option<&Path>, action: WorkAction) -> Result<ExitCode, Failure
                     w.registered
                 );
             }
-            println!("content SHA-256 {}", w.content_hash);
-            println!(
+            outln!("content SHA-256 {}", w.content_hash);
+            outln!(
                 "master: {}",
                 match &detail.master_path {
                     Some(path) => path.display().to_string(),
@@ -451,7 +466,7 @@ pub fn work(home: Option<&Path>, action: WorkAction) -> Result<ExitCode, Failure
                 }
             );
             for c in &detail.copies {
-                println!(
+                outln!(
                     "  {:<24} {:<5} {}  {}",
                     c.recipient.as_deref().unwrap_or("?"),
                     c.format,
@@ -481,11 +496,11 @@ pub fn work(home: Option<&Path>, action: WorkAction) -> Result<ExitCode, Failure
                 }
             }
             if home.forget_work(id)?.removed {
-                println!(
+                outln!(
                     "removed the master of work {id}; its records stay, and tracing it is now blind (the watermark alone)"
                 );
             } else {
-                println!("work {id} had no master in the store; tracing it is blind");
+                outln!("work {id} had no master in the store; tracing it is blind");
             }
         }
     }
@@ -500,7 +515,7 @@ pub fn audit(home: Option<&Path>, action: AuditAction) -> Result<ExitCode, Failu
             let report = home.audit_verify()?;
             match report.problem {
                 None => {
-                    println!("audit chain intact: {} rows", report.rows);
+                    outln!("audit chain intact: {} rows", report.rows);
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(problem) => Err(Failure {
@@ -515,7 +530,7 @@ pub fn audit(home: Option<&Path>, action: AuditAction) -> Result<ExitCode, Failu
                 print_json(&log);
             } else {
                 for e in log {
-                    println!("{:>6}  {}  {:<10} {}", e.seq, e.at, e.action, e.detail);
+                    outln!("{:>6}  {}  {:<10} {}", e.seq, e.at, e.action, e.detail);
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -8,6 +8,23 @@
 
 #![forbid(unsafe_code)]
 
+/// `println!` that survives a closed pipe (see [`write_stdout`]).
+macro_rules! outln {
+    () => {
+        $crate::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` that survives a closed pipe (see [`write_stdout`]).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format_args!($($arg)*))
+    };
+}
+
 mod bench;
 mod exit;
 mod home;
@@ -111,6 +128,22 @@ enum Command {
     },
 }
 
+/// Writes to standard output. When the reader has gone (`earmark trace … |
+/// head -1`), the command ends at once with success, as a shell sees a
+/// command stopped by SIGPIPE, instead of panicking; any other failure is
+/// one line and the write-failure exit code. Everything the command commits
+/// is committed before it prints.
+fn write_stdout(args: std::fmt::Arguments) {
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("earmark: cannot write to standard output: {e}");
+        std::process::exit(exit::WRITE_FAILED);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = run(cli.command, cli.home.as_deref());
@@ -135,7 +168,7 @@ fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCode, Fai
         Command::Text { action } => text::text(home, action),
         Command::Keygen { keyfile } => {
             earmark::create_key_file(&keyfile)?;
-            println!("wrote a new key to {}", keyfile.display());
+            outln!("wrote a new key to {}", keyfile.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Embed {
@@ -152,7 +185,7 @@ fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCode, Fai
             if json {
                 home::print_json(&report);
             } else {
-                println!(
+                outln!(
                     "marked {} → {}: {:.1} s, {:.1} s carrying the mark, SNR {:.1} dB",
                     input.display(),
                     output.display(),
@@ -213,16 +246,17 @@ fn report_detection(detection: &Detection, json: bool) {
             "duration_s": detection.duration_s,
             "best_pilot_z": detection.best_pilot_z,
         });
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&value).expect("report serialises")
         );
         return;
     }
     if detection.found.is_empty() {
-        println!(
+        outln!(
             "no watermark found ({:.1} s examined, best pilot z = {:.2})",
-            detection.duration_s, detection.best_pilot_z
+            detection.duration_s,
+            detection.best_pilot_z
         );
         return;
     }
@@ -232,7 +266,7 @@ fn report_detection(detection: &Detection, json: bool) {
             .iter()
             .map(|s| format!("{:.2}–{:.2} s", s.start_s, s.end_s))
             .collect();
-        println!(
+        outln!(
             "payload {:016x}  p ≤ {:.2e}  pilot z = {:.1}  speed ×{:.3} pitch ×{:.3}  in {}",
             found.payload,
             found.p_value,

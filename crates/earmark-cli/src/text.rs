@@ -127,7 +127,7 @@ fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failure> {
     if args.json {
         print_json(&report);
     } else {
-        println!(
+        outln!(
             "marked transcript {} ({}) for {} recipients into {}: {} words, {} slots in {} codeword positions ({:.1} per 100 words)",
             report.work,
             report.title,
@@ -148,12 +148,12 @@ fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> {
     let report = home.text_trace(&args.leaked, args.work, epsilon)?;
     if !report.found {
         if args.json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({"found": false, "reason": "no registered transcript"})
             );
         } else {
-            println!("the text matches no registered transcript");
+            outln!("the text matches no registered transcript");
         }
         return Ok(ExitCode::from(exit::NOT_FOUND as u8));
     }
@@ -161,7 +161,7 @@ fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> {
         print_json(&report);
     } else {
         for t in &report.transcripts {
-            println!(
+            outln!(
                 "transcript {} ({}): {} fragment(s) quoted, {} slots read of {} ({} of {} codeword positions)",
                 t.work,
                 t.title.as_deref().unwrap_or("untitled"),
@@ -172,21 +172,26 @@ fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> {
                 t.codeword_positions
             );
             for f in &t.fragments {
-                println!(
+                outln!(
                     "  leak chars {}–{}: {} words matched, {} slots read  \"{}\"",
-                    f.leak_start, f.leak_end, f.matched_words, f.slots_read, f.excerpt
+                    f.leak_start,
+                    f.leak_end,
+                    f.matched_words,
+                    f.slots_read,
+                    f.excerpt
                 );
             }
             if t.accused.is_empty() {
-                println!(
+                outln!(
                     "  nobody can be named within ε = {:.0e}: the quotes carry too few slots",
                     epsilon.get()
                 );
             }
             for a in &t.accused {
-                println!(
+                outln!(
                     "  ACCUSED {:<24} false-accusation bound ≤ {:.1e}",
-                    a.name, a.false_accusation_bound
+                    a.name,
+                    a.false_accusation_bound
                 );
             }
         }
@@ -208,7 +213,7 @@ fn check(
     if json {
         print_json(&report);
     } else {
-        println!(
+        outln!(
             "{}: {} words, {} slots in {} codeword positions ({:.1} per 100 words; {} found, {} left out because their reading depends on a neighbour)",
             path.display(),
             report.words,
@@ -218,7 +223,7 @@ fn check(
             report.slots_found,
             report.slots_found - report.slots
         );
-        println!(
+        outln!(
             "{} variants: {} canonical mismatches, {} structure changes, {} slots read back right, {} wrong, {} unread ({} fillers not read where a variant drops them all, as a cleaned-up quote reads)",
             report.variants,
             report.canonical_mismatches,
@@ -231,7 +236,7 @@ fn check(
     }
     if report.passed {
         if !json {
-            println!("self-check passed");
+            outln!("self-check passed");
         }
         Ok(ExitCode::SUCCESS)
     } else {

@@ -199,3 +199,86 @@ fn bad_payload_is_a_usage_error() {
         "16 hexadecimal digits",
     );
 }
+
+/// A minimal WAV: `format` 1 (integer PCM) or 3 (float), mono, `bits` wide.
+fn wav_bytes(format: u16, rate: u32, bits: u16, body: &[u8]) -> Vec<u8> {
+    let align = bits / 8;
+    let mut v = b"RIFF".to_vec();
+    v.extend((4 + 8 + 16 + 8 + body.len() as u32).to_le_bytes());
+    v.extend(b"WAVEfmt ");
+    v.extend(16u32.to_le_bytes());
+    v.extend(format.to_le_bytes());
+    v.extend(1u16.to_le_bytes());
+    v.extend(rate.to_le_bytes());
+    v.extend((rate * align as u32).to_le_bytes());
+    v.extend(align.to_le_bytes());
+    v.extend(bits.to_le_bytes());
+    v.extend(b"data");
+    v.extend((body.len() as u32).to_le_bytes());
+    v.extend(body);
+    v
+}
+
+/// Headers with no rate, samples that are not numbers, and paths that are
+/// not files are refused (exit 4) before anything is read or written; a
+/// FIFO or `/dev/zero` used to hang.
+#[test]
+fn absurd_headers_non_finite_samples_and_non_files_are_refused() {
+    let s = Scratch::new();
+    let tone: Vec<f32> = (0..48_000).map(|i| 0.3 * (i as f32 * 0.05).sin()).collect();
+    let pcm16: Vec<u8> = tone
+        .iter()
+        .flat_map(|&x| ((x * 32_767.0) as i16).to_le_bytes())
+        .collect();
+    let pcm24: Vec<u8> = tone
+        .iter()
+        .flat_map(|&x| ((x * 8_388_607.0) as i32).to_le_bytes()[..3].to_vec())
+        .collect();
+    let mut float = tone.clone();
+    float[1_000] = f32::NAN;
+    float[2_000] = f32::INFINITY;
+    let float: Vec<u8> = float.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let cases = [
+        ("zero_hz_16.wav", wav_bytes(1, 0, 16, &pcm16), "0 Hz"),
+        ("zero_hz_24.wav", wav_bytes(1, 0, 24, &pcm24), "0 Hz"),
+        (
+            "nan.wav",
+            wav_bytes(3, 16_000, 32, &float),
+            "NaN or infinite",
+        ),
+    ];
+    let out = s.path("out.wav");
+    for (name, bytes, needle) in cases {
+        let path = s.path(name);
+        std::fs::write(&path, bytes).unwrap();
+        expect_failure(
+            &["extract", path.to_str().unwrap(), "--key", s.key_str()],
+            4,
+            needle,
+        );
+        expect_failure(&embed_args(&path, &out, &s, "0000000000000001"), 4, needle);
+        assert!(!out.exists(), "{name}: an output was written");
+    }
+    let fifo = s.path("fifo.wav");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for path in [
+        fifo.as_path(),
+        std::path::Path::new("/dev/zero"),
+        s.path("").as_path(),
+    ] {
+        expect_failure(
+            &["extract", path.to_str().unwrap(), "--key", s.key_str()],
+            4,
+            "not a regular file",
+        );
+        expect_failure(
+            &embed_args(path, &out, &s, "0000000000000001"),
+            4,
+            "not a regular file",
+        );
+    }
+}

@@ -85,7 +85,7 @@ fn recipients_are_unique_and_a_bad_csv_imports_nothing() {
     assert_eq!(out.status.code(), Some(12));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("line 4: empty name (nothing imported)"),
+        stderr.contains("line 4: a recipient needs a name (nothing imported)"),
         "{stderr}"
     );
     let list = home.ok(&["recipient", "list", "--json"]);

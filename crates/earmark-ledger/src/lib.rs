@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use earmark_keys::{Label, SecretKey};
+
+pub mod names;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlSafeStr, SqlitePool};
@@ -77,10 +79,21 @@ pub enum LedgerError {
     #[error("ledger: {0}")]
     Database(String),
     /// A recipient name is taken.
-    #[error("a recipient named '{0}' already exists")]
+    #[error("a recipient named {0} already exists")]
     DuplicateRecipient(String),
+    /// A recipient name is blank, too long or holds invisible characters.
+    #[error("{0}")]
+    BadName(#[from] names::NameError),
+    /// A new name could be taken for an existing recipient's.
+    #[error("the name {name} looks like that of the existing recipient {existing}; add something that tells them apart")]
+    ConfusableRecipient {
+        /// The new name, escaped.
+        name: String,
+        /// The existing one, escaped.
+        existing: String,
+    },
     /// A recipient name is not in the ledger.
-    #[error("no recipient named '{0}'")]
+    #[error("no recipient named {0}")]
     UnknownRecipient(String),
     /// A work id is not in the ledger.
     #[error("no work with id {0}")]
@@ -478,6 +491,17 @@ impl Drop for Ledger {
     /// runtime; there it is shut down in the background instead.
     fn drop(&mut self) {
         if let Some(runtime) = self.runtime.take() {
+            // Everything the write-ahead log holds goes into `ledger.sqlite`
+            // and the log is emptied, so that the database file alone is the
+            // whole ledger (a backup of it, a copy by hand). Best effort: a
+            // concurrent reader may keep the log for the next close to fold.
+            let pool = self.pool.clone();
+            block_on(&runtime, async move {
+                let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(&pool)
+                    .await;
+                pool.close().await;
+            });
             if tokio::runtime::Handle::try_current().is_ok() {
                 runtime.shutdown_background();
             }
@@ -550,16 +574,25 @@ impl Ledger {
         email: Option<&str>,
         org: Option<&str>,
     ) -> Result<Recipient, LedgerError> {
-        let name = name.trim();
-        if name.is_empty() {
-            return Err(LedgerError::Database("a recipient needs a name".into()));
+        let name = names::normalise(name)?;
+        let name = name.as_str();
+        let existing = self.recipients()?;
+        if existing.iter().any(|r| r.name == name) {
+            return Err(LedgerError::DuplicateRecipient(names::printable(name)));
+        }
+        if let Some(other) = names::confusable_with(name, existing.iter().map(|r| r.name.as_str()))
+        {
+            return Err(LedgerError::ConfusableRecipient {
+                name: names::printable(name),
+                existing: names::printable(other),
+            });
         }
         self.run(async {
             let row = insert_recipient(&self.pool, name, email, org)
                 .await
                 .map_err(|e| {
                     if is_unique_violation(&e) {
-                        LedgerError::DuplicateRecipient(name.to_string())
+                        LedgerError::DuplicateRecipient(names::printable(name))
                     } else {
                         e.into()
                     }
@@ -584,10 +617,12 @@ impl Ledger {
         names
             .iter()
             .map(|n| {
+                // The stored spelling: NFC, trimmed (an NFD "José" is José).
+                let wanted = names::normalise(n).unwrap_or_else(|_| n.trim().to_string());
                 all.iter()
-                    .find(|r| r.name == n.trim())
+                    .find(|r| r.name == wanted)
                     .cloned()
-                    .ok_or_else(|| LedgerError::UnknownRecipient(n.trim().to_string()))
+                    .ok_or_else(|| LedgerError::UnknownRecipient(names::printable(&wanted)))
             })
             .collect()
     }
@@ -614,13 +649,34 @@ impl Ledger {
     ) -> Result<Vec<Recipient>, LedgerError> {
         let rows = read_recipient_csv(source, path)?;
         let existing = self.recipients()?;
+        let bad = |line: u64, message: String| LedgerError::BadCsv {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
+        let mut seen = names::Lookalikes::default();
+        for r in &existing {
+            seen.insert(&r.name);
+        }
         for (line, name, _, _) in &rows {
             if existing.iter().any(|r| &r.name == name) {
-                return Err(LedgerError::BadCsv {
-                    path: path.to_path_buf(),
-                    line: *line,
-                    message: format!("a recipient named '{name}' already exists"),
-                });
+                return Err(bad(
+                    *line,
+                    format!(
+                        "a recipient named {} already exists",
+                        names::printable(name)
+                    ),
+                ));
+            }
+            if let Some(other) = seen.insert(name) {
+                return Err(bad(
+                    *line,
+                    format!(
+                        "the name {} looks like {}; add something that tells them apart",
+                        names::printable(name),
+                        names::printable(&other)
+                    ),
+                ));
             }
         }
         self.run(async {
@@ -1038,9 +1094,13 @@ fn read_recipient_csv(mut source: impl std::io::Read, path: &Path) -> Result<Csv
                 .filter(|v| !v.is_empty())
                 .map(str::to_string)
         };
-        let name = field(Some(name_col)).ok_or_else(|| bad(line, "empty name".into()))?;
+        let raw = field(Some(name_col)).unwrap_or_default();
+        let name = names::normalise(&raw).map_err(|e| bad(line, e.to_string()))?;
         if rows.iter().any(|r| r.1 == name) {
-            return Err(bad(line, format!("'{name}' appears twice")));
+            return Err(bad(
+                line,
+                format!("{} appears twice", names::printable(&name)),
+            ));
         }
         rows.push((line, name, field(email_col), field(org_col)));
     }

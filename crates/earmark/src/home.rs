@@ -313,6 +313,7 @@ pub(crate) fn file_hash(path: &Path) -> Result<String> {
             source: e,
         })
     };
+    earmark_audio_io::check_regular_file(path)?;
     let mut file = std::fs::File::open(path).map_err(open_error)?;
     let mut hasher = sha2::Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
