@@ -149,3 +149,75 @@ fn a_closed_pipe_ends_output_quietly() {
         assert!(stderr.trim().is_empty(), "{listing}: {stderr}");
     }
 }
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// The home, its key, ledger and masters are private whatever the modes of
+/// what they come from: `init` tightens an existing 0755 directory, and a
+/// 0777 input gives a 0600 master in a 0700 store. A temporary file left by
+/// a killed run goes on the next one; a live run's stays.
+#[test]
+fn home_files_are_private_and_stale_partials_go() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("shared");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_earmark"))
+            .args(args)
+            .env("EARMARK_HOME", &root)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["init"]);
+    assert_eq!(mode(&root), 0o700);
+    assert_eq!(mode(&root.join("keystore")), 0o700);
+    assert_eq!(mode(&root.join("keystore/master.key")), 0o600);
+    assert_eq!(mode(&root.join("ledger.sqlite")), 0o600);
+
+    let input = dir.path().join("call.wav");
+    std::fs::copy(
+        common::fixture("speech_en_f_8k_allison_demo-congrats.wav"),
+        &input,
+    )
+    .unwrap();
+    std::fs::set_permissions(&input, std::fs::Permissions::from_mode(0o777)).unwrap();
+    run(&["recipient", "add", "Ana"]);
+    let copies = dir.path().join("copies");
+    run(&[
+        "mark",
+        input.to_str().unwrap(),
+        "--all",
+        "--out",
+        copies.to_str().unwrap(),
+    ]);
+    let masters = root.join("masters");
+    assert_eq!(mode(&masters), 0o700);
+    let stored: Vec<_> = std::fs::read_dir(&masters)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(mode(&stored[0]), 0o600);
+
+    let finished = std::process::Command::new("true").spawn().unwrap();
+    let dead = finished.id();
+    let mut finished = finished;
+    finished.wait().unwrap();
+    let stale = masters.join(format!(".abcd.{dead}.partial"));
+    let live = masters.join(format!(".abcd.{}.partial", std::process::id()));
+    std::fs::write(&stale, b"half a master").unwrap();
+    std::fs::write(&live, b"being written").unwrap();
+    run(&["work", "list"]);
+    assert!(!stale.exists(), "a dead run's temporary file stays");
+    assert!(live.exists(), "a live run's temporary file went");
+}

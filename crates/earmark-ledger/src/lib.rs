@@ -176,6 +176,9 @@ pub fn init(root: &Path) -> Result<(), LedgerError> {
     create_private_dir(root)?;
     create_private_dir(&root.join("keystore"))?;
     write_new_private_file(&key_path, SecretKey::generate().to_file_text().as_bytes())?;
+    // Created empty and private first: SQLite takes an empty file as a new
+    // database, and gives its log files the database file's mode.
+    write_new_private_file(&root.join(LEDGER_FILE), b"")?;
     let ledger = Ledger::connect(&root.join(LEDGER_FILE), true)?;
     ledger
         .run(async { migrator().run(&ledger.pool).await })
@@ -183,16 +186,61 @@ pub fn init(root: &Path) -> Result<(), LedgerError> {
     Ok(())
 }
 
+/// Creates `path` (and its parents) as a directory only its owner can
+/// enter; an existing one, such as a 0755 directory given to `init`, is
+/// tightened to 0700.
 #[cfg(unix)]
 fn create_private_dir(path: &Path) -> Result<(), LedgerError> {
     use std::os::unix::fs::DirBuilderExt;
-    match std::fs::DirBuilder::new()
+    std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(path)
-    {
-        Ok(()) => Ok(()),
-        Err(e) => Err(io(path)(e)),
+        .map_err(io(path))?;
+    tighten(path, 0o700)
+}
+
+/// Takes away every permission `path` has beyond `mode`.
+#[cfg(unix)]
+fn tighten(path: &Path, mode: u32) -> Result<(), LedgerError> {
+    use std::os::unix::fs::PermissionsExt;
+    let current = std::fs::metadata(path)
+        .map_err(io(path))?
+        .permissions()
+        .mode();
+    if current & 0o777 & !mode != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(current & mode))
+            .map_err(io(path))?;
+    }
+    Ok(())
+}
+
+/// Removes `dir`'s temporary files (`.<name>.<pid>.partial`) whose process
+/// is gone: a run killed midway left them for ever. A live process's file
+/// is kept, so concurrent runs are safe; without `/proc` nothing is removed.
+fn remove_stale_partials(dir: &Path) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(stem) = name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(".partial"))
+        else {
+            continue;
+        };
+        let Some(pid) = stem.rsplit('.').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !proc.join(pid.to_string()).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -237,6 +285,12 @@ impl Home {
             path: key_path.clone(),
             message: e.to_string(),
         })?;
+        // Homes made before these files were created private are tightened.
+        tighten(root, 0o700)?;
+        tighten(&key_path, 0o600)?;
+        tighten(&db_path, 0o600)?;
+        remove_stale_partials(root);
+        remove_stale_partials(&root.join(MASTERS_DIR));
         let mut ledger = Ledger::connect(&db_path, false)?;
         ledger
             .run(async { migrator().run(&ledger.pool).await })
@@ -269,10 +323,12 @@ impl Home {
             return Ok(target);
         }
         let dir = self.root.join(MASTERS_DIR);
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        create_private_dir(&dir)?;
         // One temporary name per process: two `mark` runs of the same work may race here.
         let partial = dir.join(format!(".{content_hash}.{}.partial", std::process::id()));
         std::fs::copy(source, &partial).map_err(io(&partial))?;
+        // `copy` gives the copy the source's mode, which may be 0777.
+        tighten(&partial, 0o600)?;
         std::fs::File::open(&partial)
             .and_then(|f| f.sync_all())
             .map_err(io(&partial))?;
