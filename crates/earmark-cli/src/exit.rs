@@ -90,7 +90,9 @@ fn code_of(error: &Error) -> i32 {
             | LedgerError::UnknownWork(_)
             | LedgerError::BadCsv { .. },
         ) => BAD_RECIPIENTS,
-        Error::Ledger(LedgerError::Io { .. } | LedgerError::Database(_)) => LEDGER,
+        Error::Ledger(
+            LedgerError::Io { .. } | LedgerError::Database(_) | LedgerError::LedgerLost { .. },
+        ) => LEDGER,
         Error::Key(_) => BAD_KEY,
         Error::Write(_) => WRITE_FAILED,
         Error::Recipients(_) => BAD_RECIPIENTS,

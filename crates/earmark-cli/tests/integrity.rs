@@ -221,3 +221,61 @@ fn home_files_are_private_and_stale_partials_go() {
     assert!(!stale.exists(), "a dead run's temporary file stays");
     assert!(live.exists(), "a live run's temporary file went");
 }
+
+/// A lost, emptied or swapped ledger is refused (exit 11), never replaced by
+/// a new one: identifiers restarting at 1 under the same key would make an
+/// old leak accuse whoever is added next.
+#[test]
+fn a_lost_or_foreign_ledger_is_refused_not_recreated() {
+    let home = TestHome::new();
+    assert_eq!(mode(&home.root().join("home.id")), 0o600);
+    home.ok(&["recipient", "add", "Ana"]);
+    home.ok(&[
+        "mark",
+        common::fixture("speech_en_f_8k_allison_demo-congrats.wav")
+            .to_str()
+            .unwrap(),
+        "--all",
+        "--out",
+        home.path("copies").to_str().unwrap(),
+    ]);
+    let ledger = home.root().join("ledger.sqlite");
+    let saved = std::fs::read(&ledger).unwrap();
+    let refused = |needle: &str| {
+        for args in [
+            &["recipient", "list"][..],
+            &["trace", "x.wav"],
+            &["audit", "verify"],
+        ] {
+            let out = home.run(args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(11), "{args:?}: {stderr}");
+            assert!(stderr.contains(needle), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains("Restore ledger.sqlite from a backup"),
+                "{stderr}"
+            );
+            assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        }
+    };
+
+    std::fs::write(&ledger, b"").unwrap();
+    refused("the file is empty");
+    assert_eq!(
+        std::fs::metadata(&ledger).unwrap().len(),
+        0,
+        "the ledger was re-created"
+    );
+
+    std::fs::remove_file(&ledger).unwrap();
+    refused("the file is missing");
+    assert_eq!(home.run(&["init"]).status.code(), Some(10));
+
+    let other = TestHome::new();
+    std::fs::copy(other.root().join("ledger.sqlite"), &ledger).unwrap();
+    refused("belongs to the home");
+
+    std::fs::write(&ledger, &saved).unwrap();
+    assert!(home.ok(&["recipient", "list"]).contains("Ana"));
+    home.ok(&["audit", "verify"]);
+}

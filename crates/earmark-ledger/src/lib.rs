@@ -39,6 +39,11 @@ pub const AUDIT_GENESIS: &str = "00000000000000000000000000000000000000000000000
 const MASTER_KEY_FILE: &str = "keystore/master.key";
 const LEDGER_FILE: &str = "ledger.sqlite";
 const AUDIT_HEAD_FILE: &str = "audit.head";
+/// The home's random identity, also stored in its ledger.
+const HOME_ID_FILE: &str = "home.id";
+/// Label of the home id: a MAC under a fresh random key, so the id is random
+/// and tells nothing about any key the home keeps.
+const HOME_ID_LABEL: Label = Label("earmark/v1/ledger/home-id");
 /// Folder of the masters store: one byte-for-byte copy of each registered
 /// work's file, named by its SHA-256.
 const MASTERS_DIR: &str = "masters";
@@ -98,6 +103,15 @@ pub enum LedgerError {
     /// A work id is not in the ledger.
     #[error("no work with id {0}")]
     UnknownWork(i64),
+    /// The ledger of a home that holds records is empty, damaged or another
+    /// home's: refused, never replaced by a new one.
+    #[error("{path}: {detail}, yet this home has recorded deliveries; earmark will not start a new ledger in place of a lost one (an old leak would then accuse whoever gets its identifier next). Restore ledger.sqlite from a backup; nothing was changed")]
+    LedgerLost {
+        /// The ledger file.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// A CSV row is bad; nothing was imported.
     #[error("{path}, line {line}: {message} (nothing imported)")]
     BadCsv {
@@ -163,6 +177,11 @@ fn migrator() -> Migrator {
             "transcripts",
             include_str!("../migrations/0002_transcripts.sql"),
         ),
+        migration(
+            3,
+            "home identity",
+            include_str!("../migrations/0003_home_identity.sql"),
+        ),
     ])
 }
 
@@ -183,7 +202,13 @@ pub fn init(root: &Path) -> Result<(), LedgerError> {
     ledger
         .run(async { migrator().run(&ledger.pool).await })
         .map_err(|e| LedgerError::Database(e.to_string()))?;
+    ledger.claim_for(root, &new_home_id())?;
     Ok(())
+}
+
+fn new_home_id() -> String {
+    let mac = SecretKey::generate().mac(HOME_ID_LABEL, b"");
+    hex::encode(&mac[..16])
 }
 
 /// Creates `path` (and its parents) as a directory only its owner can
@@ -272,8 +297,18 @@ impl Home {
     pub fn open(root: &Path) -> Result<Home, LedgerError> {
         let key_path = root.join(MASTER_KEY_FILE);
         let db_path = root.join(LEDGER_FILE);
-        if !key_path.is_file() || !db_path.is_file() {
+        if !key_path.is_file() {
             return Err(LedgerError::NotInitialised(root.to_path_buf()));
+        }
+        if !db_path.is_file() {
+            return Err(if root.join(HOME_ID_FILE).exists() {
+                LedgerError::LedgerLost {
+                    path: db_path,
+                    detail: "the file is missing".into(),
+                }
+            } else {
+                LedgerError::NotInitialised(root.to_path_buf())
+            });
         }
         let text = zeroize::Zeroizing::new(std::fs::read_to_string(&key_path).map_err(|e| {
             LedgerError::MasterKey {
@@ -291,10 +326,43 @@ impl Home {
         tighten(&db_path, 0o600)?;
         remove_stale_partials(root);
         remove_stale_partials(&root.join(MASTERS_DIR));
+        let home_id = match std::fs::read_to_string(root.join(HOME_ID_FILE)) {
+            Ok(id) => Some(id.trim().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io(&root.join(HOME_ID_FILE))(e)),
+        };
+        let used = home_id.is_some()
+            || root.join(AUDIT_HEAD_FILE).exists()
+            || std::fs::read_dir(root.join(MASTERS_DIR)).is_ok_and(|mut d| d.next().is_some());
+        let lost = |detail: String| LedgerError::LedgerLost {
+            path: db_path.clone(),
+            detail,
+        };
+        // Checked before SQLite touches the file: opening an empty file would
+        // make it a new, empty ledger.
+        if used && std::fs::metadata(&db_path).map_err(io(&db_path))?.len() == 0 {
+            return Err(lost("the file is empty".into()));
+        }
         let mut ledger = Ledger::connect(&db_path, false)?;
+        let tables = ledger.table_count()?;
+        if used && tables == 0 {
+            return Err(lost("it holds no tables".into()));
+        }
         ledger
             .run(async { migrator().run(&ledger.pool).await })
             .map_err(|e| LedgerError::Database(e.to_string()))?;
+        let recorded = ledger.home_identity()?;
+        match (&home_id, recorded) {
+            (Some(id), Some(recorded)) if *id == recorded => {}
+            (Some(id), Some(recorded)) => {
+                return Err(lost(format!(
+                    "it belongs to the home {recorded}, this home is {id}"
+                )))
+            }
+            (Some(id), None) => return Err(lost(format!("it does not name this home ({id})"))),
+            // A home made before homes had an identity: given one now.
+            (None, _) => ledger.claim_for(root, &new_home_id())?,
+        }
         ledger.audit_key = master.derive(AUDIT_LABEL);
         ledger.head_path = root.join(AUDIT_HEAD_FILE);
         Ok(Home {
@@ -610,6 +678,59 @@ impl Ledger {
             audit_key: SecretKey::from_bytes([0; 32]),
             head_path: PathBuf::new(),
         })
+    }
+
+    /// Tables in the database, SQLite's own aside.
+    fn table_count(&self) -> Result<i64, LedgerError> {
+        self.run(async {
+            let row = sqlx::query(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            )
+            .fetch_one(&self.pool)
+            .await?;
+            Ok(row.get::<i64, _>(0))
+        })
+    }
+
+    /// The home id this ledger records, if any.
+    fn home_identity(&self) -> Result<Option<String>, LedgerError> {
+        self.run(async {
+            let row = sqlx::query("SELECT id FROM home_identity")
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(row.map(|r| r.get::<String, _>(0)))
+        })
+    }
+
+    /// Records `id` as this ledger's home, then writes it to the home's
+    /// `home.id` (0600), in that order: a crash between leaves a ledger
+    /// that names a home whose file is missing, which the next open
+    /// repairs by claiming it afresh only if the ledger names none.
+    fn claim_for(&self, root: &Path, id: &str) -> Result<(), LedgerError> {
+        let recorded = self.run(async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let existing = sqlx::query("SELECT id FROM home_identity")
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.get::<String, _>(0));
+            let id = match existing {
+                Some(existing) => existing,
+                None => {
+                    sqlx::query("INSERT INTO home_identity (id) VALUES (?)")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    id.to_string()
+                }
+            };
+            tx.commit().await?;
+            Ok::<_, LedgerError>(id)
+        })?;
+        let path = root.join(HOME_ID_FILE);
+        let partial = root.join(format!(".{HOME_ID_FILE}.{}.partial", std::process::id()));
+        let _ = std::fs::remove_file(&partial);
+        write_new_private_file(&partial, format!("{recorded}\n").as_bytes())?;
+        std::fs::rename(&partial, &path).map_err(io(&path))
     }
 
     fn run<F>(&self, future: F) -> F::Output
