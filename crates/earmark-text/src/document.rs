@@ -160,6 +160,61 @@ fn label_len(line: &str) -> usize {
     at
 }
 
+/// Checks a cue's timing line, `start --> end` and optional settings:
+/// each time well formed (SRT `hh:mm:ss,mmm`, also with a full stop;
+/// WebVTT `[hh:]mm:ss.mmm`), minutes and seconds below 60, at most 4 digits
+/// of hours, and the end not before the start.
+fn check_timing(line: &str, format: Format) -> Result<(), String> {
+    let shown: String = line.trim().chars().take(60).collect();
+    let (start, rest) = line
+        .split_once("-->")
+        .ok_or_else(|| format!("'{shown}' is not a timing line"))?;
+    let end = rest.split_whitespace().next().unwrap_or("");
+    let parse = |time: &str| {
+        parse_cue_time(time.trim(), format)
+            .ok_or_else(|| format!("'{}' in '{shown}' is not a valid time", time.trim()))
+    };
+    let (start_ms, end_ms) = (parse(start)?, parse(end)?);
+    if end_ms < start_ms {
+        return Err(format!("'{shown}' ends before it starts"));
+    }
+    Ok(())
+}
+
+/// A cue time in milliseconds, or `None` if malformed.
+fn parse_cue_time(time: &str, format: Format) -> Option<u64> {
+    let (clock, millis) = match format {
+        Format::Srt => time.rsplit_once([',', '.'])?,
+        _ => time.rsplit_once('.')?,
+    };
+    let digits = |s: &str, min: usize, max: usize| {
+        (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+    };
+    if !digits(millis, 3, 3) {
+        return None;
+    }
+    let parts: Vec<&str> = clock.split(':').collect();
+    let (hours, minutes, seconds) = match (format, parts.as_slice()) {
+        (Format::Srt, [h, m, s]) => (*h, *m, *s),
+        (Format::WebVtt, [h, m, s]) if h.len() >= 2 => (*h, *m, *s),
+        (Format::WebVtt, [m, s]) => ("0", *m, *s),
+        _ => return None,
+    };
+    if !digits(hours, 1, 4) || !digits(minutes, 2, 2) || !digits(seconds, 2, 2) {
+        return None;
+    }
+    let (h, m, s, ms): (u64, u64, u64, u64) = (
+        hours.parse().ok()?,
+        minutes.parse().ok()?,
+        seconds.parse().ok()?,
+        millis.parse().ok()?,
+    );
+    if m >= 60 || s >= 60 {
+        return None;
+    }
+    Some(((h * 60 + m) * 60 + s) * 1000 + ms)
+}
+
 /// Lines of `text` with their byte offsets (line terminators excluded).
 fn lines_with_offsets(text: &str) -> Vec<Range<usize>> {
     let mut out = Vec::new();
@@ -250,15 +305,16 @@ impl Document {
                     "WebVTT"
                 };
                 let mut cues = 0;
-                let mut block: Vec<&Range<usize>> = Vec::new();
+                let mut bad_timing: Option<String> = None;
+                let mut block: Vec<(usize, &Range<usize>)> = Vec::new();
                 let mut first_block = true;
-                let mut flush = |block: &mut Vec<&Range<usize>>, first: &mut bool| {
+                let mut flush = |block: &mut Vec<(usize, &Range<usize>)>, first: &mut bool| {
                     if block.is_empty() {
                         return;
                     }
                     let is_header = *first && format == Format::WebVtt;
                     *first = false;
-                    let head = source[block[0].clone()].trim_start_matches('\u{feff}');
+                    let head = source[block[0].1.clone()].trim_start_matches('\u{feff}');
                     let skip_block = is_header
                         || head.starts_with("NOTE")
                         || head.starts_with("STYLE")
@@ -266,24 +322,34 @@ impl Document {
                     if !skip_block {
                         if let Some(timing) = block
                             .iter()
-                            .position(|l| source[(*l).clone()].contains("-->"))
+                            .position(|(_, l)| source[(*l).clone()].contains("-->"))
                         {
                             cues += 1;
-                            for line in &block[timing + 1..] {
+                            let (number, line) = block[timing];
+                            if let Err(problem) = check_timing(&source[line.clone()], format) {
+                                bad_timing.get_or_insert(format!("line {}: {problem}", number + 1));
+                            }
+                            for (_, line) in &block[timing + 1..] {
                                 push_text(line);
                             }
                         }
                     }
                     block.clear();
                 };
-                for line in &lines {
+                for (number, line) in lines.iter().enumerate() {
                     if source[line.clone()].trim().is_empty() {
                         flush(&mut block, &mut first_block);
                     } else {
-                        block.push(line);
+                        block.push((number, line));
                     }
                 }
                 flush(&mut block, &mut first_block);
+                if let Some(reason) = bad_timing {
+                    return Err(DocumentError::Malformed {
+                        format: name,
+                        reason,
+                    });
+                }
                 if format == Format::WebVtt
                     && !source.trim_start_matches('\u{feff}').starts_with("WEBVTT")
                 {
@@ -344,6 +410,53 @@ impl Document {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Timings that cannot be real are refused with the line they are on;
+    /// the forms real subtitle files use pass.
+    #[test]
+    fn subtitle_timings_are_checked() {
+        let srt = |timing: &str| {
+            Document::parse(format!("1\n{timing}\nHello there.\n"), Some(Format::Srt))
+        };
+        for good in [
+            "00:00:01,000 --> 00:00:03,500",
+            "00:00:01.000 --> 00:00:03.500",
+            "1:02:03,004 --> 1:02:04,000 X1:40",
+            "00:00:05,000 --> 00:00:05,000",
+        ] {
+            assert!(srt(good).is_ok(), "{good}");
+        }
+        for (bad, why) in [
+            ("00:00:99,000 --> 00:01:00,000", "not a valid time"),
+            ("00:00:05,000 --> 00:00:04,000", "ends before it starts"),
+            ("-00:00:01,000 --> 00:00:02,000", "not a valid time"),
+            (
+                "00000000000000000001:00:00,000 --> 00:00:02,000",
+                "not a valid time",
+            ),
+            ("00:61:00,000 --> 00:62:00,000", "not a valid time"),
+            ("00:00:01,00 --> 00:00:02,000", "not a valid time"),
+            ("00:00:01,000 --> ", "not a valid time"),
+        ] {
+            match srt(bad) {
+                Err(DocumentError::Malformed { reason, .. }) => {
+                    assert!(reason.starts_with("line 2: "), "{bad}: {reason}");
+                    assert!(reason.contains(why), "{bad}: {reason}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        let vtt = |timing: &str| {
+            Document::parse(
+                format!("WEBVTT\n\n{timing}\nHello.\n"),
+                Some(Format::WebVtt),
+            )
+        };
+        assert!(vtt("00:01.000 --> 00:04.000 align:start").is_ok());
+        assert!(vtt("01:00:01.000 --> 01:00:04.000").is_ok());
+        assert!(vtt("00:01,000 --> 00:04,000").is_err());
+        assert!(vtt("00:04.000 --> 00:01.000").is_err());
+    }
 
     #[test]
     fn srt_keeps_numbers_timings_and_labels() {
