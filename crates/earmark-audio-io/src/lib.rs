@@ -632,7 +632,7 @@ const WAV16_CHUNK_FRAMES: usize = 1 << 16;
 /// hound parses the header, and the samples are then read in large blocks
 /// and converted straight from their bytes. Through symphonia they came in
 /// packets of 1152 frames, each copied and converted a sample at a time,
-/// which cost the streaming embedder more than a third of its decoding
+/// which cost the streaming embedder about a third of its decoding
 /// thread. Anything else (other widths, float, compressed WAV) goes through
 /// symphonia as before. The samples are the same, `i16 / 32768`.
 struct Wav16 {
@@ -1005,8 +1005,8 @@ impl AudioWriter {
     /// Completes the file and renames it into place without waiting for the
     /// disk, as audio tools usually do. The rename still means no reader and
     /// no crashed run ever sees a partial file under the final name; only a
-    /// power cut soon after may lose it. Waiting for the disk cost about a
-    /// third of `embed`'s time on a 10-minute file.
+    /// power cut soon after may lose it. Waiting for the disk cost `embed`
+    /// about a tenth of its time on a 10-minute file (docs/library.md).
     pub fn finish_unsynced(self) -> Result<(), AudioError> {
         self.complete(false)
     }
