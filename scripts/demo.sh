@@ -32,8 +32,8 @@ $tm init
 $tm recipient import "$work/people.csv"
 $tm mark "$call" --all --out "$work/copies" --title "Board call"
 echo "== leak: 30 s of Bo Berg's copy, 2 s of another recording spliced in, slowed 5 % (pitch kept), through AMR-NB 4.75 kbit/s"
-sox -R "$work/copies/long_call_en-f_it-m_8k.Bo_Berg.wav" "$work/a.wav" trim 120 14
-sox -R "$work/copies/long_call_en-f_it-m_8k.Bo_Berg.wav" "$work/b.wav" trim 134 16
+sox -R "$work/copies/long_call_en-f_it-m_8k.r2-Bo_Berg.wav" "$work/a.wav" trim 120 14
+sox -R "$work/copies/long_call_en-f_it-m_8k.r2-Bo_Berg.wav" "$work/b.wav" trim 134 16
 sox -R tests/fixtures/speech_cs_mf_22k_fillets_kitchen_dialogue.wav -r 8000 -c 1 "$work/other.wav" trim 5 2
 sox -R "$work/a.wav" "$work/other.wav" "$work/b.wav" "$work/spliced.wav" tempo 0.95
 sox -R "$work/spliced.wav" -t amr-nb -C 0 "$work/leak.amr"
@@ -48,11 +48,11 @@ echo "== transcript canaries: the same three recipients get their own variant of
 transcript=tests/fixtures/transcripts/asterisk-core-sounds-en.txt
 $tm text check "$transcript" --variants 16
 $tm text mark "$transcript" --all --out "$work/transcripts" --title "Prompt transcript"
-diff "$work/transcripts/asterisk-core-sounds-en.Ana_Lima.txt" "$work/transcripts/asterisk-core-sounds-en.Bo_Berg.txt" | head -8 || true
+diff "$work/transcripts/asterisk-core-sounds-en.r1-Ana_Lima.txt" "$work/transcripts/asterisk-core-sounds-en.r2-Bo_Berg.txt" | head -8 || true
 echo "== leak: an article quoting 1,500 words of Bo Berg's transcript, retyped in lower case with typographic apostrophes"
 {
   echo "The recordings, which this newspaper has seen, walk callers through the menus. They say:"
-  sed 's/^[^:]*: //' "$work/transcripts/asterisk-core-sounds-en.Bo_Berg.txt" | tr '\n' ' ' | tr -s ' ' \
+  sed 's/^[^:]*: //' "$work/transcripts/asterisk-core-sounds-en.r2-Bo_Berg.txt" | tr '\n' ' ' | tr -s ' ' \
     | cut -d' ' -f400-1900 | tr '[:upper:]' '[:lower:]' | sed "s/'/’/g"
   echo "The company did not respond to a request for comment."
 } > "$work/article.txt"

@@ -82,6 +82,7 @@ fn code_of(error: &Error) -> i32 {
             | LedgerError::AlreadyInitialised(_),
         ) => NO_HOME,
         Error::Ledger(LedgerError::MasterKey { .. }) => BAD_KEY,
+        Error::Ledger(LedgerError::BackupTarget(_)) => WRITE_FAILED,
         Error::Ledger(
             LedgerError::DuplicateRecipient(_)
             | LedgerError::BadName(_)
@@ -91,7 +92,11 @@ fn code_of(error: &Error) -> i32 {
             | LedgerError::BadCsv { .. },
         ) => BAD_RECIPIENTS,
         Error::Ledger(
-            LedgerError::Io { .. } | LedgerError::Database(_) | LedgerError::LedgerLost { .. },
+            LedgerError::Io { .. }
+            | LedgerError::Database(_)
+            | LedgerError::LedgerLost { .. }
+            | LedgerError::Tampered(_)
+            | LedgerError::BadBackup(_),
         ) => LEDGER,
         Error::Key(_) => BAD_KEY,
         Error::Write(_) => WRITE_FAILED,

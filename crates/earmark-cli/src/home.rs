@@ -37,6 +37,19 @@ pub enum RecipientAction {
         /// The CSV file.
         file: PathBuf,
     },
+    /// Rename a recipient; their copies keep naming them.
+    Rename {
+        /// Current name.
+        name: String,
+        /// New name.
+        new_name: String,
+    },
+    /// Remove a recipient. One who holds copies is retired instead: kept so
+    /// that their copies still name them, but never marked for again.
+    Remove {
+        /// Name.
+        name: String,
+    },
 }
 
 /// `work` subcommands.
@@ -201,6 +214,62 @@ pub fn init(home: Option<&Path>) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `earmark backup`.
+pub fn backup(
+    home: Option<&Path>,
+    dest: &Path,
+    with_key: bool,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let report = open(home)?.backup(dest, with_key)?;
+    if json {
+        print_json(&report);
+    } else {
+        let m = &report.manifest;
+        outln!(
+            "backed up {} audit rows, {} recipients, {} works, {} copies and {} masters to {}{}",
+            m.audit_rows,
+            m.recipients,
+            m.works,
+            m.copies,
+            m.masters.len(),
+            report.path.display(),
+            if m.key_included {
+                " (with the master key: keep it as safe as the home)"
+            } else {
+                " (without the master key: restoring needs it with --key)"
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `earmark restore`.
+pub fn restore(
+    home: Option<&Path>,
+    backup: &Path,
+    key: Option<&Path>,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let root = Home::locate(home)?;
+    let report = Home::restore(backup, &root, key)?;
+    if json {
+        print_json(&report);
+    } else {
+        let r = &report.records;
+        outln!(
+            "restored the home at {} from the backup of {}: {} audit rows; {} recipients, {} works and {} copies authenticated",
+            report.home.display(),
+            report.manifest.created_at,
+            r.audit_rows,
+            r.recipients,
+            r.works,
+            r.copies
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `earmark recipient …`.
 pub fn recipient(home: Option<&Path>, action: RecipientAction) -> Result<ExitCode, Failure> {
     let home = open(home)?;
@@ -216,11 +285,16 @@ pub fn recipient(home: Option<&Path>, action: RecipientAction) -> Result<ExitCod
             } else {
                 for r in all {
                     outln!(
-                        "{:>6}  {}  {}  {}",
+                        "{:>6}  {}  {}  {}{}",
                         r.id,
                         r.name,
                         r.email.as_deref().unwrap_or("-"),
-                        r.org.as_deref().unwrap_or("-")
+                        r.org.as_deref().unwrap_or("-"),
+                        if r.retired_at.is_some() {
+                            "  (removed; holds copies)"
+                        } else {
+                            ""
+                        }
                     );
                 }
             }
@@ -239,6 +313,18 @@ pub fn recipient(home: Option<&Path>, action: RecipientAction) -> Result<ExitCod
                 file.display()
             );
         }
+        RecipientAction::Rename { name, new_name } => {
+            let r = home.rename_recipient(&name, &new_name)?;
+            outln!("renamed recipient {} to {}", r.id, r.name);
+        }
+        RecipientAction::Remove { name } => match home.remove_recipient(&name)? {
+            earmark::Removal::Deleted(r) => outln!("removed recipient {} ({})", r.name, r.id),
+            earmark::Removal::Retired { recipient, copies } => outln!(
+                "retired recipient {} ({}): they hold {copies} copies, which still name them; they will not be marked for again",
+                recipient.name,
+                recipient.id
+            ),
+        },
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -515,12 +601,19 @@ pub fn audit(home: Option<&Path>, action: AuditAction) -> Result<ExitCode, Failu
             let report = home.audit_verify()?;
             match report.problem {
                 None => {
-                    outln!("audit chain intact: {} rows", report.rows);
+                    let r = &report.records;
+                    outln!(
+                        "audit chain intact: {} rows; {} recipients, {} works and {} copies authenticated",
+                        report.rows,
+                        r.recipients,
+                        r.works,
+                        r.copies
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(problem) => Err(Failure {
                     code: exit::LEDGER,
-                    message: format!("audit chain broken: {problem}"),
+                    message: format!("ledger damaged: {problem}"),
                 }),
             }
         }

@@ -107,6 +107,31 @@ enum Command {
         #[command(subcommand)]
         action: text::TextAction,
     },
+    /// Copy the home (ledger, audit head, masters, landmark index and, unless
+    /// --without-key, the master key) into a new directory, consistently
+    /// while other commands run.
+    Backup {
+        /// The new backup directory.
+        dest: PathBuf,
+        /// Leave the master key out; restoring then needs it with --key.
+        #[arg(long)]
+        without_key: bool,
+        /// Print what was backed up as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a backup as the home: into an empty place, or over a home
+    /// of the same identity whose ledger was lost or damaged.
+    Restore {
+        /// The backup directory made by `earmark backup`.
+        backup: PathBuf,
+        /// The master key file, when the backup was taken without one.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Print what was restored as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check or show the append-only audit log.
     Audit {
         #[command(subcommand)]
@@ -164,6 +189,14 @@ fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCode, Fai
         Command::Mark(args) => home::mark(home, args),
         Command::Trace(args) => home::trace(home, args),
         Command::Audit { action } => home::audit(home, action),
+        Command::Backup {
+            dest,
+            without_key,
+            json,
+        } => home::backup(home, &dest, !without_key, json),
+        Command::Restore { backup, key, json } => {
+            home::restore(home, &backup, key.as_deref(), json)
+        }
         Command::Work { action } => home::work(home, action),
         Command::Text { action } => text::text(home, action),
         Command::Keygen { keyfile } => {

@@ -79,7 +79,7 @@ fn coalitions_of_two_to_four_are_caught_and_nobody_else_is_named() {
         names
             .iter()
             .map(|n| {
-                let path = dir.join(format!("{stem}.{n}.wav"));
+                let path = common::copy_named(dir, stem, n, "wav");
                 earmark_audio_io::read(&path).unwrap().channels.remove(0)
             })
             .collect()
@@ -161,7 +161,12 @@ fn a_copy_of_another_work_accuses_nobody_under_this_works_code() {
         "--out",
         second.to_str().unwrap(),
     ]);
-    let copy = second.join("speech_en_f_8k_allison_demo-congrats.r02.wav");
+    let copy = common::copy_named(
+        &second,
+        "speech_en_f_8k_allison_demo-congrats",
+        "r02",
+        "wav",
+    );
     let out = home.run(&["trace", copy.to_str().unwrap(), "--work", "1", "--json"]);
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(3), "{value}");

@@ -13,8 +13,18 @@ use common::{ffmpeg, fixture};
 const SPEECH: &str = "speech_en_f_8k_allison_demo-congrats.wav";
 
 fn copy_of(out: &Path, recipient: &str) -> PathBuf {
+    common::copy_named(
+        out,
+        "speech_en_f_8k_allison_demo-congrats",
+        recipient,
+        "wav",
+    )
+}
+
+/// Where the copy of recipient `id`, named `rNN`, goes, before it exists.
+fn copy_path(out: &Path, id: usize) -> PathBuf {
     out.join(format!(
-        "speech_en_f_8k_allison_demo-congrats.{recipient}.wav"
+        "speech_en_f_8k_allison_demo-congrats.r{id}-r{id:02}.wav"
     ))
 }
 
@@ -195,7 +205,7 @@ fn mp3_and_opus_copies_are_checked_after_encoding() {
         ]);
         let stem = work.trim_end_matches(".wav");
         for name in ["Ann", "Ben"] {
-            let copy = out.join(format!("{stem}.{name}.{format}"));
+            let copy = common::copy_named(&out, stem, name, format);
             let (code, value) = home.trace(&copy);
             assert_eq!(code, 0, "{format}: {value}");
             assert_eq!(accused(&value), vec![name.to_string()], "{format}");
@@ -564,10 +574,13 @@ fn a_damaged_landmark_index_is_rebuilt_from_the_masters() {
     assert_eq!(accused(&value), vec!["r03".to_string()]);
 }
 
+/// A recipient row deleted behind the ledger's back: the integrity check
+/// names the copy that points at nobody, and nobody is accused.
 #[test]
-fn a_copy_naming_a_recipient_missing_from_the_ledger_is_a_note() {
+fn a_copy_naming_a_recipient_missing_from_the_ledger_accuses_nobody() {
     let home = TestHome::new();
     let out = home.mark_for(&fixture(SPEECH), 3);
+    let leak = copy_of(&out, "r02");
     ledger_sql(
         &home,
         &[
@@ -575,11 +588,14 @@ fn a_copy_naming_a_recipient_missing_from_the_ledger_is_a_note() {
             "DELETE FROM recipients WHERE name = 'r02'",
         ],
     );
-    let (code, value) = home.trace(&copy_of(&out, "r02"));
-    assert_eq!(code, 3, "{value}");
-    assert!(accused(&value).is_empty(), "{value}");
-    let notes = value["notes"].to_string();
-    assert!(notes.contains("not in it"), "{value}");
+    let traced = home.run(&["trace", leak.to_str().unwrap(), "--json"]);
+    assert_eq!(traced.status.code(), Some(11));
+    assert!(traced.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&traced.stderr);
+    assert!(
+        stderr.contains("names recipient 2, who is not in the ledger"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -590,7 +606,7 @@ fn mark_delivers_and_records_every_copy_or_none() {
     }
     let out = home.path("copies");
     // r02's copy cannot be put in place: its name is taken by a directory.
-    std::fs::create_dir_all(copy_of(&out, "r02").join("blocked")).unwrap();
+    std::fs::create_dir_all(copy_path(&out, 2).join("blocked")).unwrap();
     let speech = fixture(SPEECH);
     let args = [
         "mark",
@@ -602,8 +618,8 @@ fn mark_delivers_and_records_every_copy_or_none() {
     let failed = home.run(&args);
     assert_ne!(failed.status.code(), Some(0));
     assert_ne!(failed.status.code(), Some(101));
-    assert!(!copy_of(&out, "r01").exists());
-    assert!(!copy_of(&out, "r03").exists());
+    assert!(!copy_path(&out, 1).exists());
+    assert!(!copy_path(&out, 3).exists());
     let left: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -619,7 +635,7 @@ fn mark_delivers_and_records_every_copy_or_none() {
     });
     assert_eq!(copies, 0);
     // A rerun once the obstacle is gone completes the set.
-    std::fs::remove_dir_all(copy_of(&out, "r02")).unwrap();
+    std::fs::remove_dir_all(copy_path(&out, 2)).unwrap();
     let json: serde_json::Value =
         serde_json::from_str(&home.ok(&[&args[..], &["--json"]].concat())).unwrap();
     assert_eq!(json["copies"].as_array().unwrap().len(), 3, "{json}");

@@ -17,7 +17,7 @@ const RECIPIENTS: usize = 6;
 
 /// The copy of recipient `n` (1-based) in `copies`.
 fn copy(copies: &Path, n: usize) -> PathBuf {
-    copies.join(format!("long_call_en-f_it-m_8k.r{n:02}.wav"))
+    common::copy_named(copies, "long_call_en-f_it-m_8k", &format!("r{n:02}"), "wav")
 }
 
 /// sox in repeatable mode: its dither is otherwise seeded from the clock.

@@ -279,3 +279,425 @@ fn a_lost_or_foreign_ledger_is_refused_not_recreated() {
     assert!(home.ok(&["recipient", "list"]).contains("Ana"));
     home.ok(&["audit", "verify"]);
 }
+
+/// Runs SQL statements on a ledger file directly, as someone with write
+/// access to the database (but not the home's key) could.
+fn tamper(ledger: &std::path::Path, statements: &[&str]) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}", ledger.display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        // sqlx turns foreign keys on; someone editing the file by hand need not.
+        sqlx::raw_sql("PRAGMA foreign_keys = OFF")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        for statement in statements {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*statement))
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{statement}: {e}"));
+        }
+        conn.close().await.unwrap();
+    });
+}
+
+/// The copy in `dir` whose file name mentions `who`.
+fn copy_of(dir: &std::path::Path, who: &str) -> std::path::PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_str().unwrap().contains(who))
+        .unwrap_or_else(|| panic!("no copy for {who} in {}", dir.display()))
+}
+
+/// Swapped names, a copy moved to someone else, a deleted copy row and a
+/// chain cut short with its head rewritten: each once made `trace` accuse
+/// the wrong person or nobody while `audit verify` said intact. Now every
+/// row a verdict reads carries a MAC, the head is MAC'd and the copies are
+/// checked against the chain: exit 11, the row named, nobody accused.
+#[test]
+fn records_altered_behind_the_ledgers_back_accuse_nobody() {
+    let home = TestHome::new();
+    let copies = home.mark_for(
+        &common::fixture("speech_en_f_8k_allison_demo-congrats.wav"),
+        3,
+    );
+    let leak = copy_of(&copies, "r03");
+    let (code, verdict) = home.trace(&leak);
+    assert_eq!(code, 0);
+    assert_eq!(common::home::accused(&verdict), ["r03"]);
+    let intact = home.ok(&["audit", "verify"]);
+    assert!(
+        intact.contains("3 recipients, 1 works and 3 copies authenticated"),
+        "{intact}"
+    );
+
+    let ledger = home.root().join("ledger.sqlite");
+    let head = home.root().join("audit.head");
+    let saved = (
+        std::fs::read(&ledger).unwrap(),
+        std::fs::read(&head).unwrap(),
+    );
+    let restore = || {
+        std::fs::write(&ledger, &saved.0).unwrap();
+        std::fs::write(&head, &saved.1).unwrap();
+    };
+    let refused = |needle: &str| {
+        for args in [
+            vec!["trace", leak.to_str().unwrap(), "--json"],
+            vec!["audit", "verify"],
+        ] {
+            let out = home.run(&args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(11), "{args:?}: {stderr}");
+            assert!(stderr.contains(needle), "{args:?}: {stderr}");
+            assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+            assert!(!String::from_utf8_lossy(&out.stdout).contains("r01"));
+        }
+    };
+
+    tamper(
+        &ledger,
+        &[
+            "UPDATE recipients SET name = 'tmp' WHERE name = 'r01'",
+            "UPDATE recipients SET name = 'r01' WHERE name = 'r03'",
+            "UPDATE recipients SET name = 'r03' WHERE name = 'tmp'",
+        ],
+    );
+    refused("recipient row 1 was altered");
+    restore();
+
+    tamper(
+        &ledger,
+        &[
+            "UPDATE copies SET recipient_id = 999 WHERE recipient_id = 1",
+            "UPDATE copies SET recipient_id = 1 WHERE recipient_id = 3",
+            "UPDATE copies SET recipient_id = 3 WHERE recipient_id = 999",
+        ],
+    );
+    refused("copy row 1 was altered");
+    restore();
+
+    tamper(&ledger, &["DELETE FROM copies WHERE recipient_id = 3"]);
+    refused("is missing from the copies table");
+    restore();
+
+    // A row forged with a MAC copied from another row.
+    tamper(
+        &ledger,
+        &["UPDATE recipients SET mac = (SELECT mac FROM recipients WHERE id = 1) WHERE id = 2"],
+    );
+    refused("recipient row 2 was altered");
+    restore();
+
+    // The newest audit rows deleted and the head rewritten to match, first
+    // without a MAC, then with the old head's MAC.
+    let head_text = String::from_utf8(saved.1.clone()).unwrap();
+    let seq: i64 = head_text
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let delete = format!("DELETE FROM audit WHERE seq = {seq}");
+    tamper(&ledger, &["DROP TRIGGER audit_no_delete", &delete]);
+    let earlier = |with_mac: &str| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let hash: String = runtime.block_on(async {
+            use sqlx::{Connection, Row};
+            let url = format!("sqlite://{}?mode=ro", ledger.display());
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+                .get(0)
+        });
+        format!("{} {hash}{with_mac}\n", seq - 1)
+    };
+    std::fs::write(&head, earlier("")).unwrap();
+    refused("the recorded head of the audit chain is not authenticated");
+    let old_mac = head_text.split_whitespace().nth(2).unwrap().to_string();
+    std::fs::write(&head, earlier(&format!(" {old_mac}"))).unwrap();
+    refused("audit.head) was altered");
+    restore();
+
+    let (code, verdict) = home.trace(&leak);
+    assert_eq!(code, 0);
+    assert_eq!(common::home::accused(&verdict), ["r03"]);
+}
+
+/// A ledger written before rows carried MACs is sealed once, on the first
+/// open, when its chain is intact; its old leaks trace as before.
+#[test]
+fn an_older_ledger_is_sealed_on_first_open() {
+    let home = TestHome::new();
+    let copies = home.mark_for(
+        &common::fixture("speech_en_f_8k_allison_demo-congrats.wav"),
+        2,
+    );
+    let ledger = home.root().join("ledger.sqlite");
+    // Back to the schema and head format such homes have.
+    tamper(
+        &ledger,
+        &[
+            "ALTER TABLE recipients DROP COLUMN mac",
+            "ALTER TABLE recipients DROP COLUMN retired_at",
+            "ALTER TABLE works DROP COLUMN mac",
+            "ALTER TABLE copies DROP COLUMN mac",
+            "DROP TABLE ledger_upgrade",
+            "DELETE FROM _sqlx_migrations WHERE version = 4",
+        ],
+    );
+    let head = home.root().join("audit.head");
+    let text = std::fs::read_to_string(&head).unwrap();
+    let unsealed: Vec<&str> = text.split_whitespace().take(2).collect();
+    std::fs::write(&head, format!("{}\n", unsealed.join(" "))).unwrap();
+
+    let intact = home.ok(&["audit", "verify"]);
+    assert!(intact.contains("2 copies authenticated"), "{intact}");
+    assert_eq!(
+        std::fs::read_to_string(&head)
+            .unwrap()
+            .split_whitespace()
+            .count(),
+        3
+    );
+    let (code, verdict) = home.trace(&copy_of(&copies, "r02"));
+    assert_eq!(code, 0);
+    assert_eq!(common::home::accused(&verdict), ["r02"]);
+}
+
+/// "Ana Lima", "Ana.Lima", "Ana_Lima" and "Ana,Lima" all slug to `Ana_Lima`,
+/// and a name of symbols only to nothing: their copies once overwrote one
+/// another, and a trace accused whoever's mark won. File names now carry
+/// the ledger id, so each recipient gets a file of their own, audio and
+/// text alike, and each copy traces to its holder.
+#[test]
+fn names_that_slug_alike_get_files_of_their_own() {
+    let home = TestHome::new();
+    let people = ["Ana Lima", "Ana.Lima", "Ana_Lima", "Ana,Lima", "\u{1F600}"];
+    for name in people {
+        home.ok(&["recipient", "add", name]);
+    }
+    let out = home.path("copies");
+    home.ok(&[
+        "mark",
+        common::fixture("speech_en_f_8k_allison_demo-congrats.wav")
+            .to_str()
+            .unwrap(),
+        "--all",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let mut files: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "speech_en_f_8k_allison_demo-congrats.r1-Ana_Lima.wav",
+            "speech_en_f_8k_allison_demo-congrats.r2-Ana_Lima.wav",
+            "speech_en_f_8k_allison_demo-congrats.r3-Ana_Lima.wav",
+            "speech_en_f_8k_allison_demo-congrats.r4-Ana_Lima.wav",
+            "speech_en_f_8k_allison_demo-congrats.r5.wav",
+        ]
+    );
+    for (file, who) in [(&files[1], "Ana.Lima"), (&files[3], "Ana,Lima")] {
+        let (code, verdict) = home.trace(&out.join(file));
+        assert_eq!(code, 0, "{verdict}");
+        assert_eq!(common::home::accused(&verdict), [who]);
+    }
+
+    let texts = home.path("texts");
+    home.ok(&[
+        "text",
+        "mark",
+        common::fixture("transcripts/asterisk-core-sounds-en.txt")
+            .to_str()
+            .unwrap(),
+        "--all",
+        "--out",
+        texts.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read_dir(&texts).unwrap().count(), people.len());
+}
+
+/// `recipient rename` keeps the id (so every copy still names the person,
+/// under the new name); `recipient remove` deletes someone who holds no
+/// copy and retires someone who does: kept for tracing, never marked again.
+/// Both are audited and leave the ledger verifiable.
+#[test]
+fn recipients_are_renamed_and_removed_without_losing_their_copies() {
+    let home = TestHome::new();
+    for name in ["Ana", "Bo", "Cy"] {
+        home.ok(&["recipient", "add", name]);
+    }
+    let work = common::fixture("speech_en_f_8k_allison_demo-congrats.wav");
+    let out = home.path("copies");
+    let mark = |who: &[&str], dir: &std::path::Path| {
+        let mut args = vec![
+            "mark",
+            work.to_str().unwrap(),
+            "--out",
+            dir.to_str().unwrap(),
+        ];
+        args.extend_from_slice(who);
+        home.run(&args)
+    };
+    assert!(mark(&["--to", "Ana,Bo"], &out).status.success());
+    let bo_copy = copy_of(&out, "Bo");
+    let ana_copy = copy_of(&out, "Ana");
+
+    assert!(home
+        .ok(&["recipient", "rename", "Bo", "Bo Berg"])
+        .contains("renamed recipient 2 to Bo Berg"));
+    refused(
+        &home,
+        &["recipient", "rename", "Bo Berg", "Ana"],
+        "already exists",
+    );
+    refused(
+        &home,
+        &["recipient", "rename", "Cy", "Ana\u{200b}"],
+        "invisible",
+    );
+    refused(
+        &home,
+        &["recipient", "rename", "Nobody", "X"],
+        "no recipient named",
+    );
+    let (code, verdict) = home.trace(&bo_copy);
+    assert_eq!(code, 0);
+    assert_eq!(common::home::accused(&verdict), ["Bo Berg"]);
+
+    assert!(home
+        .ok(&["recipient", "remove", "Cy"])
+        .contains("removed recipient Cy"));
+    assert!(home
+        .ok(&["recipient", "remove", "Ana"])
+        .contains("retired recipient Ana"));
+    let list = home.ok(&["recipient", "list"]);
+    assert!(!list.contains("Cy"), "{list}");
+    assert!(
+        list.contains("Ana") && list.contains("removed; holds copies"),
+        "{list}"
+    );
+    let (code, verdict) = home.trace(&ana_copy);
+    assert_eq!(code, 0);
+    assert_eq!(common::home::accused(&verdict), ["Ana"]);
+
+    // A retired recipient is left out of --all and refused by name.
+    let again = home.path("again");
+    let out_all = mark(&["--all"], &again);
+    assert!(out_all.status.success());
+    assert_eq!(std::fs::read_dir(&again).unwrap().count(), 1);
+    let refused_mark = mark(&["--to", "Ana"], &home.path("refused"));
+    assert_eq!(refused_mark.status.code(), Some(12));
+    assert!(String::from_utf8_lossy(&refused_mark.stderr).contains("was removed"));
+
+    home.ok(&["audit", "verify"]);
+    let log = home.ok(&["audit", "log"]);
+    for needle in [r#""renamed":2"#, r#""removed":3"#, r#""retired":1"#] {
+        assert!(log.contains(needle), "{needle}: {log}");
+    }
+}
+
+/// `backup` takes a consistent copy; `restore` from it alone brings back a
+/// home whose ledger was lost, or the whole home, and an old leak traces to
+/// the same verdict. An intact home, another home and a backup without its
+/// key are refused.
+#[test]
+fn a_home_restored_from_its_backup_gives_the_same_verdict() {
+    let home = TestHome::new();
+    let copies = home.mark_for(
+        &common::fixture("speech_en_f_8k_allison_demo-congrats.wav"),
+        3,
+    );
+    let leak = copy_of(&copies, "r02");
+    let verdict_of = |home: &TestHome| {
+        let (code, verdict) = home.trace(&leak);
+        assert_eq!(code, 0, "{verdict}");
+        (
+            common::home::accused(&verdict),
+            verdict["accused"][0]["false_accusation_bound"].clone(),
+            verdict["work"]["id"].clone(),
+        )
+    };
+    let before = verdict_of(&home);
+    assert_eq!(before.0, ["r02"]);
+
+    let backup = home.path("backup");
+    let said = home.ok(&["backup", backup.to_str().unwrap()]);
+    assert!(
+        said.contains("3 recipients, 1 works, 3 copies and 1 masters"),
+        "{said}"
+    );
+    assert_eq!(mode(&backup), 0o700);
+    assert_eq!(mode(&backup.join("keystore/master.key")), 0o600);
+    assert_eq!(mode(&backup.join("ledger.sqlite")), 0o600);
+    let again = home.run(&["backup", backup.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(6));
+
+    // An intact home is never overwritten.
+    let refused = home.run(&["restore", backup.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(11));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is intact"));
+
+    // The ledger lost, its write-ahead log left behind.
+    let ledger = home.root().join("ledger.sqlite");
+    std::fs::remove_file(&ledger).unwrap();
+    std::fs::write(home.root().join("ledger.sqlite-wal"), b"stale log").unwrap();
+    assert_eq!(
+        home.run(&["trace", leak.to_str().unwrap()]).status.code(),
+        Some(11)
+    );
+    let said = home.ok(&["restore", backup.to_str().unwrap()]);
+    assert!(said.contains("3 copies authenticated"), "{said}");
+    assert_eq!(verdict_of(&home), before);
+    home.ok(&["audit", "verify"]);
+
+    // The whole home lost.
+    std::fs::remove_dir_all(home.root()).unwrap();
+    home.ok(&["restore", backup.to_str().unwrap()]);
+    assert_eq!(mode(&home.root().join("keystore/master.key")), 0o600);
+    assert_eq!(verdict_of(&home), before);
+
+    // Another home is not this one.
+    let other = TestHome::new();
+    std::fs::remove_file(other.root().join("ledger.sqlite")).unwrap();
+    let foreign = other.run(&["restore", backup.to_str().unwrap()]);
+    assert_eq!(foreign.status.code(), Some(11));
+    assert!(String::from_utf8_lossy(&foreign.stderr).contains("another master key"));
+
+    // Without the key in it, a backup restores only with --key.
+    let keyless = home.path("keyless");
+    home.ok(&["backup", keyless.to_str().unwrap(), "--without-key"]);
+    assert!(!keyless.join("keystore").exists());
+    let elsewhere = home.path("elsewhere");
+    let restore_to = |extra: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_earmark"));
+        command
+            .args(["restore", keyless.to_str().unwrap()])
+            .args(extra)
+            .env("EARMARK_HOME", &elsewhere);
+        command.output().unwrap()
+    };
+    let no_key = restore_to(&[]);
+    assert_eq!(no_key.status.code(), Some(11));
+    assert!(String::from_utf8_lossy(&no_key.stderr).contains("--key"));
+    let key = home.root().join("keystore/master.key");
+    assert!(restore_to(&["--key", key.to_str().unwrap()])
+        .status
+        .success());
+}

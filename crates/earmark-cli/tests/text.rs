@@ -86,7 +86,7 @@ fn retyped_quotes_in_an_article_name_their_recipient_only() {
     let out = mark(&home, &fixture(PLAIN), "copies");
     let copies: Vec<PathBuf> = PEOPLE
         .iter()
-        .map(|p| out.join(format!("asterisk-core-sounds-en.{p}.txt")))
+        .map(|p| common::copy_named(&out, "asterisk-core-sounds-en", p, "txt"))
         .collect();
     // Every copy differs from every other, and all keep every label.
     let texts: Vec<String> = copies
@@ -230,7 +230,7 @@ fn srt_and_webvtt_keep_cues_timings_and_labels() {
         let out = mark(&home, &fixture(fixture_name), &format!("copies-{ext}"));
         let mut seen = Vec::new();
         for p in PEOPLE {
-            let copy = out.join(format!("asterisk-prompts.{p}.{ext}"));
+            let copy = common::copy_named(&out, "asterisk-prompts", p, ext);
             let text = std::fs::read_to_string(&copy).unwrap();
             assert_eq!(structure(&text), structure(&original), "{}", copy.display());
             assert_eq!(
@@ -253,7 +253,7 @@ fn srt_and_webvtt_keep_cues_timings_and_labels() {
     }
     // A quote taken from femi's WebVTT copy, tags and timings stripped as a
     // reader would see it.
-    let copy = home.path("copies-vtt").join("asterisk-prompts.femi.vtt");
+    let copy = common::copy_named(&home.path("copies-vtt"), "asterisk-prompts", "femi", "vtt");
     let spoken: Vec<String> = std::fs::read_to_string(copy)
         .unwrap()
         .lines()

@@ -77,8 +77,20 @@ pub struct IdentifierCipher {
 }
 
 impl IdentifierCipher {
-    /// The cipher of a home, from its master key.
-    pub fn new(master: &SecretKey) -> Self {
+    /// The cipher of the home whose identity is `home_id`, under its master
+    /// key. The id is the key's context: a payload sealed in one home opens
+    /// to nothing in another, even under the same master key (a ledger
+    /// started afresh, a copied key), where identifiers restarting at 1
+    /// would otherwise name whoever holds that number now.
+    pub fn for_home(master: &SecretKey, home_id: &str) -> Self {
+        IdentifierCipher {
+            key: master.derive_with(IDENTIFIER_LABEL, home_id.as_bytes()),
+        }
+    }
+
+    /// The cipher of homes made before identifiers were bound to the home:
+    /// only for opening the payloads their ledgers recorded.
+    pub fn unbound(master: &SecretKey) -> Self {
         IdentifierCipher {
             key: master.derive(IDENTIFIER_LABEL),
         }
@@ -152,7 +164,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn cipher(seed: u64) -> IdentifierCipher {
-        IdentifierCipher::new(&SecretKey::from_seed(seed))
+        IdentifierCipher::for_home(&SecretKey::from_seed(seed), "home")
     }
 
     proptest! {
@@ -183,6 +195,11 @@ mod tests {
             recipient: 42,
         };
         assert_eq!(b.open(a.seal(id).unwrap()), None);
+        // The same key in another home, or unbound.
+        let key = SecretKey::from_seed(1);
+        let sealed = a.seal(id).unwrap();
+        assert_eq!(IdentifierCipher::for_home(&key, "other").open(sealed), None);
+        assert_eq!(IdentifierCipher::unbound(&key).open(sealed), None);
         // 2⁻²⁴ per value: none of 100,000 values opens.
         let opened = (0..100_000u64)
             .filter(|v| a.open(v.wrapping_mul(0x9E37_79B9_7F4A_7C15)).is_some())

@@ -24,7 +24,12 @@ use std::time::Duration;
 
 use earmark_keys::{Label, SecretKey};
 
+mod backup;
+mod integrity;
+pub use backup::{restore, BackupReport, Manifest, RestoreReport, BACKUP_FORMAT};
 pub mod names;
+use integrity::{CopyRow, Head};
+pub use integrity::{Counts, HEAD_LABEL, ROW_LABEL};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlSafeStr, SqlitePool};
@@ -112,6 +117,16 @@ pub enum LedgerError {
         /// What is wrong with it.
         detail: String,
     },
+    /// A record a verdict relies on fails its check: nobody is accused on
+    /// such a ledger.
+    #[error("the ledger fails its integrity check: {0}. Nobody is accused on records that may have been altered; restore the home from a backup (`earmark restore`) or find out who changed it")]
+    Tampered(String),
+    /// A backup cannot be written where asked.
+    #[error("{0}")]
+    BackupTarget(String),
+    /// A backup cannot be restored: not one, damaged, or of another home.
+    #[error("{0}")]
+    BadBackup(String),
     /// A CSV row is bad; nothing was imported.
     #[error("{path}, line {line}: {message} (nothing imported)")]
     BadCsv {
@@ -181,6 +196,11 @@ fn migrator() -> Migrator {
             3,
             "home identity",
             include_str!("../migrations/0003_home_identity.sql"),
+        ),
+        migration(
+            4,
+            "row MACs",
+            include_str!("../migrations/0004_row_macs.sql"),
         ),
     ])
 }
@@ -290,6 +310,8 @@ pub struct Home {
     pub master: SecretKey,
     /// The ledger.
     pub ledger: Ledger,
+    /// The home's random identity (`home.id`, and in the ledger).
+    pub id: String,
 }
 
 impl Home {
@@ -352,8 +374,8 @@ impl Home {
             .run(async { migrator().run(&ledger.pool).await })
             .map_err(|e| LedgerError::Database(e.to_string()))?;
         let recorded = ledger.home_identity()?;
-        match (&home_id, recorded) {
-            (Some(id), Some(recorded)) if *id == recorded => {}
+        let id = match (home_id, recorded) {
+            (Some(id), Some(recorded)) if id == recorded => id,
             (Some(id), Some(recorded)) => {
                 return Err(lost(format!(
                     "it belongs to the home {recorded}, this home is {id}"
@@ -362,13 +384,17 @@ impl Home {
             (Some(id), None) => return Err(lost(format!("it does not name this home ({id})"))),
             // A home made before homes had an identity: given one now.
             (None, _) => ledger.claim_for(root, &new_home_id())?,
-        }
+        };
         ledger.audit_key = master.derive(AUDIT_LABEL);
+        ledger.row_key = master.derive(ROW_LABEL);
+        ledger.head_key = master.derive(HEAD_LABEL);
         ledger.head_path = root.join(AUDIT_HEAD_FILE);
+        ledger.finish_upgrades()?;
         Ok(Home {
             root: root.to_path_buf(),
             ledger,
             master,
+            id,
         })
     }
 }
@@ -471,6 +497,24 @@ pub struct Recipient {
     pub org: Option<String>,
     /// When added (UTC, RFC 3339).
     pub created_at: String,
+    /// When removed while holding copies (UTC, RFC 3339): kept so that
+    /// their copies still name them, but never marked for again.
+    pub retired_at: Option<String>,
+}
+
+/// What [`Ledger::remove_recipient`] did.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "lowercase")]
+pub enum Removal {
+    /// They held no copy: their row is gone.
+    Deleted(Recipient),
+    /// They hold copies: kept and marked retired.
+    Retired {
+        /// The recipient, as retired.
+        recipient: Recipient,
+        /// Copies they hold.
+        copies: usize,
+    },
 }
 
 /// A registered recording.
@@ -543,6 +587,8 @@ pub struct Ledger {
     runtime: Option<tokio::runtime::Runtime>,
     pool: SqlitePool,
     audit_key: SecretKey,
+    row_key: SecretKey,
+    head_key: SecretKey,
     head_path: PathBuf,
 }
 
@@ -572,6 +618,7 @@ fn recipient_from(row: &sqlx::sqlite::SqliteRow) -> Recipient {
         email: row.get("email"),
         org: row.get("org"),
         created_at: row.get("created_at"),
+        retired_at: row.get("retired_at"),
     }
 }
 
@@ -589,21 +636,102 @@ fn work_from(row: &sqlx::sqlite::SqliteRow) -> Work {
     }
 }
 
-async fn insert_recipient<'e, E: sqlx::SqliteExecutor<'e>>(
-    executor: E,
+/// Inserts a recipient and MACs the row.
+async fn insert_recipient(
+    conn: &mut sqlx::SqliteConnection,
+    row_key: &SecretKey,
     name: &str,
     email: Option<&str>,
     org: Option<&str>,
-) -> Result<sqlx::sqlite::SqliteRow, sqlx::Error> {
-    sqlx::query(
+) -> Result<Recipient, sqlx::Error> {
+    let row = sqlx::query(
         "INSERT INTO recipients (name, email, org, created_at) VALUES (?, ?, ?, ?) RETURNING *",
     )
     .bind(name)
     .bind(email)
     .bind(org)
     .bind(now())
-    .fetch_one(executor)
+    .fetch_one(&mut *conn)
+    .await?;
+    let recipient = recipient_from(&row);
+    seal_recipient(conn, row_key, &recipient).await?;
+    Ok(recipient)
+}
+
+/// Writes `mac` as the MAC of row `id` of `table` (a fixed name).
+async fn store_mac(
+    conn: &mut sqlx::SqliteConnection,
+    table: &'static str,
+    id: i64,
+    mac: String,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {table} SET mac = ? WHERE id = ?"
+    )))
+    .bind(mac)
+    .bind(id)
+    .execute(conn)
     .await
+    .map(drop)
+}
+
+/// Writes the MAC of a recipient row as it now stands.
+async fn seal_recipient(
+    conn: &mut sqlx::SqliteConnection,
+    row_key: &SecretKey,
+    r: &Recipient,
+) -> Result<(), sqlx::Error> {
+    store_mac(
+        conn,
+        "recipients",
+        r.id,
+        integrity::recipient_mac(row_key, r),
+    )
+    .await
+}
+
+/// Writes the MAC of a work row as it now stands.
+async fn seal_work(
+    conn: &mut sqlx::SqliteConnection,
+    row_key: &SecretKey,
+    w: &Work,
+) -> Result<(), sqlx::Error> {
+    store_mac(conn, "works", w.id, integrity::work_mac(row_key, w)).await
+}
+
+/// Writes the MAC of a copy row as it now stands.
+async fn seal_copy(
+    conn: &mut sqlx::SqliteConnection,
+    row_key: &SecretKey,
+    c: &CopyRow,
+) -> Result<(), sqlx::Error> {
+    store_mac(conn, "copies", c.id, integrity::copy_mac(row_key, c)).await
+}
+
+fn copy_row_from(row: &sqlx::sqlite::SqliteRow) -> CopyRow {
+    CopyRow {
+        id: row.get("id"),
+        copy: copy_from_row(row),
+        mac: row.get("mac"),
+    }
+}
+
+/// The audit chain's link: an HMAC over the previous row's hash and this
+/// row's fields, each length-prefixed.
+pub(crate) fn chain_hash(
+    audit_key: &SecretKey,
+    prev_hash: &str,
+    seq: i64,
+    at: &str,
+    action: &str,
+    detail: &str,
+) -> String {
+    let mut message = Vec::new();
+    for field in [prev_hash, &seq.to_string(), at, action, detail] {
+        message.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        message.extend_from_slice(field.as_bytes());
+    }
+    hex::encode(audit_key.mac(AUDIT_LABEL, &message))
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -676,6 +804,8 @@ impl Ledger {
             runtime: Some(runtime),
             pool,
             audit_key: SecretKey::from_bytes([0; 32]),
+            row_key: SecretKey::from_bytes([0; 32]),
+            head_key: SecretKey::from_bytes([0; 32]),
             head_path: PathBuf::new(),
         })
     }
@@ -706,7 +836,7 @@ impl Ledger {
     /// `home.id` (0600), in that order: a crash between leaves a ledger
     /// that names a home whose file is missing, which the next open
     /// repairs by claiming it afresh only if the ledger names none.
-    fn claim_for(&self, root: &Path, id: &str) -> Result<(), LedgerError> {
+    fn claim_for(&self, root: &Path, id: &str) -> Result<String, LedgerError> {
         let recorded = self.run(async {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             let existing = sqlx::query("SELECT id FROM home_identity")
@@ -730,7 +860,8 @@ impl Ledger {
         let partial = root.join(format!(".{HOME_ID_FILE}.{}.partial", std::process::id()));
         let _ = std::fs::remove_file(&partial);
         write_new_private_file(&partial, format!("{recorded}\n").as_bytes())?;
-        std::fs::rename(&partial, &path).map_err(io(&path))
+        std::fs::rename(&partial, &path).map_err(io(&path))?;
+        Ok(recorded)
     }
 
     fn run<F>(&self, future: F) -> F::Output
@@ -765,7 +896,8 @@ impl Ledger {
             });
         }
         self.run(async {
-            let row = insert_recipient(&self.pool, name, email, org)
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let recipient = insert_recipient(&mut tx, &self.row_key, name, email, org)
                 .await
                 .map_err(|e| {
                     if is_unique_violation(&e) {
@@ -774,7 +906,8 @@ impl Ledger {
                         e.into()
                     }
                 })?;
-            Ok(recipient_from(&row))
+            tx.commit().await?;
+            Ok(recipient)
         })
     }
 
@@ -785,6 +918,107 @@ impl Ledger {
                 .fetch_all(&self.pool)
                 .await?;
             Ok(rows.iter().map(recipient_from).collect())
+        })
+    }
+
+    /// Renames the recipient `old` to `new`, checked as [`Ledger::add_recipient`]
+    /// checks a name (against everyone else), re-sealed and audited in one
+    /// transaction. Their id, and so every copy's identifier, is unchanged.
+    pub fn rename_recipient(&self, old: &str, new: &str) -> Result<Recipient, LedgerError> {
+        let current = self.recipients_named(&[old.to_string()])?.remove(0);
+        let new = names::normalise(new)?;
+        let others = self.recipients()?;
+        let others = others.iter().filter(|r| r.id != current.id);
+        if others.clone().any(|r| r.name == new) {
+            return Err(LedgerError::DuplicateRecipient(names::printable(&new)));
+        }
+        if let Some(other) = names::confusable_with(&new, others.map(|r| r.name.as_str())) {
+            return Err(LedgerError::ConfusableRecipient {
+                name: names::printable(&new),
+                existing: names::printable(other),
+            });
+        }
+        let renamed = Recipient {
+            name: new,
+            ..current.clone()
+        };
+        let detail = serde_json::json!({
+            "renamed": current.id,
+            "from": current.name,
+            "to": renamed.name,
+        })
+        .to_string();
+        self.run(async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            sqlx::query("UPDATE recipients SET name = ? WHERE id = ?")
+                .bind(&renamed.name)
+                .bind(renamed.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        LedgerError::DuplicateRecipient(names::printable(&renamed.name))
+                    } else {
+                        e.into()
+                    }
+                })?;
+            seal_recipient(&mut tx, &self.row_key, &renamed).await?;
+            let head = self.append_audit(&mut tx, "recipient", &detail).await?;
+            tx.commit().await?;
+            self.write_head(&head)
+        })?;
+        Ok(renamed)
+    }
+
+    /// Removes the recipient `name`, audited in the same transaction. One
+    /// who holds copies is retired instead: kept, so that their copies
+    /// still name them, but never marked for again. One who holds none is
+    /// deleted.
+    pub fn remove_recipient(&self, name: &str) -> Result<Removal, LedgerError> {
+        let current = self.recipients_named(&[name.to_string()])?.remove(0);
+        self.run(async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let copies: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM copies WHERE recipient_id = ?")
+                    .bind(current.id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let removal = if copies > 0 {
+                let retired = Recipient {
+                    retired_at: Some(current.retired_at.clone().unwrap_or_else(now)),
+                    ..current.clone()
+                };
+                sqlx::query("UPDATE recipients SET retired_at = ? WHERE id = ?")
+                    .bind(&retired.retired_at)
+                    .bind(retired.id)
+                    .execute(&mut *tx)
+                    .await?;
+                seal_recipient(&mut tx, &self.row_key, &retired).await?;
+                Removal::Retired {
+                    recipient: retired,
+                    copies: copies as usize,
+                }
+            } else {
+                sqlx::query("DELETE FROM recipients WHERE id = ?")
+                    .bind(current.id)
+                    .execute(&mut *tx)
+                    .await?;
+                Removal::Deleted(current.clone())
+            };
+            let detail = match &removal {
+                Removal::Retired { copies, .. } => serde_json::json!({
+                    "retired": current.id, "name": current.name, "copies": copies,
+                }),
+                Removal::Deleted(_) => serde_json::json!({
+                    "removed": current.id, "name": current.name,
+                }),
+            };
+            let head = self
+                .append_audit(&mut tx, "recipient", &detail.to_string())
+                .await?;
+            tx.commit().await?;
+            self.write_head(&head)?;
+            Ok(removal)
         })
     }
 
@@ -860,20 +1094,26 @@ impl Ledger {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             let mut added = Vec::new();
             for (line, name, email, org) in &rows {
-                let row = insert_recipient(&mut *tx, name, email.as_deref(), org.as_deref())
-                    .await
-                    .map_err(|e| {
-                        if is_unique_violation(&e) {
-                            LedgerError::BadCsv {
-                                path: path.to_path_buf(),
-                                line: *line,
-                                message: format!("a recipient named '{name}' already exists"),
-                            }
-                        } else {
-                            e.into()
+                let recipient = insert_recipient(
+                    &mut tx,
+                    &self.row_key,
+                    name,
+                    email.as_deref(),
+                    org.as_deref(),
+                )
+                .await
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        LedgerError::BadCsv {
+                            path: path.to_path_buf(),
+                            line: *line,
+                            message: format!("a recipient named '{name}' already exists"),
                         }
-                    })?;
-                added.push(recipient_from(&row));
+                    } else {
+                        e.into()
+                    }
+                })?;
+                added.push(recipient);
             }
             tx.commit().await?;
             Ok(added)
@@ -931,17 +1171,19 @@ impl Ledger {
                 .await?;
             let work = match existing {
                 Some(row) => {
+                    let work = Work {
+                        title: title.map(str::to_string).or(work_from(&row).title),
+                        ..work_from(&row)
+                    };
                     if let Some(title) = title {
                         sqlx::query("UPDATE works SET title = ? WHERE content_hash = ?")
                             .bind(title)
                             .bind(content_hash)
                             .execute(&mut *tx)
                             .await?;
+                        seal_work(&mut tx, &self.row_key, &work).await?;
                     }
-                    Work {
-                        title: title.map(str::to_string).or(work_from(&row).title),
-                        ..work_from(&row)
-                    }
+                    work
                 }
                 None => {
                     let row = sqlx::query(
@@ -958,7 +1200,9 @@ impl Ledger {
                     .bind(words)
                     .fetch_one(&mut *tx)
                     .await?;
-                    work_from(&row)
+                    let work = work_from(&row);
+                    seal_work(&mut tx, &self.row_key, &work).await?;
+                    work
                 }
             };
             tx.commit().await?;
@@ -1012,11 +1256,12 @@ impl Ledger {
                     r#"{{"work":{},"recipient":{},"format":"{}","output_hash":"{}"}}"#,
                     copy.work_id, copy.recipient_id, copy.format, copy.output_hash
                 );
-                sqlx::query(
+                let row = sqlx::query(
                     "INSERT INTO copies (work_id, recipient_id, payload, output_hash, format, path, created_at) \
                      VALUES (?, ?, ?, ?, ?, ?, ?) \
                      ON CONFLICT (work_id, recipient_id, format) DO UPDATE SET \
-                     payload = excluded.payload, output_hash = excluded.output_hash, path = excluded.path",
+                     payload = excluded.payload, output_hash = excluded.output_hash, path = excluded.path \
+                     RETURNING *",
                 )
                 .bind(copy.work_id)
                 .bind(copy.recipient_id)
@@ -1025,8 +1270,9 @@ impl Ledger {
                 .bind(&copy.format)
                 .bind(&copy.path)
                 .bind(now())
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?;
+                seal_copy(&mut tx, &self.row_key, &copy_row_from(&row)).await?;
                 head = Some(self.append_audit(&mut tx, "mark", &detail).await?);
             }
             deliver()?;
@@ -1086,22 +1332,6 @@ impl Ledger {
         })
     }
 
-    fn chain_hash(
-        &self,
-        prev_hash: &str,
-        seq: i64,
-        at: &str,
-        action: &str,
-        detail: &str,
-    ) -> String {
-        let mut message = Vec::new();
-        for field in [prev_hash, &seq.to_string(), at, action, detail] {
-            message.extend_from_slice(&(field.len() as u64).to_be_bytes());
-            message.extend_from_slice(field.as_bytes());
-        }
-        hex::encode(self.audit_key.mac(AUDIT_LABEL, &message))
-    }
-
     async fn append_audit(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
@@ -1116,7 +1346,7 @@ impl Ledger {
             None => (1, AUDIT_GENESIS.to_string()),
         };
         let at = now();
-        let hash = self.chain_hash(&prev_hash, seq, &at, action, detail);
+        let hash = chain_hash(&self.audit_key, &prev_hash, seq, &at, action, detail);
         sqlx::query("INSERT INTO audit (seq, at, action, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)")
             .bind(seq)
             .bind(&at)
@@ -1134,11 +1364,12 @@ impl Ledger {
     fn write_head(&self, (seq, hash): &(i64, String)) -> Result<(), LedgerError> {
         let dir = self.head_path.parent().unwrap_or(Path::new("."));
         let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
-        writeln!(temp, "{seq} {hash}").map_err(io(&self.head_path))?;
+        let mac = integrity::head_mac(&self.head_key, *seq, hash);
+        writeln!(temp, "{seq} {hash} {mac}").map_err(io(&self.head_path))?;
         temp.as_file().sync_all().map_err(io(&self.head_path))?;
         // A concurrent writer may have appended after us: never move the head back.
-        if let Some((current, _)) = self.read_head()? {
-            if current > *seq {
+        if let Some(current) = self.read_head()? {
+            if current.seq > *seq {
                 return Ok(());
             }
         }
@@ -1147,14 +1378,13 @@ impl Ledger {
         Ok(())
     }
 
-    fn read_head(&self) -> Result<Option<(i64, String)>, LedgerError> {
+    fn read_head(&self) -> Result<Option<Head>, LedgerError> {
         match std::fs::read_to_string(&self.head_path) {
-            Ok(text) => {
-                let mut parts = text.split_whitespace();
-                let seq = parts.next().and_then(|s| s.parse().ok());
-                let hash = parts.next().map(str::to_string);
-                Ok(seq.zip(hash))
-            }
+            Ok(text) => Ok(Some(Head::parse(&text).unwrap_or(Head {
+                seq: -1,
+                hash: String::new(),
+                mac: Some(String::new()),
+            }))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io(&self.head_path)(e)),
         }
@@ -1166,78 +1396,142 @@ impl Ledger {
             let rows = sqlx::query("SELECT * FROM audit ORDER BY seq")
                 .fetch_all(&self.pool)
                 .await?;
-            Ok(rows
-                .iter()
-                .map(|row| AuditEntry {
-                    seq: row.get("seq"),
-                    at: row.get("at"),
-                    action: row.get("action"),
-                    detail: row.get("detail"),
-                    prev_hash: row.get("prev_hash"),
-                    hash: row.get("hash"),
-                })
-                .collect())
+            Ok(rows.iter().map(audit_entry_from).collect())
         })
     }
 
-    /// Checks the audit chain: every row's hash, the links between rows, the
-    /// numbering, and the head recorded outside the database. Returns the
-    /// number of rows, or a description of the first break.
-    pub fn verify_audit(&self) -> Result<Result<usize, String>, LedgerError> {
-        let log = self.audit_log()?;
-        let mut prev = AUDIT_GENESIS.to_string();
-        for (i, entry) in log.iter().enumerate() {
-            let expected_seq = i as i64 + 1;
-            if entry.seq != expected_seq {
-                return Ok(Err(format!(
-                    "row {expected_seq} is missing (next row is {})",
-                    entry.seq
-                )));
-            }
-            if entry.prev_hash != prev {
-                return Ok(Err(format!(
-                    "row {} does not follow row {}",
-                    entry.seq,
-                    entry.seq - 1
-                )));
-            }
-            let hash = self.chain_hash(
-                &entry.prev_hash,
-                entry.seq,
-                &entry.at,
-                &entry.action,
-                &entry.detail,
-            );
-            if hash != entry.hash {
-                return Ok(Err(format!("row {} was altered", entry.seq)));
-            }
-            prev = entry.hash.clone();
-        }
-        match self.read_head()? {
-            None if log.is_empty() => Ok(Ok(0)),
-            None => Ok(Err("the recorded head of the chain is missing".into())),
-            Some((seq, hash)) => {
-                let last = log.last().map_or(0, |e| e.seq);
-                if seq > last {
-                    Ok(Err(format!("rows {}–{seq} were deleted", last + 1)))
-                } else if log
+    /// Everything [`Ledger::verify`] reads, from one snapshot. The head is
+    /// read first: it is written after its rows commit, so a snapshot taken
+    /// after it holds every row it names.
+    fn snapshot(&self) -> Result<integrity::Snapshot, LedgerError> {
+        let head = self.read_head()?;
+        self.run(async {
+            let mut tx = self.pool.begin().await?;
+            let audit = sqlx::query("SELECT * FROM audit ORDER BY seq")
+                .fetch_all(&mut *tx)
+                .await?;
+            let recipients = sqlx::query("SELECT * FROM recipients ORDER BY id")
+                .fetch_all(&mut *tx)
+                .await?;
+            let works = sqlx::query("SELECT * FROM works ORDER BY id")
+                .fetch_all(&mut *tx)
+                .await?;
+            let copies = sqlx::query("SELECT * FROM copies ORDER BY id")
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(integrity::Snapshot {
+                head,
+                audit: audit.iter().map(audit_entry_from).collect(),
+                recipients: recipients
                     .iter()
-                    .find(|e| e.seq == seq)
-                    .is_none_or(|e| e.hash != hash)
-                {
-                    Ok(Err(format!("row {seq} does not match the recorded head")))
-                } else {
-                    Ok(Ok(log.len()))
-                }
-            }
+                    .map(|r| (recipient_from(r), r.get("mac")))
+                    .collect(),
+                works: works.iter().map(|w| (work_from(w), w.get("mac"))).collect(),
+                copies: copies.iter().map(copy_row_from).collect(),
+            })
+        })
+    }
+
+    /// Checks everything a verdict relies on: the audit chain (every row's
+    /// hash, the links, the numbering, and the authenticated head kept
+    /// outside the database), the MAC of every recipient, work and copy
+    /// row, and that the copies table holds exactly the deliveries the
+    /// chain recorded. Returns what was checked, or the first problem,
+    /// naming its row.
+    pub fn verify(&self) -> Result<Result<Counts, String>, LedgerError> {
+        let snapshot = self.snapshot()?;
+        Ok(integrity::check(
+            &self.audit_key,
+            &self.row_key,
+            &self.head_key,
+            &snapshot,
+        ))
+    }
+
+    /// [`Ledger::verify`] as an error: what a verdict calls first.
+    pub fn require_intact(&self) -> Result<Counts, LedgerError> {
+        self.verify()?.map_err(LedgerError::Tampered)
+    }
+
+    /// Carries out the one-off steps a migration left for the program
+    /// (they need the key, which SQL does not have). `row-macs` gives the
+    /// rows written before rows were MAC'd their MAC, and the head its
+    /// MAC, once: only if the chain is intact and its head is the
+    /// unauthenticated kind such homes wrote (or already this home's own,
+    /// should a crash have come between the head and the commit). So a
+    /// database writer without the key cannot get altered rows sealed by
+    /// asking for the step again.
+    fn finish_upgrades(&self) -> Result<(), LedgerError> {
+        let pending: Vec<String> = self.run(async {
+            sqlx::query_scalar("SELECT step FROM ledger_upgrade")
+                .fetch_all(&self.pool)
+                .await
+        })?;
+        if !pending.iter().any(|s| s == "row-macs") {
+            return Ok(());
         }
+        let snapshot = self.snapshot()?;
+        let head_key = snapshot
+            .head
+            .as_ref()
+            .and_then(|h| h.mac.as_ref())
+            .map(|_| &self.head_key);
+        if let Err(problem) = integrity::check_chain(
+            &self.audit_key,
+            head_key,
+            &snapshot.audit,
+            snapshot.head.as_ref(),
+        ) {
+            return Err(LedgerError::Tampered(format!(
+                "{problem} (found while sealing the rows of an older ledger)"
+            )));
+        }
+        self.run(async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            for (r, _) in &snapshot.recipients {
+                seal_recipient(&mut tx, &self.row_key, r).await?;
+            }
+            for (w, _) in &snapshot.works {
+                seal_work(&mut tx, &self.row_key, w).await?;
+            }
+            for c in &snapshot.copies {
+                seal_copy(&mut tx, &self.row_key, c).await?;
+            }
+            if let Some(last) = snapshot.audit.last() {
+                self.write_head(&(last.seq, last.hash.clone()))?;
+            }
+            sqlx::query("DELETE FROM ledger_upgrade WHERE step = 'row-macs'")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
     }
 }
 
-/// Parses a recipients CSV: (line, name, email, org) per row.
-type CsvRows = Vec<(u64, String, Option<String>, Option<String>)>;
+fn audit_entry_from(row: &sqlx::sqlite::SqliteRow) -> AuditEntry {
+    AuditEntry {
+        seq: row.get("seq"),
+        at: row.get("at"),
+        action: row.get("action"),
+        detail: row.get("detail"),
+        prev_hash: row.get("prev_hash"),
+        hash: row.get("hash"),
+    }
+}
 
-fn read_recipient_csv(mut source: impl std::io::Read, path: &Path) -> Result<CsvRows, LedgerError> {
+/// A recipients CSV's rows: (line, name, email, org), names normalised.
+pub type CsvRows = Vec<(u64, String, Option<String>, Option<String>)>;
+
+/// Parses a recipients CSV (a header naming `name`, optionally `email` and
+/// `org`) read from `source`, validating and normalising every name
+/// ([`names::normalise`]); `path` names the source in messages. The first
+/// bad row is the error, with its line.
+pub fn read_recipient_csv(
+    mut source: impl std::io::Read,
+    path: &Path,
+) -> Result<CsvRows, LedgerError> {
     let bad = |line: u64, message: String| LedgerError::BadCsv {
         path: path.to_path_buf(),
         line,

@@ -96,8 +96,11 @@ pub struct ForgetReport {
 pub struct AuditReport {
     /// Whether every row chains and verifies.
     pub intact: bool,
-    /// Rows checked.
+    /// Audit rows checked.
     pub rows: usize,
+    /// Recipient, work and copy rows whose MAC was checked (all 0 when
+    /// the check stopped at a problem).
+    pub records: earmark_ledger::Counts,
     /// What is wrong, when it is not intact.
     pub problem: Option<String>,
 }
@@ -113,6 +116,23 @@ impl Home {
     /// the ledger. Refuses an existing home.
     pub fn init(root: &Path) -> Result<()> {
         Ok(earmark_ledger::init(root)?)
+    }
+
+    /// Restores the backup at `backup` as the home at `root` (empty, or a
+    /// home of the same identity whose ledger was lost or damaged), with
+    /// the key file `key` when the backup holds none.
+    pub fn restore(
+        backup: &Path,
+        root: &Path,
+        key: Option<&Path>,
+    ) -> Result<earmark_ledger::RestoreReport> {
+        Ok(earmark_ledger::restore(backup, root, key)?)
+    }
+
+    /// Takes a consistent backup of this home into the new directory
+    /// `dest`, the master key included when `with_key`; audited.
+    pub fn backup(&self, dest: &Path, with_key: bool) -> Result<earmark_ledger::BackupReport> {
+        Ok(self.inner.backup(dest, with_key)?)
     }
 
     /// Opens the home at `root`.
@@ -162,18 +182,42 @@ impl Home {
         Ok(added)
     }
 
-    /// Every recipient, by id.
+    /// Renames a recipient (checked as a new name is), audited. Their id,
+    /// and so the identifier in every copy they hold, stays.
+    pub fn rename_recipient(&self, old: &str, new: &str) -> Result<Recipient> {
+        Ok(self.ledger().rename_recipient(old, new)?)
+    }
+
+    /// Removes a recipient, audited: one who holds copies is retired (kept,
+    /// so that their copies still name them, never marked for again).
+    pub fn remove_recipient(&self, name: &str) -> Result<earmark_ledger::Removal> {
+        Ok(self.ledger().remove_recipient(name)?)
+    }
+
+    /// Every recipient, by id, retired ones included.
     pub fn recipients(&self) -> Result<Vec<Recipient>> {
         Ok(self.ledger().recipients()?)
     }
 
-    /// The recipients a selection names; at least one.
+    /// The recipients a selection names; at least one. Retired recipients
+    /// are left out of `All` and refused by name.
     pub fn select(&self, selection: &Selection) -> Result<Vec<Recipient>> {
         let chosen = match selection {
-            Selection::All => self.ledger().recipients()?,
+            Selection::All => self
+                .ledger()
+                .recipients()?
+                .into_iter()
+                .filter(|r| r.retired_at.is_none())
+                .collect(),
             Selection::Named(names) => self.ledger().recipients_named(names)?,
             Selection::Csv(path) => self.ledger().recipients_named(&names_in_csv(path)?)?,
         };
+        if let Some(r) = chosen.iter().find(|r| r.retired_at.is_some()) {
+            return Err(Error::Recipients(format!(
+                "{} was removed; they are kept only so that the copies they hold still name them",
+                earmark_ledger::names::printable(&r.name)
+            )));
+        }
         if chosen.is_empty() {
             return Err(Error::Recipients("no recipients to mark for".into()));
         }
@@ -250,17 +294,20 @@ impl Home {
         Ok(ForgetReport { work: id, removed })
     }
 
-    /// Checks the audit chain.
+    /// Checks the audit chain and every record a verdict relies on
+    /// ([`earmark_ledger::Ledger::verify`]).
     pub fn audit_verify(&self) -> Result<AuditReport> {
-        Ok(match self.ledger().verify_audit()? {
-            Ok(rows) => AuditReport {
+        Ok(match self.ledger().verify()? {
+            Ok(records) => AuditReport {
                 intact: true,
-                rows,
+                rows: records.audit_rows,
+                records,
                 problem: None,
             },
             Err(problem) => AuditReport {
                 intact: false,
                 rows: 0,
+                records: Default::default(),
                 problem: Some(problem),
             },
         })
@@ -329,6 +376,23 @@ pub(crate) fn file_hash(path: &Path) -> Result<String> {
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The file name of `recipient`'s copy of a work whose file is `stem`:
+/// `<stem>.r<id>-<slug>.<ext>`. The ledger id makes it unique (names that
+/// slug alike, such as "Ana Lima" and "Ana.Lima", or a name of symbols
+/// only, can never share a file); the slug makes it readable.
+pub(crate) fn copy_file_name(stem: &str, recipient: &Recipient, ext: &str) -> String {
+    match slug(&recipient.name) {
+        s if s.is_empty() => format!("{stem}.r{}.{ext}", recipient.id),
+        s => format!("{stem}.r{}-{s}.{ext}", recipient.id),
+    }
+}
+
+/// The temporary name `recipient`'s copy is written under before it is
+/// moved into place as [`copy_file_name`].
+pub(crate) fn partial_file_name(stem: &str, recipient: &Recipient, ext: &str) -> String {
+    format!(".{stem}.r{}.partial.{ext}", recipient.id)
 }
 
 /// A file-name-safe form of a name.

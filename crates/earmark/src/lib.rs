@@ -44,7 +44,7 @@ pub use earmark_align::Registration;
 pub use earmark_audio_io::AudioError;
 pub use earmark_engine::{Detection, EmbedReport, EngineError};
 pub use earmark_keys::SecretKey;
-pub use earmark_ledger::{AuditEntry, LedgerError, Recipient, Work};
+pub use earmark_ledger::{AuditEntry, LedgerError, Recipient, Removal, Work};
 
 /// Where a long operation stands, for a front end to show. Every method
 /// has an empty default, so a caller that shows nothing passes

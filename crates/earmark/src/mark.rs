@@ -12,7 +12,7 @@ use earmark_ledger::{Copy, LedgerError, Recipient};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::home::{file_hash, slug};
+use crate::home::{copy_file_name, file_hash, partial_file_name, slug};
 use crate::{Error, Home, Progress, Result, Selection};
 
 /// Label of the engine key every copy of a home is marked with: one key, so
@@ -159,28 +159,14 @@ impl Home {
         std::fs::create_dir_all(&request.out)
             .map_err(|e| Error::Write(format!("cannot create {}: {e}", request.out.display())))?;
         let engine_key = self.inner.master.derive(ENGINE_KEY_LABEL);
-        let cipher = IdentifierCipher::new(&self.inner.master);
+        let cipher = IdentifierCipher::for_home(&self.inner.master, &self.inner.id);
         let code = TardosCode::new(&self.inner.master, work.id as u32, FINGERPRINT_POSITIONS);
         let ext = request.format.extension();
         let stem = request
             .work
             .file_stem()
             .map_or_else(|| "work".to_string(), |s| slug(&s.to_string_lossy()));
-        let target_of = |r: &Recipient| request.out.join(format!("{stem}.{}.{ext}", slug(&r.name)));
-        // Two recipients must never share a file: refused before anything is written.
-        for (i, a) in recipients.iter().enumerate() {
-            if let Some(b) = recipients[..i]
-                .iter()
-                .find(|b| target_of(b) == target_of(a))
-            {
-                return Err(Error::Recipients(format!(
-                    "'{}' and '{}' would be written to the same file {}; rename one of them",
-                    b.name,
-                    a.name,
-                    target_of(a).display()
-                )));
-            }
-        }
+        let target_of = |r: &Recipient| request.out.join(copy_file_name(&stem, r, ext));
         progress.start("marking", recipients.len() as u64);
         let prepared: Vec<Result<Prepared>> = recipients
             .par_iter()
@@ -193,9 +179,7 @@ impl Home {
                     .seal(id)
                     .map_err(|e| Error::Recipients(e.to_string()))?;
                 let target = target_of(r);
-                let partial = request
-                    .out
-                    .join(format!(".{stem}.{}.partial.{ext}", slug(&r.name)));
+                let partial = request.out.join(partial_file_name(&stem, r, ext));
                 let result = prepare_copy(
                     &audio,
                     &engine_key,

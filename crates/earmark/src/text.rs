@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 
 use earmark_codes::TardosCode;
 use earmark_keys::{Label, SecretKey};
-use earmark_ledger::{Copy, Work, TRANSCRIPT};
+use earmark_ledger::{Copy, Recipient, Work, TRANSCRIPT};
 use earmark_text::{Document, Format, Mode, Prepared, RuleSet, Transcript};
 use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::accuse::{accuse_text, Epsilon};
-use crate::home::{file_hash, hex, slug};
+use crate::home::{copy_file_name, file_hash, hex, partial_file_name, slug};
 use crate::{Error, Home, Result, Selection};
 
 /// Largest transcript or leaked text read, bytes.
@@ -323,20 +323,7 @@ impl Home {
             .transcript
             .file_stem()
             .map_or_else(|| "transcript".to_string(), |s| slug(&s.to_string_lossy()));
-        let target_of = |name: &str| request.out.join(format!("{stem}.{}.{ext}", slug(name)));
-        for (i, a) in recipients.iter().enumerate() {
-            if let Some(b) = recipients[..i]
-                .iter()
-                .find(|b| target_of(&b.name) == target_of(&a.name))
-            {
-                return Err(Error::Recipients(format!(
-                    "'{}' and '{}' would be written to the same file {}; rename one of them",
-                    b.name,
-                    a.name,
-                    target_of(&a.name).display()
-                )));
-            }
-        }
+        let target_of = |r: &Recipient| request.out.join(copy_file_name(&stem, r, &ext));
         // Every variant is rendered and checked before any is delivered, as
         // audio copies are: same canonical text, same structure, and every
         // slot reads back as this recipient's bit.
@@ -359,10 +346,8 @@ impl Home {
         let mut copies = Vec::new();
         let mut reports = Vec::new();
         for (r, text) in recipients.iter().zip(&rendered) {
-            let target = target_of(&r.name);
-            let partial = request
-                .out
-                .join(format!(".{stem}.{}.partial.{ext}", slug(&r.name)));
+            let target = target_of(r);
+            let partial = request.out.join(partial_file_name(&stem, r, &ext));
             let written = std::fs::write(&partial, text.as_bytes())
                 .and_then(|_| std::fs::File::open(&partial).and_then(|f| f.sync_all()));
             partials.push((partial.clone(), target.clone()));
@@ -487,6 +472,8 @@ impl Home {
         epsilon: Epsilon,
     ) -> Result<TextTraceReport> {
         let text = read_text(leaked)?;
+        // Nobody is accused on records that may have been altered.
+        self.ledger().require_intact()?;
         // The leak is any text: checked for binary content and emptiness only.
         Document::parse(text.clone(), Some(Format::Plain))
             .map_err(|e| Error::Text(format!("{}: {e}", leaked.display())))?;

@@ -171,6 +171,8 @@ impl Home {
     /// is read blind. The verdict is [`accuse::accuse`]'s.
     pub fn trace(&self, request: &TraceRequest, progress: &dyn Progress) -> Result<TraceReport> {
         require_regular_file(&request.leak)?;
+        // Nobody is accused on records that may have been altered.
+        self.ledger().require_intact()?;
         let forced_work = match request.work {
             Some(id) => Some(self.work(id)?),
             None => None,
@@ -417,11 +419,18 @@ impl Home {
         readings: &Readings,
     ) -> Result<accuse::Verdict> {
         let ledger = self.ledger();
-        let cipher = IdentifierCipher::new(&self.inner.master);
+        let cipher = IdentifierCipher::for_home(&self.inner.master, &self.inner.id);
+        // Copies made before identifiers were bound to the home carry
+        // unbound ones; such a payload counts only if this ledger recorded
+        // exactly it (checked below for every payload).
+        let unbound = IdentifierCipher::unbound(&self.inner.master);
         let mut notes = Vec::new();
         let mut decoded = Vec::new();
         for found in &readings.found {
-            let Some(id) = cipher.open(found.payload) else {
+            let Some(id) = cipher
+                .open(found.payload)
+                .or_else(|| unbound.open(found.payload))
+            else {
                 notes.push(format!(
                     "payload {:016x} is not one of this home's identifiers",
                     found.payload
@@ -439,10 +448,16 @@ impl Home {
                     .push("an identifier names a work or recipient missing from the ledger".into());
                 continue;
             };
-            if ledger.copies_for(work.id, recipient.id)?.is_empty() {
+            let payload = format!("{:016x}", found.payload);
+            if !ledger
+                .copies_for(work.id, recipient.id)?
+                .iter()
+                .any(|c| c.payload == payload)
+            {
                 notes.push(format!(
-                    "{} never received a recorded copy of work {}",
-                    recipient.name, work.id
+                    "{} never received a recorded copy of work {} carrying payload {payload}",
+                    earmark_ledger::names::printable(&recipient.name),
+                    work.id
                 ));
                 continue;
             }

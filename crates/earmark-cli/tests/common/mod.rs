@@ -14,6 +14,24 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The copy `mark` or `text mark` wrote in `dir` for the recipient named
+/// `name` (whose slug is the name itself): `<stem>.r<id>-<name>.<ext>`.
+pub fn copy_named(dir: &Path, stem: &str, name: &str, ext: &str) -> PathBuf {
+    let (head, tail) = (format!("{stem}.r"), format!("-{name}.{ext}"));
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let file = p.file_name().unwrap().to_str().unwrap();
+            file.starts_with(&head)
+                && file.ends_with(&tail)
+                && file[head.len()..file.len() - tail.len()]
+                    .chars()
+                    .all(|c| c.is_ascii_digit())
+        })
+        .unwrap_or_else(|| panic!("no copy for {name} in {}", dir.display()))
+}
+
 /// Runs the `earmark` binary with `args`.
 pub fn earmark(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_earmark"))

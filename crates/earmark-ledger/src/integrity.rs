@@ -1,0 +1,325 @@
+//! What makes a verdict's records trustworthy: a MAC on every row a verdict
+//! reads (recipients, works, copies), a MAC on the audit chain's head, and
+//! the check that the copies table says what the audit chain recorded.
+//!
+//! The MACs are under keys derived from the home's master key, so whoever
+//! can write the database but does not hold the key (a database
+//! administrator of a shared ledger, a script gone wrong, a restored old
+//! file) cannot rename a recipient, move a copy to someone else, delete
+//! one, or roll the chain back without the next check naming the row.
+//! Each MAC covers the row's id, so rows cannot be swapped either.
+
+use std::collections::BTreeMap;
+
+use earmark_keys::{Label, SecretKey};
+
+use crate::{AuditEntry, Copy, Recipient, Work, AUDIT_GENESIS};
+
+/// Label of the key that MACs recipient, work and copy rows.
+pub const ROW_LABEL: Label = Label("earmark/v1/ledger/row");
+/// Label of the key that MACs the audit chain's head (`audit.head`).
+pub const HEAD_LABEL: Label = Label("earmark/v1/ledger/audit-head");
+
+/// A delivered copy's row as stored, with its ledger id and MAC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CopyRow {
+    pub id: i64,
+    pub copy: Copy,
+    pub mac: Option<String>,
+}
+
+/// Length-prefixed fields, so that no two different rows share a message.
+#[derive(Default)]
+struct Message(Vec<u8>);
+
+impl Message {
+    fn text(mut self, field: &str) -> Self {
+        self.0
+            .extend_from_slice(&(field.len() as u64).to_be_bytes());
+        self.0.extend_from_slice(field.as_bytes());
+        self
+    }
+
+    fn optional(mut self, field: Option<&str>) -> Self {
+        match field {
+            None => {
+                self.0.push(0);
+                self
+            }
+            Some(f) => {
+                self.0.push(1);
+                self.text(f)
+            }
+        }
+    }
+
+    fn int(mut self, field: i64) -> Self {
+        self.0.extend_from_slice(&field.to_be_bytes());
+        self
+    }
+}
+
+/// The MAC of a recipient row.
+pub(crate) fn recipient_mac(key: &SecretKey, r: &Recipient) -> String {
+    let message = Message::default()
+        .text("recipient")
+        .int(r.id)
+        .text(&r.name)
+        .optional(r.email.as_deref())
+        .optional(r.org.as_deref())
+        .text(&r.created_at)
+        .optional(r.retired_at.as_deref());
+    hex::encode(key.mac(ROW_LABEL, &message.0))
+}
+
+/// The MAC of a work row.
+pub(crate) fn work_mac(key: &SecretKey, w: &Work) -> String {
+    let message = Message::default()
+        .text("work")
+        .int(w.id)
+        .text(&w.content_hash)
+        .optional(w.title.as_deref())
+        .int(w.duration_s.to_bits() as i64)
+        .int(w.rate)
+        .int(w.channels)
+        .text(&w.created_at)
+        .text(&w.kind)
+        .optional(w.words.map(|n| n.to_string()).as_deref());
+    hex::encode(key.mac(ROW_LABEL, &message.0))
+}
+
+/// The MAC of a copy row.
+pub(crate) fn copy_mac(key: &SecretKey, row: &CopyRow) -> String {
+    let c = &row.copy;
+    let message = Message::default()
+        .text("copy")
+        .int(row.id)
+        .int(c.work_id)
+        .int(c.recipient_id)
+        .text(&c.payload)
+        .text(&c.output_hash)
+        .text(&c.format)
+        .text(&c.path)
+        .text(&c.created_at);
+    hex::encode(key.mac(ROW_LABEL, &message.0))
+}
+
+/// The MAC of the audit head `seq hash`.
+pub(crate) fn head_mac(key: &SecretKey, seq: i64, hash: &str) -> String {
+    let message = Message::default().text("head").int(seq).text(hash);
+    hex::encode(key.mac(HEAD_LABEL, &message.0))
+}
+
+/// The audit head as read from `audit.head`: `seq hash [mac]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Head {
+    pub seq: i64,
+    pub hash: String,
+    /// Absent in homes written before heads were authenticated.
+    pub mac: Option<String>,
+}
+
+impl Head {
+    pub fn parse(text: &str) -> Option<Head> {
+        let mut parts = text.split_whitespace();
+        let seq = parts.next()?.parse().ok()?;
+        let hash = parts.next()?.to_string();
+        let mac = parts.next().map(str::to_string);
+        Some(Head { seq, hash, mac })
+    }
+}
+
+/// Everything a check reads, taken from one snapshot of the database.
+pub(crate) struct Snapshot {
+    pub head: Option<Head>,
+    pub audit: Vec<AuditEntry>,
+    pub recipients: Vec<(Recipient, Option<String>)>,
+    pub works: Vec<(Work, Option<String>)>,
+    pub copies: Vec<CopyRow>,
+}
+
+/// What an intact ledger holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    /// Audit rows.
+    pub audit_rows: usize,
+    /// Recipient rows.
+    pub recipients: usize,
+    /// Work rows.
+    pub works: usize,
+    /// Copy rows.
+    pub copies: usize,
+}
+
+/// The audit chain's own check: hashes, links, numbering and the head
+/// (whose MAC is required when `head_key` is given). Returns the number
+/// of rows or the first break.
+pub(crate) fn check_chain(
+    audit_key: &SecretKey,
+    head_key: Option<&SecretKey>,
+    log: &[AuditEntry],
+    head: Option<&Head>,
+) -> Result<usize, String> {
+    let mut prev = AUDIT_GENESIS.to_string();
+    for (i, entry) in log.iter().enumerate() {
+        let expected_seq = i as i64 + 1;
+        if entry.seq != expected_seq {
+            return Err(format!(
+                "audit row {expected_seq} is missing (next row is {})",
+                entry.seq
+            ));
+        }
+        if entry.prev_hash != prev {
+            return Err(format!(
+                "audit row {} does not follow row {}",
+                entry.seq,
+                entry.seq - 1
+            ));
+        }
+        let hash = crate::chain_hash(
+            audit_key,
+            &entry.prev_hash,
+            entry.seq,
+            &entry.at,
+            &entry.action,
+            &entry.detail,
+        );
+        if hash != entry.hash {
+            return Err(format!("audit row {} was altered", entry.seq));
+        }
+        prev = entry.hash.clone();
+    }
+    let Some(head) = head else {
+        return if log.is_empty() {
+            Ok(0)
+        } else {
+            Err("the recorded head of the audit chain (audit.head) is missing".into())
+        };
+    };
+    if let Some(key) = head_key {
+        match &head.mac {
+            None => return Err("the recorded head of the audit chain is not authenticated".into()),
+            Some(mac) if *mac != head_mac(key, head.seq, &head.hash) => {
+                return Err("the recorded head of the audit chain (audit.head) was altered".into())
+            }
+            Some(_) => {}
+        }
+    }
+    let last = log.last().map_or(0, |e| e.seq);
+    if head.seq > last {
+        Err(format!("audit rows {}–{} were deleted", last + 1, head.seq))
+    } else if log
+        .iter()
+        .find(|e| e.seq == head.seq)
+        .is_none_or(|e| e.hash != head.hash)
+    {
+        Err(format!(
+            "audit row {} does not match the recorded head",
+            head.seq
+        ))
+    } else {
+        Ok(log.len())
+    }
+}
+
+/// The full check: the chain, every row's MAC, every copy's work and
+/// recipient, and the copies table against the deliveries the chain
+/// recorded (so a deleted or added copy row is found). The first problem
+/// found is returned, naming the row.
+pub(crate) fn check(
+    audit_key: &SecretKey,
+    row_key: &SecretKey,
+    head_key: &SecretKey,
+    snapshot: &Snapshot,
+) -> Result<Counts, String> {
+    let audit_rows = check_chain(
+        audit_key,
+        Some(head_key),
+        &snapshot.audit,
+        snapshot.head.as_ref(),
+    )?;
+    let altered = |what: String, mac: &Option<String>, expected: String| match mac {
+        None => Err(format!(
+            "{what} carries no MAC: it was not written by earmark"
+        )),
+        Some(mac) if *mac != expected => Err(format!("{what} was altered")),
+        Some(_) => Ok(()),
+    };
+    for (r, mac) in &snapshot.recipients {
+        altered(
+            format!("recipient row {}", r.id),
+            mac,
+            recipient_mac(row_key, r),
+        )?;
+    }
+    for (w, mac) in &snapshot.works {
+        altered(format!("work row {}", w.id), mac, work_mac(row_key, w))?;
+    }
+    for c in &snapshot.copies {
+        altered(format!("copy row {}", c.id), &c.mac, copy_mac(row_key, c))?;
+        if !snapshot.works.iter().any(|(w, _)| w.id == c.copy.work_id) {
+            return Err(format!(
+                "copy row {} names work {}, which is not in the ledger",
+                c.id, c.copy.work_id
+            ));
+        }
+        if !snapshot
+            .recipients
+            .iter()
+            .any(|(r, _)| r.id == c.copy.recipient_id)
+        {
+            return Err(format!(
+                "copy row {} names recipient {}, who is not in the ledger",
+                c.id, c.copy.recipient_id
+            ));
+        }
+    }
+    // The latest delivery the chain recorded for each (work, recipient, format).
+    let mut recorded: BTreeMap<(i64, i64, String), (i64, String)> = BTreeMap::new();
+    for entry in snapshot.audit.iter().filter(|e| e.action == "mark") {
+        let Ok(detail) = serde_json::from_str::<serde_json::Value>(&entry.detail) else {
+            continue;
+        };
+        let field = |name: &str| detail.get(name);
+        let (Some(work), Some(recipient), Some(format), Some(hash)) = (
+            field("work").and_then(|v| v.as_i64()),
+            field("recipient").and_then(|v| v.as_i64()),
+            field("format").and_then(|v| v.as_str()),
+            field("output_hash").and_then(|v| v.as_str()),
+        ) else {
+            continue;
+        };
+        recorded.insert(
+            (work, recipient, format.to_string()),
+            (entry.seq, hash.to_string()),
+        );
+    }
+    for c in &snapshot.copies {
+        match recorded.remove(&(c.copy.work_id, c.copy.recipient_id, c.copy.format.clone())) {
+            None => {
+                return Err(format!(
+                    "copy row {} (work {}, recipient {}) has no delivery in the audit chain",
+                    c.id, c.copy.work_id, c.copy.recipient_id
+                ))
+            }
+            Some((seq, hash)) if hash != c.copy.output_hash => {
+                return Err(format!(
+                    "copy row {} differs from the delivery in audit row {seq}",
+                    c.id
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(((work, recipient, format), (seq, _))) = recorded.into_iter().next() {
+        return Err(format!(
+            "the {format} copy of work {work} for recipient {recipient} (audit row {seq}) is missing from the copies table"
+        ));
+    }
+    Ok(Counts {
+        audit_rows,
+        recipients: snapshot.recipients.len(),
+        works: snapshot.works.len(),
+        copies: snapshot.copies.len(),
+    })
+}
