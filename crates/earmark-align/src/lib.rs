@@ -19,7 +19,7 @@ pub mod register;
 pub mod spectrum;
 
 pub use landmarks::{Landmark, LandmarkQuery, Match};
-pub use register::{register, Edit, RegisterError, Registration, Stretch};
+pub use register::{register, Edit, RegisterError, Registration, Stretch, MIN_LEAK_S};
 
 /// Sample rate of every signal this crate analyses, Hz: the phone band
 /// (up to 3.4 kHz) is all a leak is sure to keep.

@@ -262,6 +262,8 @@ pub struct AudioReader {
     convert_buffer: Option<AudioBuffer<f32>>,
     /// Frames per channel the container announces, if it does.
     frames_hint: Option<u64>,
+    /// Why the stream stopped before its end, once it has.
+    ended_early: Option<String>,
 }
 
 impl AudioReader {
@@ -379,6 +381,7 @@ impl AudioReader {
             pending: None,
             skip,
             total: 0,
+            ended_early: None,
             decode_errors: 0,
             finished: false,
             opus_buffer: vec![0.0f32; 5760 * 2],
@@ -433,6 +436,7 @@ impl AudioReader {
             finished: false,
             opus_buffer: Vec::new(),
             frames_hint: Some(wav16.frames_left + total / wav16.channels as u64),
+            ended_early: None,
             convert_buffer: None,
             wav16: Some(wav16),
         };
@@ -476,6 +480,43 @@ impl AudioReader {
         self.sample_format
     }
 
+    /// Why the stream ended before the end its file announces, once it
+    /// has: the file was cut short or its tail is damaged, and what could
+    /// be read was. `None` for a stream read to its end.
+    pub fn ended_early(&self) -> Option<String> {
+        if let Some(wav16) = self.wav16.as_ref().filter(|w| w.truncated) {
+            return Some(format!(
+                "the file ends early: its header announces {:.1} s, {:.1} s could be read",
+                wav16.announced as f64 / wav16.rate as f64,
+                (wav16.announced - wav16.frames_left) as f64 / wav16.rate as f64
+            ));
+        }
+        self.ended_early.clone()
+    }
+
+    fn seconds_read(&self) -> f64 {
+        self.total as f64 / self.channels.max(1) as f64 / self.rate.max(1) as f64
+    }
+
+    /// At an unexpected end of the file: notes it when fewer frames came
+    /// than the container announced. Compressed formats' counts allow for
+    /// encoder delay and padding, so a shortfall below half a second or 1 %
+    /// is not taken for a cut.
+    fn note_short_stream(&mut self) {
+        let Some(announced) = self.frames_hint else {
+            return;
+        };
+        let read = self.total / self.channels.max(1) as u64;
+        let slack = (self.rate as u64 / 2).max(announced / 100);
+        if read + slack < announced {
+            self.ended_early = Some(format!(
+                "the file ends early: its header announces {:.1} s, {:.1} s could be read",
+                announced as f64 / self.rate as f64,
+                self.seconds_read()
+            ));
+        }
+    }
+
     /// The next planar chunk, or `None` at the end of the stream.
     pub fn next_chunk(&mut self) -> Result<Option<Vec<Vec<f32>>>, AudioError> {
         if let Some(chunk) = self.pending.take() {
@@ -514,6 +555,7 @@ impl AudioReader {
                 Ok(p) => p,
                 Err(SymphoniaError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => {
                     self.finished = true;
+                    self.note_short_stream();
                     return Ok(None);
                 }
                 Err(SymphoniaError::ResetRequired) => {
@@ -524,6 +566,10 @@ impl AudioReader {
                     if self.total > 0 {
                         // A damaged tail after good audio: keep what decoded.
                         self.finished = true;
+                        self.ended_early = Some(format!(
+                            "the file is damaged after {:.1} s ({e}); it was read up to there",
+                            self.seconds_read()
+                        ));
                         return Ok(None);
                     }
                     return Err(classify(&self.name, e));
@@ -570,6 +616,7 @@ impl AudioReader {
                     }
                     Err(SymphoniaError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => {
                         self.finished = true;
+                        self.note_short_stream();
                         return Ok(None);
                     }
                     Err(e) => return Err(classify(&self.name, e)),
@@ -641,6 +688,8 @@ struct Wav16 {
     rate: u32,
     /// Frames the header announces and not yet read.
     frames_left: u64,
+    /// Frames the header announces.
+    announced: u64,
     bytes: Vec<u8>,
     /// Whole frames were read before the data ran out early.
     truncated: bool,
@@ -696,6 +745,7 @@ impl Wav16 {
             rate: spec.sample_rate,
             channels,
             frames_left: parsed.duration() as u64,
+            announced: parsed.duration() as u64,
             data: parsed.into_inner(),
             bytes: Vec::new(),
             truncated: false,

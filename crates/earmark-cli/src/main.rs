@@ -278,12 +278,16 @@ fn report_detection(detection: &Detection, json: bool) {
             })).collect::<Vec<_>>(),
             "duration_s": detection.duration_s,
             "best_pilot_z": detection.best_pilot_z,
+            "notes": detection.notes,
         });
         outln!(
             "{}",
             serde_json::to_string_pretty(&value).expect("report serialises")
         );
         return;
+    }
+    for note in &detection.notes {
+        outln!("note: {note}");
     }
     if detection.found.is_empty() {
         outln!(

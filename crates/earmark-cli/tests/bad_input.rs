@@ -282,3 +282,38 @@ fn absurd_headers_non_finite_samples_and_non_files_are_refused() {
         );
     }
 }
+
+/// A file cut short is read as far as it goes, and the output says so: a
+/// 16-bit WAV (read in blocks) and a FLAC (read through symphonia), each
+/// cut to about 60 % of its bytes, still give their payload, with a note
+/// in the text and the JSON that the file ends early.
+#[test]
+fn a_file_cut_short_is_read_as_far_as_it_goes_with_a_note() {
+    let s = Scratch::new();
+    let payload = "0123456789abcdef";
+    let marked = s.marked_fixture("speech_cs_mf_22k_fillets_kitchen_dialogue.wav", payload);
+    let flac = s.path("marked.flac");
+    tool("sox", &[marked.to_str().unwrap(), flac.to_str().unwrap()]);
+    for whole in [marked, flac] {
+        let bytes = std::fs::read(&whole).unwrap();
+        let cut = s.path(&format!(
+            "cut.{}",
+            whole.extension().unwrap().to_str().unwrap()
+        ));
+        std::fs::write(&cut, &bytes[..bytes.len() * 6 / 10]).unwrap();
+        let (code, value) = s.extract(&cut);
+        assert_eq!(code, 0, "{value}");
+        assert_eq!(value["payload"], payload, "{value}");
+        let notes = value["notes"].to_string();
+        assert!(
+            notes.contains("the file ends early"),
+            "{}: {value}",
+            cut.display()
+        );
+        let text = earmark(&["extract", cut.to_str().unwrap(), "--key", s.key_str()]);
+        assert!(String::from_utf8_lossy(&text.stdout).contains("note: the file ends early"));
+        // The whole file carries no such note.
+        let (_, value) = s.extract(&whole);
+        assert!(value["notes"].as_array().unwrap().is_empty(), "{value}");
+    }
+}

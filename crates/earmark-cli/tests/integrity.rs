@@ -701,3 +701,67 @@ fn a_home_restored_from_its_backup_gives_the_same_verdict() {
         .status
         .success());
 }
+
+/// A payload opens only in its own home, and the recording must agree: an
+/// identifier read from audio that is not its work (here work 1's payload
+/// embedded, by someone holding the key, into another recording) accuses
+/// nobody once the leak fails to register against work 1's master.
+#[test]
+fn an_identifier_on_the_wrong_recording_accuses_nobody() {
+    let home = TestHome::new();
+    let copies = home.mark_for(
+        &common::fixture("speech_en_f_8k_allison_demo-congrats.wav"),
+        2,
+    );
+    let (code, verdict) = home.trace(&copy_of(&copies, "r01"));
+    assert_eq!(
+        (code, common::home::accused(&verdict)),
+        (0, vec!["r01".to_string()])
+    );
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let payload: String = runtime.block_on(async {
+        use sqlx::{Connection, Row};
+        let url = format!(
+            "sqlite://{}?mode=ro",
+            home.root().join("ledger.sqlite").display()
+        );
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("SELECT payload FROM copies WHERE recipient_id = 1")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            .get(0)
+    });
+    let master = std::fs::read_to_string(home.root().join("keystore/master.key")).unwrap();
+    let engine_key = earmark_keys::SecretKey::from_file_text(&master)
+        .unwrap()
+        .derive(earmark_keys::Label("earmark/v1/home/engine-key"));
+    let key_file = home.path("engine.key");
+    std::fs::write(&key_file, engine_key.to_file_text().as_bytes()).unwrap();
+    let forged = home.path("forged.wav");
+    home.ok(&[
+        "embed",
+        common::fixture("speech_cs_mf_22k_fillets_kitchen_dialogue.wav")
+            .to_str()
+            .unwrap(),
+        forged.to_str().unwrap(),
+        "--key",
+        key_file.to_str().unwrap(),
+        "--payload",
+        &payload,
+    ]);
+    let out = home.run(&["trace", forged.to_str().unwrap(), "--json"]);
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(3), "{value}");
+    assert!(common::home::accused(&value).is_empty(), "{value}");
+    assert!(
+        value["notes"]
+            .to_string()
+            .contains("does not match its master"),
+        "{value}"
+    );
+}

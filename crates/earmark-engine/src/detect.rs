@@ -271,6 +271,10 @@ pub struct Detection {
     /// The fingerprint positions read, wherever the pilot was clear (whether
     /// or not a payload decoded there: a mix of copies still carries them).
     pub fingerprint: FingerprintReading,
+    /// What the reader of the input noted (a file cut short); the engine
+    /// itself leaves it empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// The cell readings of one frequency-scale hypothesis.
@@ -443,6 +447,7 @@ impl<'k> Extractor<'k> {
             soft_bits: self.best_soft.map(|(_, soft)| soft).unwrap_or_default(),
             candidates_checked: self.candidates_checked,
             fingerprint: FingerprintReading::from_blocks(&self.block_reads),
+            notes: Vec::new(),
         }
     }
 

@@ -25,8 +25,9 @@ pub fn analysis_signal(audio: &Audio) -> Vec<f32> {
 }
 
 /// The leak's analysis signal, streamed; `None` if it is longer than
-/// [`MAX_INFORMED_S`] (memory stays bounded either way).
-pub(crate) fn leak_signal(path: &Path) -> Result<Option<Vec<f32>>> {
+/// [`MAX_INFORMED_S`] (memory stays bounded either way). A note says when
+/// the file ended before the end it announces.
+pub(crate) fn leak_signal(path: &Path, notes: &mut Vec<String>) -> Result<Option<Vec<f32>>> {
     let mut reader = AudioReader::open(path)?;
     let rate = reader.rate();
     let mut resampler = earmark_dsp::StreamResampler::new(rate, earmark_align::RATE);
@@ -39,6 +40,7 @@ pub(crate) fn leak_signal(path: &Path) -> Result<Option<Vec<f32>>> {
         }
     }
     out.extend(resampler.finish());
+    notes.extend(reader.ended_early());
     Ok(Some(out))
 }
 
@@ -111,6 +113,42 @@ pub struct Informed {
     pub registration: Registration,
 }
 
+/// Why a leak was not read through a master.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NotRead {
+    /// The master was forgotten (or never kept).
+    #[error("the master of work {0} is not in the store")]
+    NoMaster(i64),
+    /// The leak does not register against it.
+    #[error(transparent)]
+    Register(#[from] earmark_align::RegisterError),
+    /// It registers loosely (the correlation threshold is low, to let
+    /// heavily degraded leaks through), but no stretch of it plays the
+    /// master.
+    #[error("no stretch of the leak plays the master ({0:.1} s matched, at least {min} s needed)", min = earmark_align::MIN_LEAK_S)]
+    Unmatched(f64),
+}
+
+impl NotRead {
+    /// Whether this says the leak is not that work at all (rather than
+    /// that the question could not be asked).
+    pub(crate) fn is_mismatch(&self) -> bool {
+        matches!(
+            self,
+            NotRead::Register(earmark_align::RegisterError::NoMatch(_)) | NotRead::Unmatched(_)
+        )
+    }
+}
+
+/// The analysis signal of `work`'s stored master.
+fn master_signal(home: &Home, work: &Work) -> Result<std::result::Result<Vec<f32>, NotRead>> {
+    let path = home.inner.master_path(&work.content_hash);
+    if !path.is_file() {
+        return Ok(Err(NotRead::NoMaster(work.id)));
+    }
+    Ok(Ok(analysis_signal(&earmark_audio_io::read(&path)?)))
+}
+
 /// Reads `leak` (analysis signal) against the stored master of `work`.
 /// `Ok(Err(reason))` when informed reading is impossible (no master kept, or
 /// the leak does not register), so the caller falls back to blind.
@@ -119,16 +157,36 @@ pub(crate) fn read(
     work: &Work,
     leak: &[f32],
     engine_key: &SecretKey,
-) -> Result<std::result::Result<Informed, String>> {
-    let path = home.inner.master_path(&work.content_hash);
-    if !path.is_file() {
-        return Ok(Err(format!(
-            "the master of work {} is not in the store",
-            work.id
-        )));
+) -> Result<std::result::Result<Informed, NotRead>> {
+    Ok(match master_signal(home, work)? {
+        Ok(master) => read_through_master(&master, leak, engine_key).map_err(NotRead::from),
+        Err(e) => Err(e),
+    })
+}
+
+/// Whether `registration` places the leak in its master: some stretch of
+/// at least [`earmark_align::MIN_LEAK_S`] plays it.
+pub(crate) fn places(registration: &Registration) -> std::result::Result<(), NotRead> {
+    let matched = registration.matched_s();
+    if matched < earmark_align::MIN_LEAK_S {
+        return Err(NotRead::Unmatched(matched));
     }
-    let master = analysis_signal(&earmark_audio_io::read(&path)?);
-    Ok(read_through_master(&master, leak, engine_key).map_err(|e| e.to_string()))
+    Ok(())
+}
+
+/// Whether `leak` registers against `work`'s stored master and is placed
+/// in it ([`places`]): `Ok(())`, or why not.
+pub(crate) fn registers(
+    home: &Home,
+    work: &Work,
+    leak: &[f32],
+) -> Result<std::result::Result<(), NotRead>> {
+    Ok(match master_signal(home, work)? {
+        Ok(master) => register(&master, leak)
+            .map_err(NotRead::from)
+            .and_then(|r| places(&r)),
+        Err(e) => Err(e),
+    })
 }
 
 /// Registers `leak` against `master` (both analysis signals, mono at 8 kHz)

@@ -223,5 +223,7 @@ pub fn extract_file(input: &Path, key: &SecretKey) -> Result<Detection> {
     while let Some(chunk) = reader.next_chunk()? {
         extractor.push(&chunk);
     }
-    Ok(extractor.finish())
+    let mut detection = extractor.finish();
+    detection.notes.extend(reader.ended_early());
+    Ok(detection)
 }

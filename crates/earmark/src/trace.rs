@@ -160,7 +160,25 @@ struct Readings {
     informed_pilot_z: Option<f32>,
     informed_soft: Vec<(Vec<Segment>, Vec<f32>)>,
     informed_whole: usize,
+    /// The leak's analysis signal, when short enough to register.
+    leak: Option<Vec<f32>>,
+    /// Works the leak was registered against.
+    registrations: Vec<Registered>,
 }
+
+/// Adds each of `new` to `notes` unless already there (the leak's file is
+/// read more than once).
+fn note_once(notes: &mut Vec<String>, new: Vec<String>) {
+    for note in new {
+        if !notes.contains(&note) {
+            notes.push(note);
+        }
+    }
+}
+
+/// A work the leak was registered against: `Ok` when it registered, else
+/// why not, and whether that says the leak is not the work at all.
+type Registered = (i64, std::result::Result<(), String>, bool);
 
 impl Home {
     /// Names the recipients a leaked copy came from.
@@ -200,6 +218,7 @@ impl Home {
             // registration (a room's reverberation smears the master's tiles).
             notes.push("the informed reading named no one; the leak was also traced blind".into());
             let blind = crate::extract_file(&request.leak, &engine_key)?;
+            note_once(&mut notes, blind.notes);
             readings.method = Method::InformedThenBlind;
             readings.found = blind.found;
             readings.candidates_checked = blind.candidates_checked;
@@ -324,7 +343,8 @@ impl Home {
         engine_key: &SecretKey,
         notes: &mut Vec<String>,
     ) -> Result<Readings> {
-        let leak = crate::informed::leak_signal(&request.leak)?;
+        let leak = crate::informed::leak_signal(&request.leak, notes)?;
+        let mut registrations = Vec::new();
         let mut identified_work = None;
         let mut identification = None;
         if let Some(leak) = &leak {
@@ -352,6 +372,13 @@ impl Home {
                 match crate::informed::read(self, &work, leak, engine_key)? {
                     Ok(informed) => {
                         return Ok(Readings {
+                            registrations: vec![match crate::informed::places(
+                                &informed.registration,
+                            ) {
+                                Ok(()) => (work.id, Ok(()), false),
+                                Err(e) => (work.id, Err(e.to_string()), e.is_mismatch()),
+                            }],
+                            leak: Some(leak.clone()),
                             method: Method::Informed,
                             // Each recipient's identifier is correlated with
                             // the readings instead of decoded (see `accuse`).
@@ -367,9 +394,16 @@ impl Home {
                             registration: Some(informed.registration),
                         });
                     }
-                    Err(reason) => notes.push(format!(
-                        "informed tracing not possible ({reason}); traced blind"
-                    )),
+                    Err(reason) => {
+                        notes.push(format!(
+                            "informed tracing not possible ({reason}); traced blind"
+                        ));
+                        registrations.push((
+                            work.id,
+                            Err(reason.to_string()),
+                            reason.is_mismatch(),
+                        ));
+                    }
                 }
                 identified_work = Some(work);
             }
@@ -380,6 +414,7 @@ impl Home {
             ));
         }
         let detection = crate::extract_file(&request.leak, engine_key)?;
+        note_once(notes, detection.notes);
         Ok(Readings {
             method: Method::Blind,
             found: detection.found,
@@ -392,11 +427,42 @@ impl Home {
             informed_pilot_z: None,
             informed_soft: Vec::new(),
             informed_whole: 0,
+            leak,
+            registrations,
         })
     }
 
     /// The work the landmark index names, noting when the index was
     /// damaged and had to be rebuilt from the masters store.
+    /// Why the leak is not work `work`, when its master says so (nothing in
+    /// it resembles the leak); `None` when the leak registers, or when the
+    /// question cannot be asked (no master kept, a leak too short or too
+    /// long). Each work is registered once per trace.
+    fn mismatch(
+        &self,
+        work: i64,
+        readings: &Readings,
+        registered: &mut Vec<Registered>,
+    ) -> Result<Option<String>> {
+        let decisive = |entry: &Registered| match entry {
+            (_, Err(reason), true) => Some(reason.clone()),
+            _ => None,
+        };
+        if let Some(entry) = registered.iter().find(|(w, ..)| *w == work) {
+            return Ok(decisive(entry));
+        }
+        let (Some(leak), Some(w)) = (&readings.leak, self.ledger().work(work)?) else {
+            return Ok(None);
+        };
+        let entry = match crate::informed::registers(self, &w, leak)? {
+            Ok(()) => (work, Ok(()), false),
+            Err(e) => (work, Err(e.to_string()), e.is_mismatch()),
+        };
+        let answer = decisive(&entry);
+        registered.push(entry);
+        Ok(answer)
+    }
+
     fn identify_noting(&self, leak: &[f32], notes: &mut Vec<String>) -> Result<Option<Match>> {
         let (found, rebuilt) = crate::informed::identify(self, leak)?;
         if rebuilt {
@@ -424,6 +490,7 @@ impl Home {
         // unbound ones; such a payload counts only if this ledger recorded
         // exactly it (checked below for every payload).
         let unbound = IdentifierCipher::unbound(&self.inner.master);
+        let mut registered = readings.registrations.clone();
         let mut notes = Vec::new();
         let mut decoded = Vec::new();
         for found in &readings.found {
@@ -439,6 +506,15 @@ impl Home {
             };
             if request.work.is_some_and(|w| w != id.work as i64) {
                 notes.push(format!("a copy of work {} is also present", id.work));
+                continue;
+            }
+            // A payload opens only in its own home, but the recording must
+            // agree too: the leak has to be that work when its master can say.
+            if let Some(reason) = self.mismatch(id.work as i64, readings, &mut registered)? {
+                notes.push(format!(
+                    "an identifier names work {}, but the leak does not match its master ({reason}); nobody is accused on it",
+                    id.work
+                ));
                 continue;
             }
             let work = ledger.work(id.work as i64)?;
