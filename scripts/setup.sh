@@ -27,6 +27,13 @@ command -v cargo >/dev/null 2>&1 || {
   exit 1
 }
 
+# The fuzz targets (scripts/fuzz.sh, and the short run scripts/test.sh
+# makes) build with cargo-fuzz.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-fuzz" >&2
+  cargo install --quiet --locked cargo-fuzz@0.13.2
+fi
+
 # Perceptual scores for `earmark bench --perceptual` (ViSQOL v3, PESQ) come
 # from their PyPI packages. Only with --perceptual: CI does not need them.
 # Prints the interpreter to use (export it as EARMARK_PYTHON).
