@@ -96,7 +96,8 @@ fn code_of(error: &Error) -> i32 {
             | LedgerError::Database(_)
             | LedgerError::LedgerLost { .. }
             | LedgerError::Tampered(_)
-            | LedgerError::BadBackup(_),
+            | LedgerError::BadBackup(_)
+            | LedgerError::ReadOnlyHome { .. },
         ) => LEDGER,
         Error::Key(_) => BAD_KEY,
         Error::Write(_) => WRITE_FAILED,

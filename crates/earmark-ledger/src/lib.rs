@@ -108,6 +108,14 @@ pub enum LedgerError {
     /// A work id is not in the ledger.
     #[error("no work with id {0}")]
     UnknownWork(i64),
+    /// The home cannot be written: every command records in its ledger.
+    #[error("the home at {path} cannot be written ({source}); earmark records every command, reads included, in its ledger. Make it writable (a read-only mount, a full disk, another user's files) and try again; nothing was changed")]
+    ReadOnlyHome {
+        /// The home.
+        path: PathBuf,
+        /// Why a file could not be created in it.
+        source: std::io::Error,
+    },
     /// The ledger of a home that holds records is empty, damaged or another
     /// home's: refused, never replaced by a new one.
     #[error("{path}: {detail}, yet this home has recorded deliveries; earmark will not start a new ledger in place of a lost one (an old leak would then accuse whoever gets its identifier next). Restore ledger.sqlite from a backup; nothing was changed")]
@@ -205,25 +213,91 @@ fn migrator() -> Migrator {
     ])
 }
 
-/// Creates a home at `root`: the directory (0700), a new master key (0600)
-/// and the ledger with its schema. Refuses an existing home.
+/// Creates a home at `root`: the directory (0700), the ledger with its
+/// schema and the home id, and last a new master key (0600), whose
+/// presence is what makes a home. Refuses an existing home. A run killed
+/// before the key was in place left a ledger without records, which the
+/// next `init` clears and makes again; a ledger with records but no key is
+/// a lost key, refused.
 pub fn init(root: &Path) -> Result<(), LedgerError> {
     let key_path = root.join(MASTER_KEY_FILE);
-    if key_path.exists() || root.join(LEDGER_FILE).exists() {
+    if key_path.exists() {
         return Err(LedgerError::AlreadyInitialised(root.to_path_buf()));
+    }
+    let db_path = root.join(LEDGER_FILE);
+    if db_path.exists() {
+        if half_made(&db_path)? {
+            for leftover in [
+                db_path.clone(),
+                root.join(format!("{LEDGER_FILE}-wal")),
+                root.join(format!("{LEDGER_FILE}-shm")),
+                root.join(HOME_ID_FILE),
+            ] {
+                match std::fs::remove_file(&leftover) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io(&leftover)(e)),
+                }
+            }
+        } else {
+            return Err(LedgerError::MasterKey {
+                path: key_path,
+                message: "missing, while the ledger beside it holds records: restore the key (or the whole home, `earmark restore`) from a backup; nothing was changed".into(),
+            });
+        }
     }
     create_private_dir(root)?;
     create_private_dir(&root.join("keystore"))?;
-    write_new_private_file(&key_path, SecretKey::generate().to_file_text().as_bytes())?;
+    remove_stale_partials(root);
+    remove_stale_partials(&root.join("keystore"));
     // Created empty and private first: SQLite takes an empty file as a new
     // database, and gives its log files the database file's mode.
-    write_new_private_file(&root.join(LEDGER_FILE), b"")?;
-    let ledger = Ledger::connect(&root.join(LEDGER_FILE), true)?;
-    ledger
-        .run(async { migrator().run(&ledger.pool).await })
-        .map_err(|e| LedgerError::Database(e.to_string()))?;
-    ledger.claim_for(root, &new_home_id())?;
+    write_new_private_file(&db_path, b"")?;
+    {
+        let ledger = Ledger::connect(&db_path, true)?;
+        ledger
+            .run(async { migrator().run(&ledger.pool).await })
+            .map_err(|e| LedgerError::Database(e.to_string()))?;
+        ledger.claim_for(root, &new_home_id())?;
+    }
+    let partial = root.join(format!(
+        "keystore/.master.key.{}.partial",
+        std::process::id()
+    ));
+    write_new_private_file(&partial, SecretKey::generate().to_file_text().as_bytes())?;
+    std::fs::rename(&partial, &key_path).map_err(io(&key_path))?;
+    if let Ok(dir) = std::fs::File::open(root.join("keystore")) {
+        let _ = dir.sync_all();
+    }
     Ok(())
+}
+
+/// Whether the ledger at `path` is what a killed `init` leaves: no
+/// recipient, work or audit row (or not even its tables).
+fn half_made(path: &Path) -> Result<bool, LedgerError> {
+    if std::fs::metadata(path).map_err(io(path))?.len() == 0 {
+        return Ok(true);
+    }
+    let ledger = Ledger::connect(path, false)?;
+    ledger.run(async {
+        let mut rows = 0i64;
+        for table in ["recipients", "works", "audit"] {
+            let exists: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+            )
+            .bind(table)
+            .fetch_one(&ledger.pool)
+            .await?;
+            if exists > 0 {
+                rows += sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+                    "SELECT COUNT(*) FROM {table}"
+                )))
+                .fetch_one(&ledger.pool)
+                .await?;
+            }
+        }
+        Ok(rows == 0)
+    })
 }
 
 fn new_home_id() -> String {
@@ -260,10 +334,11 @@ fn tighten(path: &Path, mode: u32) -> Result<(), LedgerError> {
     Ok(())
 }
 
-/// Removes `dir`'s temporary files (`.<name>.<pid>.partial`) whose process
-/// is gone: a run killed midway left them for ever. A live process's file
-/// is kept, so concurrent runs are safe; without `/proc` nothing is removed.
-fn remove_stale_partials(dir: &Path) {
+/// Removes `dir`'s temporary files (`.<name>.<pid>.partial`, or
+/// `.<name>.<pid>.partial.<ext>` for delivered copies) whose process is
+/// gone: a run killed midway left them for ever. A live process's file is
+/// kept, so concurrent runs are safe; without `/proc` nothing is removed.
+pub fn remove_stale_partials(dir: &Path) {
     let proc = Path::new("/proc");
     if !proc.join("self").exists() {
         return;
@@ -274,13 +349,21 @@ fn remove_stale_partials(dir: &Path) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some(stem) = name
-            .strip_prefix('.')
-            .and_then(|n| n.strip_suffix(".partial"))
-        else {
+        let Some(rest) = name.strip_prefix('.') else {
             continue;
         };
-        let Some(pid) = stem.rsplit('.').next().and_then(|p| p.parse::<u32>().ok()) else {
+        let Some(at) = rest.rfind(".partial") else {
+            continue;
+        };
+        let tail = &rest[at + ".partial".len()..];
+        if !(tail.is_empty() || (tail.starts_with('.') && !tail[1..].contains('.'))) {
+            continue;
+        }
+        let Some(pid) = rest[..at]
+            .rsplit('.')
+            .next()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
             continue;
         };
         if !proc.join(pid.to_string()).exists() {
@@ -342,6 +425,14 @@ impl Home {
             path: key_path.clone(),
             message: e.to_string(),
         })?;
+        // SQLite only says "unable to open database file" of a home it
+        // cannot write (its log and index files live beside the ledger).
+        if let Err(source) = tempfile::tempfile_in(root) {
+            return Err(LedgerError::ReadOnlyHome {
+                path: root.to_path_buf(),
+                source,
+            });
+        }
         // Homes made before these files were created private are tightened.
         tighten(root, 0o700)?;
         tighten(&key_path, 0o600)?;
@@ -420,12 +511,23 @@ impl Home {
         create_private_dir(&dir)?;
         // One temporary name per process: two `mark` runs of the same work may race here.
         let partial = dir.join(format!(".{content_hash}.{}.partial", std::process::id()));
-        std::fs::copy(source, &partial).map_err(io(&partial))?;
-        // `copy` gives the copy the source's mode, which may be 0777.
-        tighten(&partial, 0o600)?;
-        std::fs::File::open(&partial)
-            .and_then(|f| f.sync_all())
-            .map_err(io(&partial))?;
+        let _ = std::fs::remove_file(&partial);
+        // Created private (a copy would take the source's mode, maybe 0777),
+        // and removed again if the disk fills or the source fails.
+        let copied = (|| {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut to = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&partial)?;
+            std::io::copy(&mut std::fs::File::open(source)?, &mut to)?;
+            to.sync_all()
+        })();
+        if let Err(e) = copied {
+            let _ = std::fs::remove_file(&partial);
+            return Err(io(&partial)(e));
+        }
         std::fs::rename(&partial, &target).map_err(io(&target))?;
         if let Ok(d) = std::fs::File::open(&dir) {
             let _ = d.sync_all();
@@ -875,7 +977,8 @@ impl Ledger {
         )
     }
 
-    /// Adds a recipient; names are unique.
+    /// Adds a recipient (names are unique), with its audit row in the same
+    /// transaction.
     pub fn add_recipient(
         &self,
         name: &str,
@@ -906,7 +1009,12 @@ impl Ledger {
                         e.into()
                     }
                 })?;
+            let detail = serde_json::json!({"added": recipient.id, "name": recipient.name});
+            let head = self
+                .append_audit(&mut tx, "recipient", &detail.to_string())
+                .await?;
             tx.commit().await?;
+            self.write_head(&head)?;
             Ok(recipient)
         })
     }
@@ -1115,7 +1223,15 @@ impl Ledger {
                 })?;
                 added.push(recipient);
             }
+            let detail = serde_json::json!({
+                "imported": added.len(),
+                "from": path.display().to_string(),
+            });
+            let head = self
+                .append_audit(&mut tx, "recipient", &detail.to_string())
+                .await?;
             tx.commit().await?;
+            self.write_head(&head)?;
             Ok(added)
         })
     }

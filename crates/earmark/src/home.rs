@@ -158,12 +158,7 @@ impl Home {
         email: Option<&str>,
         org: Option<&str>,
     ) -> Result<Recipient> {
-        let r = self.ledger().add_recipient(name, email, org)?;
-        self.audit(
-            "recipient",
-            serde_json::json!({"added": r.id, "name": r.name}),
-        )?;
-        Ok(r)
+        Ok(self.ledger().add_recipient(name, email, org)?)
     }
 
     /// Imports recipients from a CSV read from `source` (header naming
@@ -174,12 +169,7 @@ impl Home {
         source: impl std::io::Read,
         source_name: &Path,
     ) -> Result<Vec<Recipient>> {
-        let added = self.ledger().import_recipients(source, source_name)?;
-        self.audit(
-            "recipient",
-            serde_json::json!({"imported": added.len(), "from": source_name.display().to_string()}),
-        )?;
-        Ok(added)
+        Ok(self.ledger().import_recipients(source, source_name)?)
     }
 
     /// Renames a recipient (checked as a new name is), audited. Their id,
@@ -392,7 +382,13 @@ pub(crate) fn copy_file_name(stem: &str, recipient: &Recipient, ext: &str) -> St
 /// The temporary name `recipient`'s copy is written under before it is
 /// moved into place as [`copy_file_name`].
 pub(crate) fn partial_file_name(stem: &str, recipient: &Recipient, ext: &str) -> String {
-    format!(".{stem}.r{}.partial.{ext}", recipient.id)
+    // The process id lets the next run tell a killed run's file (removed
+    // by [`earmark_ledger::remove_stale_partials`]) from a live one's.
+    format!(
+        ".{stem}.r{}.{}.partial.{ext}",
+        recipient.id,
+        std::process::id()
+    )
 }
 
 /// A file-name-safe form of a name.

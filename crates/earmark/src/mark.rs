@@ -158,6 +158,8 @@ impl Home {
         crate::informed::index_master(self, work.id, &crate::informed::analysis_signal(&audio))?;
         std::fs::create_dir_all(&request.out)
             .map_err(|e| Error::Write(format!("cannot create {}: {e}", request.out.display())))?;
+        // Copies a killed run left half-written.
+        earmark_ledger::remove_stale_partials(&request.out);
         let engine_key = self.inner.master.derive(ENGINE_KEY_LABEL);
         let cipher = IdentifierCipher::for_home(&self.inner.master, &self.inner.id);
         let code = TardosCode::new(&self.inner.master, work.id as u32, FINGERPRINT_POSITIONS);

@@ -311,6 +311,8 @@ impl Home {
         }
         std::fs::create_dir_all(&request.out)
             .map_err(|e| Error::Write(format!("cannot create {}: {e}", request.out.display())))?;
+        // Copies a killed run left half-written.
+        earmark_ledger::remove_stale_partials(&request.out);
         let code = code(&self.inner.master, work.id, transcript.codeword_len);
         let ext = request
             .transcript
