@@ -440,3 +440,38 @@ fn a_read_only_home_is_refused_in_one_line() {
     disk.remount("rw");
     assert!(run(&["audit", "verify"]).status.success());
 }
+
+/// The write-ahead log deleted while `mark` runs once lost every record
+/// while the command said it delivered them. The log is folded into the
+/// ledger from the open file when the command ends, so the records stay.
+#[test]
+fn a_log_deleted_during_mark_loses_no_record() {
+    let home = TestHome::new();
+    let csv = home.path("twenty.csv");
+    let names: String = (1..=20).map(|i| format!("n{i:02}\n")).collect();
+    std::fs::write(&csv, format!("name\n{names}")).unwrap();
+    home.ok(&["recipient", "import", csv.to_str().unwrap()]);
+    let speech = fixture(SPEECH);
+    let mut child = home
+        .command(&[
+            "mark",
+            speech.to_str().unwrap(),
+            "--all",
+            "--out",
+            home.path("copies").to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let wal = home.root().join("ledger.sqlite-wal");
+    let start = Instant::now();
+    while !wal.exists() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = std::fs::remove_file(&wal);
+    assert!(child.wait().unwrap().success());
+    let detail = json(&home.ok(&["work", "show", "1", "--json"]));
+    assert_eq!(detail["copies"].as_array().unwrap().len(), 20, "{detail}");
+    assert_records_hold(&home, "the log deleted during mark");
+}
