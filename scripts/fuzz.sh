@@ -26,8 +26,11 @@ for target in "${targets[@]}"; do
     cargo fuzz run -s none "$target" "$scratch/$target" "corpus/$target" -- \
         -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 2>&1 | grep -E "^(stat::|#[0-9]+ +DONE|==[0-9]+==|SUMMARY|INFO: Running with)" || true
-    if ls "artifacts/$target"/crash-* "artifacts/$target"/timeout-* "artifacts/$target"/oom-* >/dev/null 2>&1; then
-        echo "fuzz/artifacts/$target holds a failing input" >&2
+    shopt -s nullglob
+    failing=("artifacts/$target"/crash-* "artifacts/$target"/timeout-* "artifacts/$target"/oom-* "artifacts/$target"/leak-*)
+    shopt -u nullglob
+    if [ ${#failing[@]} -gt 0 ]; then
+        echo "fuzz/${failing[0]}: $target fails on this input" >&2
         exit 1
     fi
 done

@@ -266,10 +266,41 @@ pub struct AudioReader {
     ended_early: Option<String>,
 }
 
+thread_local! {
+    /// Set while this thread runs a third-party decoder under [`guarded`].
+    static INSIDE_DECODER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is inside a decoder call whose panic [`AudioReader`]
+/// turns into an error: a front end's panic hook stays quiet then, so the
+/// user sees one line, not a backtrace of someone else's code.
+pub fn inside_decoder() -> bool {
+    INSIDE_DECODER.with(|inside| inside.get())
+}
+
+/// Runs `decode` (which calls into symphonia or libopus) so that a panic
+/// in it (fuzzing found symphonia's Matroska reader overflowing on a
+/// malformed header) becomes a corrupt-file error for `name`.
+fn guarded<T>(name: &str, decode: impl FnOnce() -> Result<T, AudioError>) -> Result<T, AudioError> {
+    let was = INSIDE_DECODER.with(|inside| inside.replace(true));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode));
+    INSIDE_DECODER.with(|inside| inside.set(was));
+    outcome.unwrap_or_else(|_| {
+        Err(AudioError::Corrupt {
+            path: name.to_string(),
+            detail: "the decoder failed on malformed data".into(),
+        })
+    })
+}
+
 impl AudioReader {
     /// Opens and probes `path`, decoding its first audio packet.
     pub fn open(path: &Path) -> Result<Self, AudioError> {
         let name = path.display().to_string();
+        guarded(&name, || Self::open_unguarded(path, name.clone()))
+    }
+
+    fn open_unguarded(path: &Path, name: String) -> Result<Self, AudioError> {
         check_regular_file(path)?;
         let file = File::open(path).map_err(|source| AudioError::Open {
             path: name.clone(),
@@ -519,6 +550,18 @@ impl AudioReader {
 
     /// The next planar chunk, or `None` at the end of the stream.
     pub fn next_chunk(&mut self) -> Result<Option<Vec<Vec<f32>>>, AudioError> {
+        let name = self.name.clone();
+        let chunk = guarded(&name, || self.next_chunk_unguarded());
+        if chunk.is_err() {
+            // After a decoder's panic its state is unknown: read no further.
+            self.finished = true;
+            self.format = None;
+            self.wav16 = None;
+        }
+        chunk
+    }
+
+    fn next_chunk_unguarded(&mut self) -> Result<Option<Vec<Vec<f32>>>, AudioError> {
         if let Some(chunk) = self.pending.take() {
             return Ok(Some(chunk));
         }

@@ -317,3 +317,25 @@ fn a_file_cut_short_is_read_as_far_as_it_goes_with_a_note() {
         assert!(value["notes"].as_array().unwrap().is_empty(), "{value}");
     }
 }
+
+/// A Matroska header whose element size overflows made symphonia panic
+/// (exit 101, a backtrace) in every command that reads audio; fuzzing the
+/// audio front found it. The reader turns a decoder's panic into one line,
+/// exit 4.
+#[test]
+fn a_decoder_panic_on_a_malformed_file_is_one_line() {
+    let s = Scratch::new();
+    let bad = fixture("malformed/ebml-size-overflow.mkv");
+    let out = s.path("out.wav");
+    expect_failure(
+        &["extract", bad.to_str().unwrap(), "--key", s.key_str()],
+        4,
+        "malformed",
+    );
+    expect_failure(
+        &embed_args(&bad, &out, &s, "0123456789abcdef"),
+        4,
+        "malformed",
+    );
+    assert!(!out.exists());
+}

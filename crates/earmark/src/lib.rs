@@ -41,7 +41,7 @@ pub use trace::{
 };
 
 pub use earmark_align::Registration;
-pub use earmark_audio_io::AudioError;
+pub use earmark_audio_io::{inside_decoder, AudioError};
 pub use earmark_engine::{Detection, EmbedReport, EngineError};
 pub use earmark_keys::SecretKey;
 pub use earmark_ledger::{AuditEntry, LedgerError, Recipient, Removal, Work};
