@@ -3,7 +3,10 @@
 //! Owns: decoding WAV (16/24/32-bit integer and float), FLAC, MP3, AAC/M4A,
 //! Ogg Vorbis and Opus (Ogg and WebM/Matroska) through symphonia, with Opus
 //! packets decoded by libopus (symphonia 0.5 demuxes Opus but has no Opus
-//! decoder); writing WAV (hound) and FLAC (flacenc) at the input's rate,
+//! decoder); the formats they do not read (AMR-NB in `.amr` or `.3gp`, GSM
+//! in WAV, `.au`, `.wma`) through an `ffmpeg` process streaming PCM on a pipe
+//! (see `ffmpeg.rs`: the one run-time program reading needs, and only for
+//! those); writing WAV (hound) and FLAC (flacenc) at the input's rate,
 //! channel count, length and, where the format allows, sample format.
 //! Outputs are written to a temporary file in the target directory, synced and
 //! renamed, so a crash never leaves a half-written file under the final name.
@@ -16,6 +19,8 @@
 use std::fs::File;
 use std::io::{ErrorKind, Write};
 use std::path::Path;
+
+mod ffmpeg;
 
 use symphonia::core::audio::{AudioBuffer, Signal};
 use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL, CODEC_TYPE_OPUS};
@@ -264,6 +269,8 @@ pub struct AudioReader {
     frames_hint: Option<u64>,
     /// Why the stream stopped before its end, once it has.
     ended_early: Option<String>,
+    /// ffmpeg decoding a format symphonia does not read.
+    ffmpeg: Option<ffmpeg::Stream>,
 }
 
 thread_local! {
@@ -300,7 +307,62 @@ impl AudioReader {
         guarded(&name, || Self::open_unguarded(path, name.clone()))
     }
 
+    /// symphonia (and libopus) first; ffmpeg for a file they cannot read
+    /// when it is in a format they do not know (see [`ffmpeg`]).
     fn open_unguarded(path: &Path, name: String) -> Result<Self, AudioError> {
+        match Self::open_symphonia(path, name.clone()) {
+            Err(why @ (AudioError::Unsupported { .. } | AudioError::Corrupt { .. })) => {
+                Self::open_ffmpeg(path, name, why)
+            }
+            other => other,
+        }
+    }
+
+    /// A reader over ffmpeg's decoding of `path`, if ffprobe finds an audio
+    /// stream symphonia does not read; otherwise `why`, symphonia's error.
+    fn open_ffmpeg(path: &Path, name: String, why: AudioError) -> Result<Self, AudioError> {
+        let Some(probe) = ffmpeg::probe(path, &name, &why)? else {
+            return Err(why);
+        };
+        if probe.symphonia_reads() {
+            return Err(why);
+        }
+        if !(1..=MAX_CHANNELS).contains(&probe.channels) {
+            return Err(AudioError::Limits {
+                path: name,
+                detail: format!("{} channels (at most {MAX_CHANNELS})", probe.channels),
+            });
+        }
+        let mut stream = ffmpeg::Stream::spawn(path, &name, &probe)?;
+        let Some(first) = stream.next_chunk(&name, false)? else {
+            return Err(AudioError::Empty(name));
+        };
+        let total = (first[0].len() * first.len()) as u64;
+        AudioReader {
+            name,
+            format: None,
+            wav16: None,
+            track_id: 0,
+            decoder: PacketDecoder::Direct,
+            rate: probe.rate,
+            channels: probe.channels,
+            // Phone and legacy codecs carry at most 16 bits.
+            sample_format: SampleFormat::Int(16),
+            pending: Some(first),
+            skip: 0,
+            total,
+            decode_errors: 0,
+            finished: false,
+            opus_buffer: Vec::new(),
+            frames_hint: None,
+            ended_early: None,
+            convert_buffer: None,
+            ffmpeg: Some(stream),
+        }
+        .check_rate()
+    }
+
+    fn open_symphonia(path: &Path, name: String) -> Result<Self, AudioError> {
         check_regular_file(path)?;
         let file = File::open(path).map_err(|source| AudioError::Open {
             path: name.clone(),
@@ -418,6 +480,7 @@ impl AudioReader {
             opus_buffer: vec![0.0f32; 5760 * 2],
             frames_hint,
             convert_buffer: None,
+            ffmpeg: None,
         };
         // Decode until the first non-empty chunk: it fixes rate and channels.
         loop {
@@ -470,6 +533,7 @@ impl AudioReader {
             ended_early: None,
             convert_buffer: None,
             wav16: Some(wav16),
+            ffmpeg: None,
         };
         reader.check_rate()
     }
@@ -522,7 +586,9 @@ impl AudioReader {
                 (wav16.announced - wav16.frames_left) as f64 / wav16.rate as f64
             ));
         }
-        self.ended_early.clone()
+        self.ended_early
+            .clone()
+            .or_else(|| self.ffmpeg.as_ref().and_then(|s| s.ended_early.clone()))
     }
 
     fn seconds_read(&self) -> f64 {
@@ -557,6 +623,7 @@ impl AudioReader {
             self.finished = true;
             self.format = None;
             self.wav16 = None;
+            self.ffmpeg = None;
         }
         chunk
     }
@@ -567,6 +634,13 @@ impl AudioReader {
         }
         if let Some(wav16) = self.wav16.as_mut() {
             return wav16.next_chunk(&self.name);
+        }
+        if let Some(stream) = self.ffmpeg.as_mut() {
+            let chunk = stream.next_chunk(&self.name, self.total > 0)?;
+            if let Some(c) = &chunk {
+                self.total += (c[0].len() * c.len()) as u64;
+            }
+            return Ok(chunk);
         }
         loop {
             match self.decode_packet()? {

@@ -68,7 +68,8 @@ enum Command {
     },
     /// Embed a 64-bit payload into a recording.
     Embed {
-        /// Input audio (WAV, FLAC, MP3, AAC/M4A, Ogg Vorbis, Opus).
+        /// Input audio (WAV, FLAC, MP3, AAC/M4A, Ogg Vorbis, Opus, video; AMR,
+        /// GSM WAV, .au, .wma and the rest through ffmpeg).
         input: PathBuf,
         /// Output file (.wav or .flac), same rate, channels and length as the input.
         output: PathBuf,

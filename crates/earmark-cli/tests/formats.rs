@@ -97,3 +97,127 @@ fn float_input_is_written_back_as_float() {
     assert_eq!(code, 0);
     assert_eq!(json["payload"], "00000000000000ff");
 }
+
+/// Makes `name` in `dir` from `source` as a phone or legacy format: sox for
+/// AMR-NB 12.2k, GSM 06.10 WAV and µ-law `.au`, ffmpeg for the rest.
+fn phone_format(source: &std::path::Path, dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let out = dir.join(name);
+    let (src, dst) = (source.to_str().unwrap(), out.to_str().unwrap());
+    match name {
+        "call.amr" => tool(
+            "sox",
+            &[src, "-r", "8000", "-c", "1", "-t", "amr-nb", "-C", "7", dst],
+        ),
+        "call.3gp" => {
+            let amr = phone_format(source, dir, "call.amr");
+            ffmpeg(&["-i", amr.to_str().unwrap(), "-c:a", "copy", dst]);
+        }
+        "gsm.wav" => tool(
+            "sox",
+            &[src, "-r", "8000", "-c", "1", "-e", "gsm-full-rate", dst],
+        ),
+        "call.au" => tool("sox", &[src, "-e", "u-law", dst]),
+        "old.wma" => ffmpeg(&["-i", src, "-c:a", "wmav2", "-b:a", "64k", dst]),
+        "clip.mp4" => ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=black:s=64x64:d=40",
+            "-i",
+            src,
+            "-shortest",
+            "-c:v",
+            "mpeg4",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "96k",
+            dst,
+        ]),
+        "voice.mkv" => ffmpeg(&["-i", src, "-c:a", "libopus", "-b:a", "32k", dst]),
+        other => panic!("no recipe for {other}"),
+    }
+    out
+}
+
+const PHONE_FORMATS: [&str; 7] = [
+    "call.amr",
+    "call.3gp",
+    "gsm.wav",
+    "call.au",
+    "old.wma",
+    "clip.mp4",
+    "voice.mkv",
+];
+
+/// Leaks arrive as phone recordings (AMR-NB in `.amr` and `.3gp`), PBX
+/// recordings (GSM in WAV), `.au`, `.wma`, and video (AAC in MP4 with a
+/// video track, Opus in Matroska). symphonia reads some; ffmpeg decodes
+/// the rest, streamed through a pipe. In each, `extract` finds the payload
+/// and `trace` names the recipient.
+#[test]
+fn phone_legacy_and_video_formats_are_read_and_traced() {
+    let s = Scratch::new();
+    let payload = "0123456789abcdef";
+    let marked = s.marked_fixture("speech_en_f_8k_allison_demo-congrats.wav", payload);
+    for name in PHONE_FORMATS {
+        let file = phone_format(&marked, &s.path(""), name);
+        let (code, value) = s.extract(&file);
+        assert_eq!(code, 0, "{name}: {value}");
+        assert_eq!(value["payload"], payload, "{name}: {value}");
+    }
+
+    let home = common::home::TestHome::new();
+    let copies = home.mark_for(&fixture("speech_en_f_8k_allison_demo-congrats.wav"), 2);
+    let copy = copy_named(
+        &copies,
+        "speech_en_f_8k_allison_demo-congrats",
+        "r02",
+        "wav",
+    );
+    let leaks = home.path("leaks");
+    std::fs::create_dir_all(&leaks).unwrap();
+    for name in PHONE_FORMATS {
+        let leak = phone_format(&copy, &leaks, name);
+        let (code, verdict) = home.trace(&leak);
+        assert_eq!(code, 0, "{name}: {verdict}");
+        assert_eq!(common::home::accused(&verdict), ["r02"], "{name}");
+    }
+}
+
+/// Unknown is not damaged: junk is "unsupported", a WAV cut inside its
+/// header is "corrupt", both exit 4; and a GSM WAV without ffmpeg on the
+/// PATH says which package reads it.
+#[test]
+fn unsupported_corrupt_and_missing_decoder_are_told_apart() {
+    let s = Scratch::new();
+    let junk = s.path("notes.xyz");
+    std::fs::write(&junk, b"these are meeting notes, not audio").unwrap();
+    let out = earmark(&["extract", junk.to_str().unwrap(), "--key", s.key_str()]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported or unrecognised"));
+
+    let wav = std::fs::read(fixture("speech_en_f_8k_allison_demo-congrats.wav")).unwrap();
+    let cut = s.path("cut.wav");
+    std::fs::write(&cut, &wav[..30]).unwrap();
+    let out = earmark(&["extract", cut.to_str().unwrap(), "--key", s.key_str()]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("corrupt"));
+
+    let gsm = phone_format(
+        &fixture("speech_en_f_8k_allison_demo-congrats.wav"),
+        &s.path(""),
+        "gsm.wav",
+    );
+    let empty_path = s.path("no-programs");
+    std::fs::create_dir_all(&empty_path).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_earmark"))
+        .args(["extract", gsm.to_str().unwrap(), "--key", s.key_str()])
+        .env("PATH", &empty_path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("Debian package ffmpeg"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+}
