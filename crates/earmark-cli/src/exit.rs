@@ -28,6 +28,23 @@ pub const BAD_RECIPIENTS: i32 = 12;
 /// not UTF-8, too large, or malformed subtitles.
 pub const BAD_TEXT: i32 = 13;
 
+/// The exit codes, for `earmark --help` (kept beside the constants above).
+pub const HELP: &str = "\
+Exit codes:
+  0   done; `trace`/`extract` found a mark
+  2   usage: bad arguments, payload or epsilon
+  3   no watermark found; `trace` accuses nobody
+  4   unreadable audio: missing, empty, corrupt, unsupported, too long
+  5   key file missing, damaged or about to be overwritten
+  6   output not writable (disk full, no such directory)
+  7   audio too short or too silent to carry the mark
+  8   a program that is needed (ffmpeg, sox) is missing
+  9   `bench --gate` failed
+  10  no home, or `init` on an existing one
+  11  ledger: damaged, altered, lost, unwritable or locked; a bad backup
+  12  unknown, duplicate, look-alike or malformed recipients
+  13  unreadable transcript or leaked text";
+
 /// A failure with its exit code and one-line message.
 #[derive(Debug)]
 pub struct Failure {

@@ -24,6 +24,9 @@ pub enum RecipientAction {
         /// Organisation.
         #[arg(long)]
         org: Option<String>,
+        /// Print the recipient added as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// List recipients.
     List {
@@ -36,6 +39,9 @@ pub enum RecipientAction {
     Import {
         /// The CSV file.
         file: PathBuf,
+        /// Print the recipients added as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Rename a recipient; their copies keep naming them.
     Rename {
@@ -43,12 +49,18 @@ pub enum RecipientAction {
         name: String,
         /// New name.
         new_name: String,
+        /// Print the recipient as renamed, as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a recipient. One who holds copies is retired instead: kept so
     /// that their copies still name them, but never marked for again.
     Remove {
         /// Name.
         name: String,
+        /// Print what was done as JSON (`outcome`: deleted or retired).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -77,14 +89,22 @@ pub enum WorkAction {
         /// Do not ask: confirm on the command line.
         #[arg(long)]
         yes: bool,
+        /// Print what was removed as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
 /// `audit` subcommands.
 #[derive(Subcommand)]
 pub enum AuditAction {
-    /// Check the hash chain: any edited or deleted row is reported (exit 11).
-    Verify,
+    /// Check the hash chain and every recipient, work and copy record: any
+    /// edited or deleted one is reported (exit 11).
+    Verify {
+        /// Print the check as JSON (also when it fails).
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the audit log.
     Log {
         /// As JSON.
@@ -204,13 +224,17 @@ pub(crate) fn print_json(value: &impl serde::Serialize) {
 }
 
 /// `earmark init`.
-pub fn init(home: Option<&Path>) -> Result<ExitCode, Failure> {
+pub fn init(home: Option<&Path>, json: bool) -> Result<ExitCode, Failure> {
     let root = Home::locate(home)?;
     Home::init(&root)?;
-    outln!(
-        "created an earmark home at {} (master key mode 0600, SQLite ledger)",
-        root.display()
-    );
+    if json {
+        print_json(&serde_json::json!({ "home": root }));
+    } else {
+        outln!(
+            "created an earmark home at {} (master key mode 0600, SQLite ledger)",
+            root.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -274,9 +298,18 @@ pub fn restore(
 pub fn recipient(home: Option<&Path>, action: RecipientAction) -> Result<ExitCode, Failure> {
     let home = open(home)?;
     match action {
-        RecipientAction::Add { name, email, org } => {
+        RecipientAction::Add {
+            name,
+            email,
+            org,
+            json,
+        } => {
             let r = home.add_recipient(&name, email.as_deref(), org.as_deref())?;
-            outln!("added recipient {} ({})", r.name, r.id);
+            if json {
+                print_json(&r);
+            } else {
+                outln!("added recipient {} ({})", r.name, r.id);
+            }
         }
         RecipientAction::List { json } => {
             let all = home.recipients()?;
@@ -299,7 +332,7 @@ pub fn recipient(home: Option<&Path>, action: RecipientAction) -> Result<ExitCod
                 }
             }
         }
-        RecipientAction::Import { file } => {
+        RecipientAction::Import { file, json } => {
             let source = std::fs::File::open(&file).map_err(|e| {
                 Failure::from(earmark::Error::Ledger(earmark::LedgerError::Io {
                     path: file.clone(),
@@ -307,17 +340,30 @@ pub fn recipient(home: Option<&Path>, action: RecipientAction) -> Result<ExitCod
                 }))
             })?;
             let added = home.import_recipients(std::io::BufReader::new(source), &file)?;
-            outln!(
-                "imported {} recipients from {}",
-                added.len(),
-                file.display()
-            );
+            if json {
+                print_json(&added);
+            } else {
+                outln!(
+                    "imported {} recipients from {}",
+                    added.len(),
+                    file.display()
+                );
+            }
         }
-        RecipientAction::Rename { name, new_name } => {
+        RecipientAction::Rename {
+            name,
+            new_name,
+            json,
+        } => {
             let r = home.rename_recipient(&name, &new_name)?;
-            outln!("renamed recipient {} to {}", r.id, r.name);
+            if json {
+                print_json(&r);
+            } else {
+                outln!("renamed recipient {} to {}", r.id, r.name);
+            }
         }
-        RecipientAction::Remove { name } => match home.remove_recipient(&name)? {
+        RecipientAction::Remove { name, json } => match home.remove_recipient(&name)? {
+            removal if json => print_json(&removal),
             earmark::Removal::Deleted(r) => outln!("removed recipient {} ({})", r.name, r.id),
             earmark::Removal::Retired { recipient, copies } => outln!(
                 "retired recipient {} ({}): they hold {copies} copies, which still name them; they will not be marked for again",
@@ -561,7 +607,7 @@ pub fn work(home: Option<&Path>, action: WorkAction) -> Result<ExitCode, Failure
                 );
             }
         }
-        WorkAction::Forget { id, yes } => {
+        WorkAction::Forget { id, yes, json } => {
             let w = home.work(id)?;
             if !yes {
                 if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
@@ -581,7 +627,10 @@ pub fn work(home: Option<&Path>, action: WorkAction) -> Result<ExitCode, Failure
                     return Err(Failure::usage("not confirmed; nothing removed".into()));
                 }
             }
-            if home.forget_work(id)?.removed {
+            let report = home.forget_work(id)?;
+            if json {
+                print_json(&report);
+            } else if report.removed {
                 outln!(
                     "removed the master of work {id}; its records stay, and tracing it is now blind (the watermark alone)"
                 );
@@ -597,9 +646,13 @@ pub fn work(home: Option<&Path>, action: WorkAction) -> Result<ExitCode, Failure
 pub fn audit(home: Option<&Path>, action: AuditAction) -> Result<ExitCode, Failure> {
     let home = open(home)?;
     match action {
-        AuditAction::Verify => {
+        AuditAction::Verify { json } => {
             let report = home.audit_verify()?;
+            if json {
+                print_json(&report);
+            }
             match report.problem {
+                None if json => Ok(ExitCode::SUCCESS),
                 None => {
                     let r = &report.records;
                     outln!(

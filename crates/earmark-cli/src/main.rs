@@ -49,7 +49,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Leak tracing for sensitive audio: keyed, inaudible watermarks that survive
 /// the channels leaks go through.
 #[derive(Parser)]
-#[command(name = "earmark", version, about)]
+#[command(name = "earmark", version, about, after_help = exit::HELP)]
 struct Cli {
     /// The earmark home (keystore and ledger); default $EARMARK_HOME,
     /// else the XDG data directory.
@@ -65,6 +65,9 @@ enum Command {
     Keygen {
         /// Where to write the key.
         keyfile: PathBuf,
+        /// Print where the key went as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Embed a 64-bit payload into a recording.
     Embed {
@@ -87,7 +90,11 @@ enum Command {
         json: bool,
     },
     /// Create the home: a master key (0600) and the SQLite ledger.
-    Init,
+    Init {
+        /// Print where the home is as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage recipients.
     Recipient {
         #[command(subcommand)]
@@ -141,6 +148,13 @@ enum Command {
     /// Benchmark robustness, false alarms, quality and speed on a corpus,
     /// through real codecs, optionally side by side with another tool.
     Bench(bench::BenchArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `earmark man | man -l -`.
+    Man,
     /// Find and read the payload of a (possibly excerpted and damaged) copy.
     Extract {
         /// Audio to examine.
@@ -193,7 +207,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCode, Failure> {
     match command {
-        Command::Init => home::init(home),
+        Command::Init { json } => home::init(home, json),
         Command::Recipient { action } => home::recipient(home, action),
         Command::Mark(args) => home::mark(home, args),
         Command::Trace(args) => home::trace(home, args),
@@ -208,9 +222,13 @@ fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCode, Fai
         }
         Command::Work { action } => home::work(home, action),
         Command::Text { action } => text::text(home, action),
-        Command::Keygen { keyfile } => {
+        Command::Keygen { keyfile, json } => {
             earmark::create_key_file(&keyfile)?;
-            outln!("wrote a new key to {}", keyfile.display());
+            if json {
+                home::print_json(&serde_json::json!({ "key_file": keyfile }));
+            } else {
+                outln!("wrote a new key to {}", keyfile.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Embed {
@@ -239,6 +257,21 @@ fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCode, Fai
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => bench::run(args),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "earmark", &mut script);
+            out!("{}", String::from_utf8_lossy(&script));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut page)
+                .map_err(|e| Failure::write(format!("cannot render the manual page: {e}")))?;
+            out!("{}", String::from_utf8_lossy(&page));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Extract { input, key, json } => {
             let key = earmark::load_key_file(&key)?;
             let detection = earmark::extract_file(&input, &key)?;

@@ -1,0 +1,104 @@
+//! A command line people can script: JSON from every command that reports
+//! something, the exit codes in `--help`, shell completions and a manual page.
+
+mod common;
+
+use common::home::TestHome;
+use common::*;
+
+fn json_of(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[test]
+fn every_reporting_command_speaks_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = dir.path().join("home");
+    let mut init = std::process::Command::new(env!("CARGO_BIN_EXE_earmark"));
+    init.args(["init", "--json"]).env("EARMARK_HOME", &at);
+    let out = init.output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        json_of(&String::from_utf8_lossy(&out.stdout))["home"],
+        at.to_str().unwrap()
+    );
+
+    let key = dir.path().join("k.key");
+    let out = earmark(&["keygen", key.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        json_of(&String::from_utf8_lossy(&out.stdout))["key_file"],
+        key.to_str().unwrap()
+    );
+
+    let home = TestHome::new();
+    let added = json_of(&home.ok(&["recipient", "add", "Ana", "--json"]));
+    assert_eq!(
+        (added["id"].as_i64(), added["name"].as_str()),
+        (Some(1), Some("Ana"))
+    );
+    let csv = home.path("p.csv");
+    std::fs::write(&csv, "name\nBo\nCy\n").unwrap();
+    let imported = json_of(&home.ok(&["recipient", "import", csv.to_str().unwrap(), "--json"]));
+    assert_eq!(imported.as_array().unwrap().len(), 2);
+    let renamed = json_of(&home.ok(&["recipient", "rename", "Bo", "Bo Berg", "--json"]));
+    assert_eq!(renamed["name"], "Bo Berg");
+    let removed = json_of(&home.ok(&["recipient", "remove", "Cy", "--json"]));
+    assert_eq!(removed["outcome"], "deleted");
+
+    let marked = json_of(
+        &home.ok(&[
+            "mark",
+            fixture("speech_en_f_8k_allison_demo-congrats.wav")
+                .to_str()
+                .unwrap(),
+            "--all",
+            "--out",
+            home.path("copies").to_str().unwrap(),
+            "--json",
+        ]),
+    );
+    assert_eq!(marked["copies"].as_array().unwrap().len(), 2, "{marked}");
+    let verified = json_of(&home.ok(&["audit", "verify", "--json"]));
+    assert_eq!(verified["intact"], true);
+    assert_eq!(verified["records"]["copies"], 2);
+    let forgotten = json_of(&home.ok(&["work", "forget", "1", "--yes", "--json"]));
+    assert_eq!(
+        (forgotten["work"].as_i64(), forgotten["removed"].as_bool()),
+        (Some(1), Some(true))
+    );
+}
+
+#[test]
+fn help_lists_exit_codes_and_completions_and_man_page_come_from_it() {
+    let help = String::from_utf8(earmark(&["--help"]).stdout).unwrap();
+    assert!(help.contains("Exit codes:"), "{help}");
+    for code in 2..=13 {
+        assert!(
+            help.contains(&format!("\n  {code:<3} ")),
+            "exit {code} missing: {help}"
+        );
+    }
+    let bash = earmark(&["completions", "bash"]);
+    assert!(bash.status.success());
+    let script = String::from_utf8(bash.stdout).unwrap();
+    assert!(script.contains("recipient") && script.contains("--epsilon"));
+    // The script is valid bash.
+    let checked = std::process::Command::new("bash")
+        .args(["-n", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    for shell in ["zsh", "fish"] {
+        let out = earmark(&["completions", shell]);
+        assert!(out.status.success() && out.stdout.len() > 1000, "{shell}");
+    }
+    let man = String::from_utf8(earmark(&["man"]).stdout).unwrap();
+    assert!(
+        man.contains(".TH earmark 1") && man.contains("Exit codes"),
+        "{man}"
+    );
+}
