@@ -55,8 +55,36 @@ struct Cli {
     /// else the XDG data directory.
     #[arg(long, global = true)]
     home: Option<PathBuf>,
+    /// Nothing on standard error but errors: no progress bars, no log.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Log what is done to standard error (-v steps, -vv details);
+    /// RUST_LOG, when set, takes precedence.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Sends `tracing` events to standard error at the level `-q`/`-v` ask for
+/// (errors only, warnings by default, then steps and details), unless
+/// `RUST_LOG` says otherwise.
+fn start_logging(quiet: bool, verbose: u8) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("earmark={level}")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+    progress::set_quiet(quiet);
 }
 
 #[derive(Subcommand)]
@@ -194,6 +222,7 @@ fn main() -> ExitCode {
         }
     }));
     let cli = Cli::parse();
+    start_logging(cli.quiet, cli.verbose);
     let code = run(cli.command, cli.home.as_deref());
     record_peak_memory();
     match code {

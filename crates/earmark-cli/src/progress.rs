@@ -2,7 +2,17 @@
 //! [`earmark::Progress`] reports; nothing is drawn when standard error is
 //! not a terminal.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// `-q`: no bars at all.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Hides every bar from now on (`-q`).
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
 
 /// A progress bar for one command.
 pub struct Bar {
@@ -22,7 +32,7 @@ impl earmark::Progress for Bar {
     fn start(&self, stage: &str, total: u64) {
         self.bar.set_length(total);
         self.bar.set_position(0);
-        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        if !QUIET.load(Ordering::Relaxed) && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             self.bar.set_style(
                 ProgressStyle::with_template(&format!(
                     "{stage} [{{bar:40}}] {{pos}}/{{len}} {{elapsed_precise}} (eta {{eta}})"

@@ -102,3 +102,36 @@ fn help_lists_exit_codes_and_completions_and_man_page_come_from_it() {
         "{man}"
     );
 }
+
+/// `-v` logs the steps to standard error, `RUST_LOG` is honoured, and by
+/// default and with `-q` standard error stays empty on success.
+#[test]
+fn verbose_logs_steps_and_quiet_keeps_stderr_empty() {
+    let home = TestHome::new();
+    home.ok(&["recipient", "add", "Ana"]);
+    let work = fixture("speech_en_f_8k_allison_demo-congrats.wav");
+    let mark = |flag: Option<&str>, out: &str| {
+        let mut args = vec!["mark", work.to_str().unwrap(), "--all", "--out"];
+        let dir = home.path(out);
+        let dir = dir.to_str().unwrap().to_string();
+        args.push(&dir);
+        args.extend(flag);
+        let out = home.run(&args);
+        assert!(out.status.success());
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let logged = mark(Some("-v"), "a");
+    assert!(
+        logged.contains("INFO") && logged.contains("read the master"),
+        "{logged}"
+    );
+    assert!(
+        !logged.contains('\u{1b}'),
+        "colour codes on a pipe: {logged}"
+    );
+    assert_eq!(mark(None, "b"), "");
+    assert_eq!(mark(Some("-q"), "c"), "");
+    let mut with_env = home.command(&["recipient", "list"]);
+    with_env.env("RUST_LOG", "debug");
+    assert!(with_env.output().unwrap().status.success());
+}

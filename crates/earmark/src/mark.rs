@@ -130,6 +130,14 @@ impl Home {
         require_regular_file(&request.work)?;
         let content_hash = file_hash(&request.work)?;
         let audio = earmark_audio_io::read(&request.work)?;
+        tracing::info!(
+            work = %request.work.display(),
+            seconds = audio.duration_s(),
+            rate_hz = audio.rate,
+            channels = audio.channels.len(),
+            recipients = recipients.len(),
+            "read the master"
+        );
         let work = ledger.register_work(
             &content_hash,
             request.title.as_deref(),
@@ -169,6 +177,7 @@ impl Home {
             .file_stem()
             .map_or_else(|| "work".to_string(), |s| slug(&s.to_string_lossy()));
         let target_of = |r: &Recipient| request.out.join(copy_file_name(&stem, r, ext));
+        tracing::info!(work = work.id, "registered; marking each recipient's copy");
         progress.start("marking", recipients.len() as u64);
         let prepared: Vec<Result<Prepared>> = recipients
             .par_iter()

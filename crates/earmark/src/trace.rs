@@ -206,6 +206,7 @@ impl Home {
         }
         let engine_key = self.inner.master.derive(ENGINE_KEY_LABEL);
         let mut notes = Vec::new();
+        tracing::info!(leak = %request.leak.display(), epsilon = request.epsilon.get(), "tracing");
         progress.start("tracing", 2);
         let mut readings = self.gather(request, forced_work.as_ref(), &engine_key, &mut notes)?;
         progress.advance(1);
@@ -280,6 +281,16 @@ impl Home {
                 "positions_read": positions_read,
             }),
         )?;
+        tracing::info!(
+            method = ?readings.method,
+            work = work_found.as_ref().map(|w| w.id),
+            accused = accused.len(),
+            positions_read,
+            "verdict"
+        );
+        for note in &notes {
+            tracing::debug!(note = %note, "trace note");
+        }
         let registration = readings.registration.as_ref().map(|r| RegistrationReport {
             time_scale: r.time_scale,
             freq_scale: r.freq_scale,
