@@ -171,7 +171,7 @@ pub fn fragments(master: &[u64], index: &GramIndex, leak: &[u64]) -> Vec<Fragmen
     let mut order: Vec<usize> = (0..runs.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(best[i].0));
     let mut taken = vec![false; runs.len()];
-    let mut found: Vec<Fragment> = Vec::new();
+    let mut chains: Vec<Vec<&Chain>> = Vec::new();
     for end in order {
         if taken[end] || best[end].0 < MIN_MATCHED_WORDS as i64 {
             continue;
@@ -191,28 +191,91 @@ pub fn fragments(master: &[u64], index: &GramIndex, leak: &[u64]) -> Vec<Fragmen
             .iter()
             .map(|&r| runs[r].leak.end - runs[r].leak.start)
             .sum();
-        if seeded < MIN_MATCHED_WORDS {
-            continue;
-        }
-        if let Some(f) = align_chain(
-            leak,
-            master,
-            &members.iter().map(|&r| &runs[r]).collect::<Vec<_>>(),
-        ) {
-            if f.pairs.len() >= MIN_MATCHED_WORDS {
-                found.push(f);
-            }
+        if seeded >= MIN_MATCHED_WORDS {
+            chains.push(members.iter().map(|&r| &runs[r]).collect());
         }
     }
-    // Keep the best of fragments that claim the same leak words.
-    found.sort_by_key(|f| std::cmp::Reverse(f.score));
-    let mut kept: Vec<Fragment> = Vec::new();
-    for f in found {
-        let overlap = kept
+    select(leak, master, &chains)
+}
+
+/// The fragments the chains align to that no better one overlaps in the
+/// leak: best score first, ties to the earlier chain, each kept unless it
+/// overlaps one already kept.
+///
+/// In repetitive text many chains compete for the same leak words, and
+/// aligning each costs Smith–Waterman boxes. So chains are taken lazily,
+/// by an upper bound on their score (a match for every leak word of their
+/// boxes) until aligned, and a chain whose every possible word lies inside
+/// the fragments already kept is never aligned: whatever it found would
+/// overlap one of them and be dropped. The result is the one aligning
+/// every chain and then choosing would give, in time close to that of the
+/// fragments kept.
+fn select(leak: &[u64], master: &[u64], chains: &[Vec<&Chain>]) -> Vec<Fragment> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let reach = |chain: &[&Chain]| {
+        let start = chain[0].leak.start.saturating_sub(MARGIN);
+        let end = chain
             .iter()
-            .any(|k| f.leak.start < k.leak.end && k.leak.start < f.leak.end);
-        if !overlap {
-            kept.push(f);
+            .map(|r| r.leak.end + MARGIN)
+            .max()
+            .unwrap_or(start)
+            .min(leak.len());
+        start..end
+    };
+    let mut aligned: Vec<Option<Fragment>> = (0..chains.len()).map(|_| None).collect();
+    let mut queue: BinaryHeap<(i64, Reverse<usize>)> = chains
+        .iter()
+        .enumerate()
+        .map(|(i, chain)| {
+            let words: usize = boxes(leak, master, chain)
+                .iter()
+                .map(|(l, _)| l.end - l.start)
+                .sum();
+            (words as i64 * MATCH as i64, Reverse(i))
+        })
+        .collect();
+    let mut kept: Vec<Fragment> = Vec::new();
+    // The kept fragments' leak words, by start (they never overlap).
+    let mut covered: Vec<Range<usize>> = Vec::new();
+    let inside = |covered: &[Range<usize>], words: &Range<usize>| {
+        let mut at = words.start;
+        let first = covered.partition_point(|c| c.end <= at);
+        for c in &covered[first..] {
+            if c.start > at {
+                return false;
+            }
+            at = at.max(c.end);
+            if at >= words.end {
+                return true;
+            }
+        }
+        at >= words.end
+    };
+    while let Some((_, Reverse(i))) = queue.pop() {
+        match aligned[i].take() {
+            // Its true score is at least every other entry's key.
+            Some(f) => {
+                let overlap = kept
+                    .iter()
+                    .any(|k| f.leak.start < k.leak.end && k.leak.start < f.leak.end);
+                if !overlap {
+                    let at = covered.partition_point(|c| c.start < f.leak.start);
+                    covered.insert(at, f.leak.clone());
+                    kept.push(f);
+                }
+            }
+            None => {
+                if inside(&covered, &reach(&chains[i])) {
+                    continue;
+                }
+                if let Some(f) = align_chain(leak, master, &chains[i]) {
+                    if f.pairs.len() >= MIN_MATCHED_WORDS {
+                        queue.push((f.score as i64, Reverse(i)));
+                        aligned[i] = Some(f);
+                    }
+                }
+            }
         }
     }
     kept.sort_by_key(|f| f.leak.start);
@@ -224,11 +287,11 @@ pub fn fragments(master: &[u64], index: &GramIndex, leak: &[u64]) -> Vec<Fragmen
 /// its length (a whole transcript read against itself is one chain).
 const MAX_BOX_WORDS: usize = 1500;
 
-/// Word pairs of a chain of runs (in leak order): Smith–Waterman in boxes of
-/// consecutive runs spanning at most [`MAX_BOX_WORDS`] leak words.
-fn align_chain(leak: &[u64], master: &[u64], runs: &[&Chain]) -> Option<Fragment> {
-    let mut pairs: Vec<(usize, usize)> = Vec::new();
-    let mut score = 0;
+/// The Smith–Waterman boxes of a chain of runs (in leak order): groups of
+/// consecutive runs spanning at most [`MAX_BOX_WORDS`] leak words, each box
+/// (leak words, master words) widened by [`MARGIN`].
+fn boxes(leak: &[u64], master: &[u64], runs: &[&Chain]) -> Vec<(Range<usize>, Range<usize>)> {
+    let mut found = Vec::new();
     let mut group_start = 0;
     while group_start < runs.len() {
         let mut group_end = group_start + 1;
@@ -245,6 +308,18 @@ fn align_chain(leak: &[u64], master: &[u64], runs: &[&Chain]) -> Option<Fragment
             .unwrap_or(last.master.end);
         let l = first.leak.start.saturating_sub(MARGIN)..(last.leak.end + MARGIN).min(leak.len());
         let m = first.master.start.saturating_sub(MARGIN)..(master_end + MARGIN).min(master.len());
+        found.push((l, m));
+        group_start = group_end;
+    }
+    found
+}
+
+/// Word pairs of a chain of runs (in leak order): Smith–Waterman in its
+/// [`boxes`].
+fn align_chain(leak: &[u64], master: &[u64], runs: &[&Chain]) -> Option<Fragment> {
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    let mut score = 0;
+    for (l, m) in boxes(leak, master, runs) {
         if let Some(f) = local_alignment(&leak[l.clone()], &master[m.clone()], l.start, m.start) {
             // Boxes overlap by their margins: keep pairs that move forward.
             for p in f.pairs {
@@ -254,7 +329,6 @@ fn align_chain(leak: &[u64], master: &[u64], runs: &[&Chain]) -> Option<Fragment
             }
             score += f.score;
         }
-        group_start = group_end;
     }
     Fragment::from_pairs(pairs, score)
 }
