@@ -575,6 +575,11 @@ impl AudioReader {
         self.sample_format
     }
 
+    /// Frames per channel the container announces, if it does.
+    pub fn frames_hint(&self) -> Option<u64> {
+        self.frames_hint
+    }
+
     /// Why the stream ended before the end its file announces, once it
     /// has: the file was cut short or its tail is damaged, and what could
     /// be read was. `None` for a stream read to its end.

@@ -270,7 +270,14 @@ fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCode, Fai
         } => {
             let payload = earmark::parse_payload(&payload)?;
             let key = earmark::load_key_file(&key)?;
-            let report = earmark::embed_file(&input, &output, &key, payload, strength)?;
+            let report = earmark::embed_file(
+                &input,
+                &output,
+                &key,
+                payload,
+                strength,
+                &progress::Bar::new(),
+            )?;
             if json {
                 home::print_json(&report);
             } else {
@@ -303,7 +310,7 @@ fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCode, Fai
         }
         Command::Extract { input, key, json } => {
             let key = earmark::load_key_file(&key)?;
-            let detection = earmark::extract_file(&input, &key)?;
+            let detection = earmark::extract_file(&input, &key, &progress::Bar::new())?;
             report_detection(&detection, json);
             Ok(if detection.found.is_empty() {
                 ExitCode::from(exit::NOT_FOUND as u8)

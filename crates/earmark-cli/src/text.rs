@@ -117,13 +117,16 @@ pub fn text(home: Option<&Path>, action: TextAction) -> Result<ExitCode, Failure
 
 fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failure> {
     let home = open(home)?;
-    let report = home.text_mark(&TextMarkRequest {
-        transcript: args.transcript,
-        recipients: args.who.selection(),
-        out: args.out,
-        title: args.title,
-        format: args.format.map(TextFormat::from),
-    })?;
+    let report = home.text_mark(
+        &TextMarkRequest {
+            transcript: args.transcript,
+            recipients: args.who.selection(),
+            out: args.out,
+            title: args.title,
+            format: args.format.map(TextFormat::from),
+        },
+        &crate::progress::Bar::new(),
+    )?;
     if args.json {
         print_json(&report);
     } else {

@@ -135,3 +135,50 @@ fn verbose_logs_steps_and_quiet_keeps_stderr_empty() {
     with_env.env("RUST_LOG", "debug");
     assert!(with_env.output().unwrap().status.success());
 }
+
+/// On a terminal, `embed` and `extract` of more than a minute of audio draw
+/// a progress bar on standard error; with `-q`, or off a terminal, nothing.
+/// The terminal is `script`'s pseudo-terminal.
+#[test]
+fn long_inputs_show_progress_on_a_terminal_only() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: `script` (util-linux) gives the test its terminal");
+        return;
+    }
+    let s = Scratch::new();
+    let speech = fixture("speech_en_f_8k_allison_demo-congrats.wav");
+    let long = s.path("long.wav");
+    let sp = speech.to_str().unwrap();
+    tool("sox", &[sp, sp, sp, long.to_str().unwrap()]);
+    let marked = s.path("marked.wav");
+    let on_terminal = |command: String| {
+        let out = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let bin = env!("CARGO_BIN_EXE_earmark");
+    let embed = format!(
+        "{bin} embed {} {} --key {} --payload 0123456789abcdef",
+        long.display(),
+        marked.display(),
+        s.key_str()
+    );
+    assert!(on_terminal(embed).contains("embedding ["));
+    let extract = format!("{bin} extract {} --key {}", marked.display(), s.key_str());
+    assert!(on_terminal(extract.clone()).contains("extracting ["));
+    assert!(!on_terminal(format!(
+        "{bin} -q extract {} --key {}",
+        marked.display(),
+        s.key_str()
+    ))
+    .contains("extracting ["));
+    let piped = earmark(&["extract", marked.to_str().unwrap(), "--key", s.key_str()]);
+    assert!(piped.stderr.is_empty());
+}

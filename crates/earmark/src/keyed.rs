@@ -81,8 +81,11 @@ pub fn embed_file(
     key: &SecretKey,
     payload: u64,
     strength: f32,
+    progress: &dyn crate::Progress,
 ) -> Result<EmbedReport> {
     let reader = earmark_audio_io::AudioReader::open(input)?;
+    let mut seconds =
+        crate::AudioSeconds::start(progress, "embedding", reader.rate(), reader.frames_hint());
     let mut embedder =
         earmark_engine::Embedder::new(reader.rate(), reader.channels(), key, payload, strength)?;
     let writer = earmark_audio_io::AudioWriter::create(
@@ -172,6 +175,7 @@ pub fn embed_file(
                 embedder.recycle(output);
             }
             let marked = embedder.push(&chunk);
+            seconds.add(chunk.first().map_or(0, Vec::len));
             let _ = used_sender.try_send(chunk);
             if marked.first().is_none_or(Vec::is_empty) {
                 embedder.recycle(marked);
@@ -212,8 +216,14 @@ pub fn embed_file(
 
 /// Blind extraction from a file, streamed: memory stays bounded by the
 /// detector's window whatever the file's length.
-pub fn extract_file(input: &Path, key: &SecretKey) -> Result<Detection> {
+pub fn extract_file(
+    input: &Path,
+    key: &SecretKey,
+    progress: &dyn crate::Progress,
+) -> Result<Detection> {
     let mut reader = earmark_audio_io::AudioReader::open(input)?;
+    let mut seconds =
+        crate::AudioSeconds::start(progress, "extracting", reader.rate(), reader.frames_hint());
     let mut extractor = earmark_engine::Extractor::new(
         reader.rate(),
         reader.channels(),
@@ -222,7 +232,9 @@ pub fn extract_file(input: &Path, key: &SecretKey) -> Result<Detection> {
     )?;
     while let Some(chunk) = reader.next_chunk()? {
         extractor.push(&chunk);
+        seconds.add(chunk.first().map_or(0, Vec::len));
     }
+    drop(seconds);
     let mut detection = extractor.finish();
     detection.notes.extend(reader.ended_early());
     Ok(detection)

@@ -58,6 +58,60 @@ pub trait Progress: Sync {
     fn finish(&self) {}
 }
 
+/// Progress through an input, reported in whole seconds of audio, and only
+/// for inputs over a minute (shorter ones finish before a bar would help).
+pub(crate) struct AudioSeconds<'a> {
+    progress: &'a dyn Progress,
+    rate_hz: f64,
+    frames: u64,
+    reported_s: u64,
+    active: bool,
+}
+
+impl<'a> AudioSeconds<'a> {
+    /// Starts `stage` if the input announces more than a minute.
+    pub(crate) fn start(
+        progress: &'a dyn Progress,
+        stage: &str,
+        rate_hz: u32,
+        frames_hint: Option<u64>,
+    ) -> Self {
+        let total_s = frames_hint.map_or(0.0, |f| f as f64 / rate_hz.max(1) as f64);
+        let active = total_s > 60.0;
+        if active {
+            progress.start(stage, total_s.ceil() as u64);
+        }
+        AudioSeconds {
+            progress,
+            rate_hz: rate_hz.max(1) as f64,
+            frames: 0,
+            reported_s: 0,
+            active,
+        }
+    }
+
+    /// `frames` more frames were handled.
+    pub(crate) fn add(&mut self, frames: usize) {
+        if !self.active {
+            return;
+        }
+        self.frames += frames as u64;
+        let seconds = (self.frames as f64 / self.rate_hz) as u64;
+        if seconds > self.reported_s {
+            self.progress.advance(seconds - self.reported_s);
+            self.reported_s = seconds;
+        }
+    }
+}
+
+impl Drop for AudioSeconds<'_> {
+    fn drop(&mut self) {
+        if self.active {
+            self.progress.finish();
+        }
+    }
+}
+
 /// Shows nothing.
 pub struct NoProgress;
 

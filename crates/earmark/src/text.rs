@@ -16,6 +16,10 @@ use crate::accuse::{accuse_text, Epsilon};
 use crate::home::{copy_file_name, file_hash, hex, partial_file_name, slug};
 use crate::{Error, Home, Result, Selection};
 
+/// Words rendered and checked (transcript words times recipients) beyond
+/// which `text mark` shows progress: about a second of work.
+const LONG_TEXT_MARK_WORDS: usize = 2_000_000;
+
 /// Largest transcript or leaked text read, bytes.
 pub const MAX_TEXT_BYTES: u64 = 32 << 20;
 /// Fewest slots a transcript must have to be marked: fewer could not name
@@ -270,7 +274,11 @@ struct Registered {
 impl Home {
     /// Gives each selected recipient their own variant of a transcript.
     /// Every variant is rendered and self-checked before any is written.
-    pub fn text_mark(&self, request: &TextMarkRequest) -> Result<TextMarkReport> {
+    pub fn text_mark(
+        &self,
+        request: &TextMarkRequest,
+        progress: &dyn crate::Progress,
+    ) -> Result<TextMarkReport> {
         let ledger = self.ledger();
         let recipients = self.select(&request.recipients)?;
         let raw = read_text(&request.transcript)?;
@@ -329,9 +337,18 @@ impl Home {
         // Every variant is rendered and checked before any is delivered, as
         // audio copies are: same canonical text, same structure, and every
         // slot reads back as this recipient's bit.
-        let rendered: Vec<String> = recipients
+        // A bar only for work that takes a while: rendering and checking a
+        // variant costs about its words.
+        let long = transcript.words() * recipients.len() > LONG_TEXT_MARK_WORDS;
+        if long {
+            progress.start("rendering", recipients.len() as u64);
+        }
+        let rendered: Result<Vec<String>> = recipients
             .par_iter()
             .map(|r| {
+                if long {
+                    progress.advance(1);
+                }
                 let codeword = code.codeword(r.id as u32);
                 let check = transcript.self_check(&rules, std::slice::from_ref(&codeword));
                 if check.passed() {
@@ -343,7 +360,11 @@ impl Home {
                     )))
                 }
             })
-            .collect::<Result<_>>()?;
+            .collect::<Result<_>>();
+        if long {
+            progress.finish();
+        }
+        let rendered: Vec<String> = rendered?;
         let mut partials = Vec::new();
         let mut copies = Vec::new();
         let mut reports = Vec::new();

@@ -218,7 +218,7 @@ impl Home {
             // The mark may survive a channel better blind than through the
             // registration (a room's reverberation smears the master's tiles).
             notes.push("the informed reading named no one; the leak was also traced blind".into());
-            let blind = crate::extract_file(&request.leak, &engine_key)?;
+            let blind = crate::extract_file(&request.leak, &engine_key, &crate::NoProgress)?;
             note_once(&mut notes, blind.notes);
             readings.method = Method::InformedThenBlind;
             readings.found = blind.found;
@@ -424,7 +424,7 @@ impl Home {
                 crate::informed::MAX_INFORMED_S
             ));
         }
-        let detection = crate::extract_file(&request.leak, engine_key)?;
+        let detection = crate::extract_file(&request.leak, engine_key, &crate::NoProgress)?;
         note_once(notes, detection.notes);
         Ok(Readings {
             method: Method::Blind,
