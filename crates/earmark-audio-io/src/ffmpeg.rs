@@ -4,7 +4,12 @@
 //!
 //! `ffprobe` names the first audio stream's container, codec, rate and
 //! channels; `ffmpeg` decodes that stream at its native rate and channels
-//! to 32-bit float PCM on a pipe. Nothing is written to disk, and the
+//! to 32-bit float PCM on a pipe. AMR is the exception: ffmpeg's own AMR
+//! decoder fails on the comfort-noise frames phones and sox write ("not yet
+//! implemented", "corrupt bitstream"), and the gaps it leaves lost a mark
+//! that sox, decoding with the reference codec library, keeps. So AMR goes
+//! through sox when sox reads it (ffmpeg only lifting the stream out of a
+//! `.3gp` or `.mp4` first), and through ffmpeg otherwise. Nothing is written to disk, and the
 //! reader holds one chunk at a time. The fallback is taken only when the
 //! file is one symphonia cannot read. A damaged file in a format symphonia
 //! reads keeps symphonia's error: ffmpeg would often decode its ruins
@@ -136,9 +141,31 @@ pub(crate) fn probe(
     }))
 }
 
-/// A running `ffmpeg` decoding one file's first audio stream to `f32` on
-/// its standard output.
+/// Which programs decode a stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Decoder {
+    /// ffmpeg alone.
+    Ffmpeg,
+    /// sox's AMR reader, fed by ffmpeg when the AMR is in another container.
+    SoxAmr,
+}
+
+impl Decoder {
+    /// The decoders to try for `probe`, best first.
+    pub fn for_stream(probe: &Probe) -> &'static [Decoder] {
+        if matches!(probe.codec.as_str(), "amr_nb" | "amr_wb") {
+            &[Decoder::SoxAmr, Decoder::Ffmpeg]
+        } else {
+            &[Decoder::Ffmpeg]
+        }
+    }
+}
+
+/// A running decoder (one or two processes) writing one file's first
+/// audio stream as `f32` to a pipe.
 pub(crate) struct Stream {
+    /// The process whose output is read, last; any feeding it, first.
+    children: Vec<Child>,
     child: Child,
     stdout: ChildStdout,
     /// What ffmpeg says on its standard error, gathered on a thread so that
@@ -152,13 +179,65 @@ pub(crate) struct Stream {
 }
 
 impl Stream {
-    /// Starts decoding `path` as `probe` describes it.
-    pub fn spawn(path: &Path, name: &str, probe: &Probe) -> Result<Stream, AudioError> {
-        let mut child = Command::new("ffmpeg")
-            .args(["-v", "error", "-nostdin", "-i"])
-            .arg(path)
-            .args(["-map", "0:a:0", "-vn", "-f", "f32le", "-acodec", "pcm_f32le", "-"])
-            .stdin(Stdio::null())
+    /// Starts decoding `path` as `probe` describes it, with `decoder`.
+    pub fn spawn(
+        path: &Path,
+        name: &str,
+        probe: &Probe,
+        decoder: Decoder,
+    ) -> Result<Stream, AudioError> {
+        let mut children = Vec::new();
+        let mut command = match decoder {
+            Decoder::Ffmpeg => {
+                let mut c = Command::new("ffmpeg");
+                c.args(["-v", "error", "-nostdin", "-i"])
+                    .arg(path)
+                    .args([
+                        "-map",
+                        "0:a:0",
+                        "-vn",
+                        "-f",
+                        "f32le",
+                        "-acodec",
+                        "pcm_f32le",
+                        "-",
+                    ])
+                    .stdin(Stdio::null());
+                c
+            }
+            Decoder::SoxAmr => {
+                let kind = if probe.codec == "amr_wb" {
+                    "amr-wb"
+                } else {
+                    "amr-nb"
+                };
+                let mut c = Command::new("sox");
+                c.args(["-q", "-t", kind]);
+                if probe.format == "amr" {
+                    c.arg(path).stdin(Stdio::null());
+                } else {
+                    // Lifted out of its container as a raw AMR stream.
+                    let mut remux = Command::new("ffmpeg")
+                        .args(["-v", "error", "-nostdin", "-i"])
+                        .arg(path)
+                        .args(["-map", "0:a:0", "-vn", "-c:a", "copy", "-f", "amr", "-"])
+                        .stdin(Stdio::null())
+                        .stdout(Stdio::piped())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .map_err(|e| AudioError::Open {
+                            path: name.to_string(),
+                            source: e,
+                        })?;
+                    let feed = remux.stdout.take().expect("stdout is piped");
+                    children.push(remux);
+                    c.arg("-").stdin(Stdio::from(feed));
+                }
+                c.args(["-t", "raw", "-e", "floating-point", "-b", "32", "-L", "-"]);
+                c
+            }
+        };
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -183,6 +262,7 @@ impl Stream {
             text
         });
         Ok(Stream {
+            children,
             child,
             stdout,
             messages: Some(messages),
@@ -244,6 +324,9 @@ impl Stream {
             path: name.to_string(),
             source,
         })?;
+        for feeder in &mut self.children {
+            let _ = feeder.wait();
+        }
         let messages = self
             .messages
             .take()
@@ -276,8 +359,10 @@ impl Stream {
 impl Drop for Stream {
     fn drop(&mut self) {
         if !self.finished {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+            for child in self.children.iter_mut().chain([&mut self.child]) {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
         }
     }
 }

@@ -4,9 +4,10 @@
 //! Ogg Vorbis and Opus (Ogg and WebM/Matroska) through symphonia, with Opus
 //! packets decoded by libopus (symphonia 0.5 demuxes Opus but has no Opus
 //! decoder); the formats they do not read (AMR-NB in `.amr` or `.3gp`, GSM
-//! in WAV, `.au`, `.wma`) through an `ffmpeg` process streaming PCM on a pipe
-//! (see `ffmpeg.rs`: the one run-time program reading needs, and only for
-//! those); writing WAV (hound) and FLAC (flacenc) at the input's rate,
+//! in WAV, `.au`, `.wma`) through an `ffmpeg` process (and for AMR `sox`)
+//! streaming PCM on a pipe (see `ffmpeg.rs`: the only run-time programs
+//! reading needs, and only for those); writing WAV (hound) and FLAC
+//! (flacenc) at the input's rate,
 //! channel count, length and, where the format allows, sample format.
 //! Outputs are written to a temporary file in the target directory, synced and
 //! renamed, so a crash never leaves a half-written file under the final name.
@@ -333,9 +334,26 @@ impl AudioReader {
                 detail: format!("{} channels (at most {MAX_CHANNELS})", probe.channels),
             });
         }
-        let mut stream = ffmpeg::Stream::spawn(path, &name, &probe)?;
-        let Some(first) = stream.next_chunk(&name, false)? else {
-            return Err(AudioError::Empty(name));
+        // The best decoder first; the next if it cannot start or reads
+        // nothing (sox without its AMR library, say).
+        let mut tried = None;
+        let mut opened = None;
+        for &decoder in ffmpeg::Decoder::for_stream(&probe) {
+            let attempt = ffmpeg::Stream::spawn(path, &name, &probe, decoder).and_then(|mut s| {
+                let first = s.next_chunk(&name, false)?;
+                Ok((s, first))
+            });
+            match attempt {
+                Ok((stream, Some(first))) => {
+                    opened = Some((stream, first));
+                    break;
+                }
+                Ok((_, None)) => tried = Some(AudioError::Empty(name.clone())),
+                Err(e) => tried = Some(e),
+            }
+        }
+        let Some((stream, first)) = opened else {
+            return Err(tried.unwrap_or(why));
         };
         let total = (first[0].len() * first.len()) as u64;
         AudioReader {

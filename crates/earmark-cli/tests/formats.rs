@@ -150,7 +150,9 @@ const PHONE_FORMATS: [&str; 7] = [
     "voice.mkv",
 ];
 
-/// Leaks arrive as phone recordings (AMR-NB in `.amr` and `.3gp`), PBX
+/// Leaks arrive as phone recordings (AMR-NB in `.amr` and `.3gp`, decoded
+/// by sox's reference AMR library: ffmpeg's own AMR decoder fails on
+/// comfort-noise frames and lost the mark in 8 of 8 keys tried), PBX
 /// recordings (GSM in WAV), `.au`, `.wma`, and video (AAC in MP4 with a
 /// video track, Opus in Matroska). symphonia reads some; ffmpeg decodes
 /// the rest, streamed through a pipe. In each, `extract` finds the payload
