@@ -22,6 +22,7 @@ use std::io::{ErrorKind, Write};
 use std::path::Path;
 
 mod ffmpeg;
+mod mp4;
 
 use symphonia::core::audio::{AudioBuffer, Signal};
 use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL, CODEC_TYPE_OPUS};
@@ -382,10 +383,16 @@ impl AudioReader {
 
     fn open_symphonia(path: &Path, name: String) -> Result<Self, AudioError> {
         check_regular_file(path)?;
-        let file = File::open(path).map_err(|source| AudioError::Open {
+        let mut file = File::open(path).map_err(|source| AudioError::Open {
             path: name.clone(),
             source,
         })?;
+        if let Some(problem) = mp4::oversized_table(&mut file) {
+            return Err(AudioError::Corrupt {
+                path: name,
+                detail: problem,
+            });
+        }
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         if size == 0 {
             return Err(AudioError::Empty(name));

@@ -339,3 +339,18 @@ fn a_decoder_panic_on_a_malformed_file_is_one_line() {
     );
     assert!(!out.exists());
 }
+
+/// An MP4 whose 'stsc' table claims 4,066,322,942 entries in a 28-byte box
+/// made symphonia allocate 65 GB and abort the process; fuzzing found it.
+/// Sample-table counts are checked against their boxes first: one line,
+/// exit 4.
+#[test]
+fn an_mp4_table_claiming_more_than_its_box_is_one_line() {
+    let s = Scratch::new();
+    let bad = fixture("malformed/stsc-count-overflow.m4a");
+    expect_failure(
+        &["extract", bad.to_str().unwrap(), "--key", s.key_str()],
+        4,
+        "'stsc' table claims",
+    );
+}
