@@ -821,6 +821,8 @@ impl AudioReader {
 /// Frames a [`Wav16`] source reads at a time: large enough that the
 /// embedder's pipeline takes them without gathering.
 const WAV16_CHUNK_FRAMES: usize = 1 << 16;
+/// Frames quantised and interleaved at a time when writing 16-bit WAV.
+const WRITE_SLICE_FRAMES: usize = 1 << 14;
 
 /// 16-bit integer PCM WAV, the commonest file handed to `embed` and `mark`:
 /// hound parses the header, and the samples are then read in large blocks
@@ -1147,26 +1149,33 @@ impl AudioWriter {
                 if bits == 16 && !float {
                     // Quantised a plane at a time (a loop that vectorises),
                     // then interleaved into hound's buffered 16-bit writer:
-                    // several times faster than one call per sample.
-                    plane16.resize_with(chunk.len(), Vec::new);
-                    for (plane, channel) in plane16.iter_mut().zip(chunk) {
-                        plane.clear();
-                        plane.extend(channel.iter().map(|&s| quantise16(s)));
-                    }
-                    let mut fast = writer.get_i16_writer((frames * chunk.len()) as u32);
-                    if let [left, right] = &plane16[..] {
-                        for (&l, &r) in left.iter().zip(right) {
-                            fast.write_sample(l);
-                            fast.write_sample(r);
+                    // several times faster than one call per sample. A
+                    // slice at a time, so that the buffers stay a few
+                    // hundred kB however long the chunk: memory touched
+                    // for the first time costs the kernel a zeroed page.
+                    for start in (0..frames).step_by(WRITE_SLICE_FRAMES) {
+                        let end = (start + WRITE_SLICE_FRAMES).min(frames);
+                        plane16.resize_with(chunk.len(), Vec::new);
+                        for (plane, channel) in plane16.iter_mut().zip(chunk) {
+                            plane.clear();
+                            plane.extend(channel[start..end].iter().map(|&s| quantise16(s)));
                         }
-                    } else {
-                        for i in 0..frames {
-                            for plane in plane16.iter() {
-                                fast.write_sample(plane[i]);
+                        let mut fast = writer.get_i16_writer(((end - start) * chunk.len()) as u32);
+                        if let [left, right] = &plane16[..] {
+                            for (&l, &r) in left.iter().zip(right) {
+                                fast.write_sample(l);
+                                fast.write_sample(r);
+                            }
+                        } else {
+                            for i in 0..end - start {
+                                for plane in plane16.iter() {
+                                    fast.write_sample(plane[i]);
+                                }
                             }
                         }
+                        fast.flush()?;
                     }
-                    return fast.flush();
+                    return Ok(());
                 }
                 for i in 0..frames {
                     for channel in chunk {

@@ -189,8 +189,9 @@ pub struct Embedder {
     grid: TileGrid,
     /// One set of working buffers per segment marked at once.
     workspaces: Vec<Workspace>,
-    /// Output buffers handed back by the caller, refilled next.
-    spare_output: Option<Vec<Vec<f32>>>,
+    /// Output buffers handed back by the caller, refilled next; at most
+    /// [`SPARE_OUTPUTS`] of them.
+    spare_outputs: Vec<Vec<Vec<f32>>>,
 }
 
 /// What marking one segment needs besides the embedder's settings: the way
@@ -205,6 +206,16 @@ struct Workspace {
     /// One channel's mark at the file's rate (the downmix, before that).
     mark_scratch: Vec<f32>,
 }
+
+/// Output buffers kept for reuse: a streaming caller has a few batches in
+/// flight (queued for the writer, being written, being filled), and every
+/// one dropped is a batch of fresh memory, zeroed page by page by the
+/// kernel, on the next.
+const SPARE_OUTPUTS: usize = 4;
+
+/// Frames a streaming caller typically pushes at once (decoders hand over
+/// blocks of 64k frames); only sizes the input buffer.
+const TYPICAL_CHUNK_FRAMES: usize = 1 << 16;
 
 /// Samples (all channels) the embedder may hold to mark segments side by
 /// side: 64 MB of `f32`, which caps the parallelism for many channels at high
@@ -271,13 +282,21 @@ impl Embedder {
             max_depth_db: MAX_DEPTH_DB * strength,
             segment,
             context,
-            buffer: vec![Vec::new(); channels],
+            // Room for a batch with its context and one more pushed chunk
+            // of typical size: grown by doubling instead, the buffer was
+            // copied to fresh memory several times over.
+            buffer: vec![
+                Vec::with_capacity(
+                    side_by_side * segment + 2 * context + TYPICAL_CHUNK_FRAMES
+                );
+                channels
+            ],
             buffer_start: 0,
             next_out: 0,
             stats: Stats::default(),
             grid,
             workspaces: vec![workspace; side_by_side],
-            spare_output: None,
+            spare_outputs: Vec::new(),
         })
     }
 
@@ -314,18 +333,20 @@ impl Embedder {
     /// output is put there instead of in fresh memory.
     pub fn recycle(&mut self, output: Vec<Vec<f32>>) {
         let capacity = |o: &Vec<Vec<f32>>| o.first().map_or(0, Vec::capacity);
-        if self
-            .spare_output
-            .as_ref()
-            .is_none_or(|s| capacity(s) < capacity(&output))
-        {
-            self.spare_output = Some(output);
+        if capacity(&output) == 0 {
+            return;
+        }
+        self.spare_outputs.push(output);
+        // The largest last, to be refilled first; the smallest let go.
+        self.spare_outputs.sort_by_key(capacity);
+        if self.spare_outputs.len() > SPARE_OUTPUTS {
+            self.spare_outputs.remove(0);
         }
     }
 
     fn output_buffers(&mut self) -> Vec<Vec<f32>> {
         let channels = self.buffer.len();
-        match self.spare_output.take() {
+        match self.spare_outputs.pop() {
             Some(mut spare) if spare.len() == channels => {
                 spare.iter_mut().for_each(Vec::clear);
                 spare
