@@ -535,6 +535,11 @@ impl Home {
                 });
             }
             let mut reports = Vec::new();
+            let bytes: Vec<usize> = fragments
+                .iter()
+                .flat_map(|f| [f.leak_bytes.start, f.leak_bytes.end])
+                .collect();
+            let chars = char_offsets(&leak.text, &bytes);
             for (k, f) in fragments.iter().enumerate() {
                 let best = verdict
                     .parts
@@ -555,8 +560,8 @@ impl Home {
                     None => None,
                 };
                 reports.push(FragmentReport {
-                    leak_start: leak.text[..f.leak_bytes.start].chars().count(),
-                    leak_end: leak.text[..f.leak_bytes.end].chars().count(),
+                    leak_start: chars[2 * k],
+                    leak_end: chars[2 * k + 1],
                     excerpt: excerpt(&leak.text[f.leak_bytes.clone()], 90),
                     master_excerpt: excerpt(
                         &reg.transcript.prepared.text[f.master_bytes.clone()],
@@ -637,4 +642,40 @@ pub fn text_check(
         fillers_excused: report.fillers_excused,
         passed: report.passed(),
     })
+}
+
+/// Character offsets of the byte offsets `bytes` (each on a character
+/// boundary, in any order) of `text`, in one pass over it: counting from
+/// the start for each of thousands of quotes made reports quadratic in the
+/// article.
+fn char_offsets(text: &str, bytes: &[usize]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..bytes.len()).collect();
+    order.sort_by_key(|&k| bytes[k]);
+    let mut found = vec![0; bytes.len()];
+    let (mut at_byte, mut at_char) = (0, 0);
+    for k in order {
+        at_char += text[at_byte..bytes[k]].chars().count();
+        at_byte = bytes[k];
+        found[k] = at_char;
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::char_offsets;
+
+    #[test]
+    fn char_offsets_are_those_counted_from_the_start() {
+        let text = "Zoë said „ja“ 😀 twice, then née.";
+        let bytes: Vec<usize> = text.char_indices().map(|(b, _)| b).rev().collect();
+        let expected: Vec<usize> = bytes.iter().map(|&b| text[..b].chars().count()).collect();
+        assert_eq!(char_offsets(text, &bytes), expected);
+        let repeated = [bytes[3], bytes[0], bytes[3], text.len()];
+        let expected: Vec<usize> = repeated
+            .iter()
+            .map(|&b| text[..b].chars().count())
+            .collect();
+        assert_eq!(char_offsets(text, &repeated), expected);
+    }
 }
