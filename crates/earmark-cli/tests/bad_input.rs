@@ -354,3 +354,18 @@ fn an_mp4_table_claiming_more_than_its_box_is_one_line() {
         "'stsc' table claims",
     );
 }
+
+/// The same inside a `moov` box that claims more bytes than the file has:
+/// symphonia still reads it as far as the bytes go, so its tables are
+/// checked against what is there (fuzzing found an `stts` of 4,294,967,295
+/// entries, a 34 GB allocation).
+#[test]
+fn an_mp4_table_inside_a_box_past_the_file_end_is_one_line() {
+    let s = Scratch::new();
+    let bad = fixture("malformed/stts-count-past-file-end.m4a");
+    expect_failure(
+        &["extract", bad.to_str().unwrap(), "--key", s.key_str()],
+        4,
+        "'stts' table claims",
+    );
+}
