@@ -137,6 +137,19 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
+    /// The counts of `self` and `other` together.
+    fn merged(self, other: CheckReport) -> CheckReport {
+        CheckReport {
+            variants: self.variants + other.variants,
+            canonical_mismatches: self.canonical_mismatches + other.canonical_mismatches,
+            slots_read: self.slots_read + other.slots_read,
+            wrong_bits: self.wrong_bits + other.wrong_bits,
+            unread: self.unread + other.unread,
+            fillers_excused: self.fillers_excused + other.fillers_excused,
+            structure_changed: self.structure_changed + other.structure_changed,
+        }
+    }
+
     /// Whether every variant canonicalised to the master and read back exactly.
     pub fn passed(&self) -> bool {
         self.canonical_mismatches == 0
@@ -258,42 +271,58 @@ impl Transcript {
     /// to the master's canonical text, keeps every byte of structure, and
     /// reads back exactly its codeword.
     pub fn self_check(&self, rules: &RuleSet, codewords: &[Vec<bool>]) -> CheckReport {
+        use rayon::prelude::*;
         let master_canonical = canonical(rules, &self.prepared.text);
-        let mut report = CheckReport::default();
-        for bits in codewords {
-            report.variants += 1;
-            let spoken = self.render_spoken(rules, bits);
-            if canonical(rules, &spoken) != master_canonical {
-                report.canonical_mismatches += 1;
-            }
-            let whole = self.document.with_text(&spoken);
-            match Document::parse(whole, Some(self.document.format)) {
-                Ok(again) if again.spans.len() == self.document.spans.len() => {
-                    let structure = |d: &Document| {
-                        let mut out = Vec::new();
-                        let mut at = 0;
-                        for s in &d.spans {
-                            out.push(d.source[at..s.start].to_string());
-                            at = s.end;
-                        }
-                        out.push(d.source[at..].to_string());
-                        out
-                    };
-                    if structure(&again) != structure(&self.document) {
-                        report.structure_changed += 1;
+        // Variants are independent; checked side by side, their counts
+        // summed (the sum does not depend on the order).
+        codewords
+            .par_iter()
+            .map(|bits| self.check_variant(rules, bits, &master_canonical))
+            .reduce(CheckReport::default, CheckReport::merged)
+    }
+
+    /// [`Transcript::self_check`] of one variant.
+    fn check_variant(
+        &self,
+        rules: &RuleSet,
+        bits: &[bool],
+        master_canonical: &[String],
+    ) -> CheckReport {
+        let mut report = CheckReport {
+            variants: 1,
+            ..CheckReport::default()
+        };
+        let spoken = self.render_spoken(rules, bits);
+        if canonical(rules, &spoken) != master_canonical {
+            report.canonical_mismatches += 1;
+        }
+        let whole = self.document.with_text(&spoken);
+        match Document::parse(whole, Some(self.document.format)) {
+            Ok(again) if again.spans.len() == self.document.spans.len() => {
+                let structure = |d: &Document| {
+                    let mut out = Vec::new();
+                    let mut at = 0;
+                    for s in &d.spans {
+                        out.push(d.source[at..s.start].to_string());
+                        at = s.end;
                     }
+                    out.push(d.source[at..].to_string());
+                    out
+                };
+                if structure(&again) != structure(&self.document) {
+                    report.structure_changed += 1;
                 }
-                _ => report.structure_changed += 1,
             }
-            let leak = Prepared::new(rules, spoken, Mode::Leak);
-            let seen = readings_by_slot(rules, &self.prepared, &self.read(rules, &leak));
-            for (i, s) in seen.iter().enumerate() {
-                match s {
-                    Seen::Bit(b) if *b == bits[self.position(i)] => report.slots_read += 1,
-                    Seen::Bit(_) => report.wrong_bits += 1,
-                    Seen::Excused => report.fillers_excused += 1,
-                    Seen::Unread => report.unread += 1,
-                }
+            _ => report.structure_changed += 1,
+        }
+        let leak = Prepared::new(rules, spoken, Mode::Leak);
+        let seen = readings_by_slot(rules, &self.prepared, &self.read(rules, &leak));
+        for (i, s) in seen.iter().enumerate() {
+            match s {
+                Seen::Bit(b) if *b == bits[self.position(i)] => report.slots_read += 1,
+                Seen::Bit(_) => report.wrong_bits += 1,
+                Seen::Excused => report.fillers_excused += 1,
+                Seen::Unread => report.unread += 1,
             }
         }
         report
