@@ -1010,11 +1010,8 @@ impl Ledger {
                     }
                 })?;
             let detail = serde_json::json!({"added": recipient.id, "name": recipient.name});
-            let head = self
-                .append_audit(&mut tx, "recipient", &detail.to_string())
+            self.commit_audited(tx, "recipient", &detail.to_string())
                 .await?;
-            tx.commit().await?;
-            self.write_head(&head)?;
             Ok(recipient)
         })
     }
@@ -1071,9 +1068,7 @@ impl Ledger {
                     }
                 })?;
             seal_recipient(&mut tx, &self.row_key, &renamed).await?;
-            let head = self.append_audit(&mut tx, "recipient", &detail).await?;
-            tx.commit().await?;
-            self.write_head(&head)
+            self.commit_audited(tx, "recipient", &detail).await
         })?;
         Ok(renamed)
     }
@@ -1121,11 +1116,8 @@ impl Ledger {
                     "removed": current.id, "name": current.name,
                 }),
             };
-            let head = self
-                .append_audit(&mut tx, "recipient", &detail.to_string())
+            self.commit_audited(tx, "recipient", &detail.to_string())
                 .await?;
-            tx.commit().await?;
-            self.write_head(&head)?;
             Ok(removal)
         })
     }
@@ -1227,11 +1219,8 @@ impl Ledger {
                 "imported": added.len(),
                 "from": path.display().to_string(),
             });
-            let head = self
-                .append_audit(&mut tx, "recipient", &detail.to_string())
+            self.commit_audited(tx, "recipient", &detail.to_string())
                 .await?;
-            tx.commit().await?;
-            self.write_head(&head)?;
             Ok(added)
         })
     }
@@ -1441,11 +1430,22 @@ impl Ledger {
     /// Appends an audit row for `action` with JSON `detail`.
     pub fn audit(&self, action: &str, detail: &str) -> Result<(), LedgerError> {
         self.run(async {
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            let head = self.append_audit(&mut tx, action, detail).await?;
-            tx.commit().await?;
-            self.write_head(&head)
+            let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            self.commit_audited(tx, action, detail).await
         })
+    }
+
+    /// Appends the audit row for `action` to `tx`, commits it, then moves
+    /// the head file: the one way every audited change ends.
+    async fn commit_audited(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+        action: &str,
+        detail: &str,
+    ) -> Result<(), LedgerError> {
+        let head = self.append_audit(&mut tx, action, detail).await?;
+        tx.commit().await?;
+        self.write_head(&head)
     }
 
     async fn append_audit(
