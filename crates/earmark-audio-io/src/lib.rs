@@ -275,6 +275,12 @@ pub struct AudioReader {
     ffmpeg: Option<ffmpeg::Stream>,
 }
 
+/// Where a [`AudioReader::ready_made`] reader's samples come from.
+enum Source {
+    Wav16(Wav16),
+    Ffmpeg(ffmpeg::Stream),
+}
+
 thread_local! {
     /// Set while this thread runs a third-party decoder under [`guarded`].
     static INSIDE_DECODER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -356,29 +362,14 @@ impl AudioReader {
         let Some((stream, first)) = opened else {
             return Err(tried.unwrap_or(why));
         };
-        let total = (first[0].len() * first.len()) as u64;
-        AudioReader {
+        AudioReader::ready_made(
             name,
-            format: None,
-            wav16: None,
-            track_id: 0,
-            decoder: PacketDecoder::Direct,
-            rate: probe.rate,
-            channels: probe.channels,
-            // Phone and legacy codecs carry at most 16 bits.
-            sample_format: SampleFormat::Int(16),
-            pending: Some(first),
-            skip: 0,
-            total,
-            decode_errors: 0,
-            finished: false,
-            opus_buffer: Vec::new(),
-            frames_hint: None,
-            ended_early: None,
-            convert_buffer: None,
-            ffmpeg: Some(stream),
-        }
-        .check_rate()
+            probe.rate,
+            probe.channels,
+            first,
+            None,
+            Source::Ffmpeg(stream),
+        )
     }
 
     fn open_symphonia(path: &Path, name: String) -> Result<Self, AudioError> {
@@ -539,14 +530,43 @@ impl AudioReader {
         let Some(first) = first else {
             return Err(AudioError::Empty(name));
         };
+        let frames_hint = wav16.frames_left + first[0].len() as u64;
+        let (rate, channels) = (wav16.rate, wav16.channels);
+        AudioReader::ready_made(
+            name,
+            rate,
+            channels,
+            first,
+            Some(frames_hint),
+            Source::Wav16(wav16),
+        )
+    }
+
+    /// A reader whose samples come ready-made from `source`, with no
+    /// container or packet decoder of symphonia's; `first` is its first
+    /// chunk, already read. Phone and legacy codecs (all ffmpeg decodes
+    /// here) carry at most 16 bits, as [`Wav16`] does.
+    fn ready_made(
+        name: String,
+        rate: u32,
+        channels: usize,
+        first: Vec<Vec<f32>>,
+        frames_hint: Option<u64>,
+        source: Source,
+    ) -> Result<Self, AudioError> {
         let total = (first[0].len() * first.len()) as u64;
-        let reader = AudioReader {
+        let (wav16, ffmpeg) = match source {
+            Source::Wav16(w) => (Some(w), None),
+            Source::Ffmpeg(f) => (None, Some(f)),
+        };
+        AudioReader {
             name,
             format: None,
+            wav16,
             track_id: 0,
             decoder: PacketDecoder::Direct,
-            rate: wav16.rate,
-            channels: wav16.channels,
+            rate,
+            channels,
             sample_format: SampleFormat::Int(16),
             pending: Some(first),
             skip: 0,
@@ -554,13 +574,12 @@ impl AudioReader {
             decode_errors: 0,
             finished: false,
             opus_buffer: Vec::new(),
-            frames_hint: Some(wav16.frames_left + total / wav16.channels as u64),
+            frames_hint,
             ended_early: None,
             convert_buffer: None,
-            wav16: Some(wav16),
-            ffmpeg: None,
-        };
-        reader.check_rate()
+            ffmpeg,
+        }
+        .check_rate()
     }
 
     fn check_rate(self) -> Result<Self, AudioError> {
