@@ -272,18 +272,7 @@ fn nothing_found_is_said_and_mixes_never_name_a_third() {
 
 /// Runs `f` on a direct connection to the home's ledger file.
 fn with_ledger<T>(home: &TestHome, f: impl AsyncFnOnce(&mut sqlx::SqliteConnection) -> T) -> T {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        use sqlx::Connection;
-        let url = format!("sqlite://{}", home.root().join("ledger.sqlite").display());
-        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        let value = f(&mut conn).await;
-        conn.close().await.unwrap();
-        value
-    })
+    common::ledger::with_sqlite(&home.root().join("ledger.sqlite"), false, f)
 }
 
 fn ledger_sql(home: &TestHome, statements: &[&'static str]) {

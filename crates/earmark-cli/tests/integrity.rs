@@ -79,20 +79,7 @@ fn the_ledger_file_alone_holds_the_whole_ledger_after_each_command() {
     // A copy of ledger.sqlite by itself, as a backup by hand would take.
     let copy = home.path("copy.sqlite");
     std::fs::copy(home.root().join("ledger.sqlite"), &copy).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let count: i64 = runtime.block_on(async {
-        use sqlx::{Connection, Row};
-        let url = format!("sqlite://{}?mode=ro", copy.display());
-        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        let row = sqlx::query("SELECT COUNT(*) FROM recipients")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-        row.get(0)
-    });
+    let count: i64 = common::ledger::query_one(&copy, "SELECT COUNT(*) FROM recipients");
     assert_eq!(count, 3);
 }
 
@@ -282,30 +269,6 @@ fn a_lost_or_foreign_ledger_is_refused_not_recreated() {
 
 /// Runs SQL statements on a ledger file directly, as someone with write
 /// access to the database (but not the home's key) could.
-fn tamper(ledger: &std::path::Path, statements: &[&str]) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        use sqlx::Connection;
-        let url = format!("sqlite://{}", ledger.display());
-        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        // sqlx turns foreign keys on; someone editing the file by hand need not.
-        sqlx::raw_sql("PRAGMA foreign_keys = OFF")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        for statement in statements {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(*statement))
-                .execute(&mut conn)
-                .await
-                .unwrap_or_else(|e| panic!("{statement}: {e}"));
-        }
-        conn.close().await.unwrap();
-    });
-}
-
 /// The copy in `dir` whose file name mentions `who`.
 fn copy_of(dir: &std::path::Path, who: &str) -> std::path::PathBuf {
     std::fs::read_dir(dir)
@@ -361,7 +324,7 @@ fn records_altered_behind_the_ledgers_back_accuse_nobody() {
         }
     };
 
-    tamper(
+    common::ledger::tamper(
         &ledger,
         &[
             "UPDATE recipients SET name = 'tmp' WHERE name = 'r01'",
@@ -372,7 +335,7 @@ fn records_altered_behind_the_ledgers_back_accuse_nobody() {
     refused("recipient row 1 was altered");
     restore();
 
-    tamper(
+    common::ledger::tamper(
         &ledger,
         &[
             "UPDATE copies SET recipient_id = 999 WHERE recipient_id = 1",
@@ -383,12 +346,12 @@ fn records_altered_behind_the_ledgers_back_accuse_nobody() {
     refused("copy row 1 was altered");
     restore();
 
-    tamper(&ledger, &["DELETE FROM copies WHERE recipient_id = 3"]);
+    common::ledger::tamper(&ledger, &["DELETE FROM copies WHERE recipient_id = 3"]);
     refused("is missing from the copies table");
     restore();
 
     // A row forged with a MAC copied from another row.
-    tamper(
+    common::ledger::tamper(
         &ledger,
         &["UPDATE recipients SET mac = (SELECT mac FROM recipients WHERE id = 1) WHERE id = 2"],
     );
@@ -405,22 +368,10 @@ fn records_altered_behind_the_ledgers_back_accuse_nobody() {
         .parse()
         .unwrap();
     let delete = format!("DELETE FROM audit WHERE seq = {seq}");
-    tamper(&ledger, &["DROP TRIGGER audit_no_delete", &delete]);
+    common::ledger::tamper(&ledger, &["DROP TRIGGER audit_no_delete", &delete]);
     let earlier = |with_mac: &str| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let hash: String = runtime.block_on(async {
-            use sqlx::{Connection, Row};
-            let url = format!("sqlite://{}?mode=ro", ledger.display());
-            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            sqlx::query("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1")
-                .fetch_one(&mut conn)
-                .await
-                .unwrap()
-                .get(0)
-        });
+        let hash: String =
+            common::ledger::query_one(&ledger, "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1");
         format!("{} {hash}{with_mac}\n", seq - 1)
     };
     std::fs::write(&head, earlier("")).unwrap();
@@ -446,7 +397,7 @@ fn an_older_ledger_is_sealed_on_first_open() {
     );
     let ledger = home.root().join("ledger.sqlite");
     // Back to the schema and head format such homes have.
-    tamper(
+    common::ledger::tamper(
         &ledger,
         &[
             "ALTER TABLE recipients DROP COLUMN mac",
@@ -719,23 +670,10 @@ fn an_identifier_on_the_wrong_recording_accuses_nobody() {
         (0, vec!["r01".to_string()])
     );
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let payload: String = runtime.block_on(async {
-        use sqlx::{Connection, Row};
-        let url = format!(
-            "sqlite://{}?mode=ro",
-            home.root().join("ledger.sqlite").display()
-        );
-        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::query("SELECT payload FROM copies WHERE recipient_id = 1")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
-            .get(0)
-    });
+    let payload: String = common::ledger::query_one(
+        &home.root().join("ledger.sqlite"),
+        "SELECT payload FROM copies WHERE recipient_id = 1",
+    );
     let master = std::fs::read_to_string(home.root().join("keystore/master.key")).unwrap();
     let engine_key = earmark_keys::SecretKey::from_file_text(&master)
         .unwrap()

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod home;
+pub mod ledger;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
