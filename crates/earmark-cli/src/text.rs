@@ -96,6 +96,11 @@ pub struct TraceArgs {
     /// Largest acceptable probability of accusing anyone innocent, in (0, 1).
     #[arg(long, default_value = "1e-6", allow_hyphen_values = true)]
     epsilon: String,
+    /// When nobody can be named, list the recipients whose variant agrees
+    /// with every position read but at most this many (a lead, not an
+    /// accusation)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    shortlist_mismatches: usize,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -148,7 +153,7 @@ fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failure> {
 fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> {
     let epsilon = epsilon(&args.epsilon)?;
     let home = open(home)?;
-    let report = home.text_trace(&args.leaked, args.work, epsilon)?;
+    let report = home.text_trace(&args.leaked, args.work, epsilon, args.shortlist_mismatches)?;
     if !report.found {
         if args.json {
             outln!(
@@ -190,6 +195,9 @@ fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> {
                     epsilon.get()
                 );
             }
+            if let Some(list) = &t.shortlist {
+                print_shortlist(list);
+            }
             for a in &t.accused {
                 outln!(
                     "  ACCUSED {:<24} false-accusation bound ≤ {:.1e}",
@@ -204,6 +212,30 @@ fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> {
     } else {
         ExitCode::from(exit::NOT_FOUND as u8)
     })
+}
+
+/// Names shown of a shortlist before the count of the rest.
+const SHORTLIST_NAMES_SHOWN: usize = 20;
+
+fn print_shortlist(list: &earmark::TextShortlist) {
+    outln!("  {}", list.statement);
+    for entry in list.consistent_with.iter().take(SHORTLIST_NAMES_SHOWN) {
+        if entry.mismatches == 0 {
+            outln!("    consistent with {}", entry.name);
+        } else {
+            outln!(
+                "    consistent with {} ({} disagreeing)",
+                entry.name,
+                entry.mismatches
+            );
+        }
+    }
+    if list.consistent_with.len() > SHORTLIST_NAMES_SHOWN {
+        outln!(
+            "    … and {} more (--json lists them all)",
+            list.consistent_with.len() - SHORTLIST_NAMES_SHOWN
+        );
+    }
 }
 
 fn check(

@@ -371,3 +371,59 @@ fn bad_text_input_gets_one_line_and_its_own_exit_code() {
     );
     home.ok(&["audit", "verify"]);
 }
+
+/// A quote too short to accuse anyone still narrows the field: the
+/// recipients whose variant agrees with what it reads are listed, with the
+/// number of innocents chance alone would put there, and nobody is accused.
+#[test]
+fn a_quote_too_short_to_accuse_gives_a_shortlist_holding_its_source() {
+    let home = home_with_people();
+    let out = mark(&home, &fixture(PLAIN), "copies");
+    let copy = common::copy_named(&out, "asterisk-core-sounds-en", "dev", "txt");
+    let words = spoken_words(&copy);
+    let leak = home.path("quote.txt");
+    std::fs::write(&leak, format!("“{}”", words[300..450].join(" "))).unwrap();
+    let (code, value) = trace(&home, &leak, &[]);
+    assert_eq!(code, 3, "{value}");
+    assert!(accused(&value).is_empty(), "{value}");
+    let list = &value["transcripts"][0]["shortlist"];
+    let k = list["clean_positions"].as_u64().unwrap();
+    assert!(k >= 1, "{value}");
+    let names: Vec<&str> = list["consistent_with"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["mismatches"], 0, "{value}");
+            e["name"].as_str().unwrap()
+        })
+        .collect();
+    assert!(names.contains(&"dev"), "{value}");
+    assert_eq!(list["recipients_compared"], 6, "{value}");
+    let expected = list["expected_innocents"].as_f64().unwrap();
+    assert!(
+        (expected - 6.0 * 0.5f64.powi(k as i32)).abs() < 1e-9,
+        "{value}"
+    );
+    assert!(
+        list["statement"]
+            .as_str()
+            .unwrap()
+            .starts_with("not an accusation"),
+        "{value}"
+    );
+    // Allowing disagreements can only widen the list.
+    let (_, loose) = trace(&home, &leak, &["--shortlist-mismatches", "2"]);
+    let loose_list = &loose["transcripts"][0]["shortlist"];
+    assert!(
+        loose_list["consistent_with"].as_array().unwrap().len() >= names.len(),
+        "{loose}"
+    );
+    assert!(loose_list["expected_innocents"].as_f64().unwrap() >= expected);
+    // In words too.
+    let text = home.run(&["text", "trace", leak.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(stdout.contains("not an accusation"), "{stdout}");
+    assert!(stdout.contains("consistent with dev"), "{stdout}");
+    assert!(!stdout.contains("ACCUSED"), "{stdout}");
+}

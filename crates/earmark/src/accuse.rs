@@ -419,6 +419,105 @@ pub fn accuse_text(
     code.accuse_parts(fragments, recipients, transcripts_tried, epsilon.get())
 }
 
+/// The recipients a quote too short to accuse is consistent with: a lead
+/// for an investigator, never an accusation. An innocent agrees with `k`
+/// positions read by chance with probability 2⁻ᵏ (the transcript code is
+/// uniform), so with many recipients and few positions the list holds
+/// innocents; [`Shortlist::expected_innocents`] says how many.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Shortlist {
+    /// Codeword positions read whose readings all agree.
+    pub clean_positions: usize,
+    /// Positions whose readings disagree among themselves (two copies mixed,
+    /// or a misreading): left out, since no single copy explains them.
+    pub conflicting_positions: usize,
+    /// Disagreements with the clean positions a recipient may have and
+    /// still be listed.
+    pub mismatches_allowed: usize,
+    /// Recipients whose codeword agrees with the clean positions (up to
+    /// the allowed disagreements), fewest disagreements first, then by id.
+    pub consistent_with: Vec<Consistent>,
+    /// Recipients compared.
+    pub recipients_compared: usize,
+    /// Innocents expected in the list by chance alone: each recipient
+    /// compared times the probability that a codeword drawn independently
+    /// of the quote would be listed (N·2⁻ᵏ with no disagreement allowed).
+    pub expected_innocents: f64,
+}
+
+/// One recipient on a [`Shortlist`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Consistent {
+    /// Their id.
+    pub recipient: u32,
+    /// Clean positions where their codeword differs from the quote.
+    pub mismatches: usize,
+}
+
+/// The [`Shortlist`] of `recipients` for the readings of a quote's
+/// `fragments` ((position, +1 for a 1 bit, −1 for a 0 bit), as
+/// [`accuse_text`] takes them).
+pub fn shortlist(
+    code: &TardosCode,
+    fragments: &[Vec<(u32, f32)>],
+    recipients: &[u32],
+    mismatches_allowed: usize,
+) -> Shortlist {
+    let mut seen: std::collections::BTreeMap<u32, (bool, bool)> = Default::default();
+    for &(position, reading) in fragments.iter().flatten() {
+        let entry = seen.entry(position).or_default();
+        if reading > 0.0 {
+            entry.1 = true;
+        } else {
+            entry.0 = true;
+        }
+    }
+    let clean: Vec<(usize, bool)> = seen
+        .iter()
+        .filter(|(_, &(zero, one))| zero != one)
+        .map(|(&p, &(_, one))| (p as usize, one))
+        .filter(|&(p, _)| p < code.len())
+        .collect();
+    let conflicting = seen.values().filter(|&&(zero, one)| zero && one).count();
+    let mut consistent_with: Vec<Consistent> = recipients
+        .iter()
+        .filter_map(|&recipient| {
+            let codeword = code.codeword(recipient);
+            let mismatches = clean.iter().filter(|&&(p, bit)| codeword[p] != bit).count();
+            (mismatches <= mismatches_allowed).then_some(Consistent {
+                recipient,
+                mismatches,
+            })
+        })
+        .collect();
+    consistent_with.sort_by_key(|c| (c.mismatches, c.recipient));
+    // The chance that an independent codeword has at most the allowed
+    // disagreements: the mismatch count's distribution, position by
+    // position (a Poisson binomial; binomial(k, ½) for the uniform code).
+    let mut at_most = vec![0.0f64; mismatches_allowed + 1];
+    at_most[0] = 1.0;
+    for &(p, bit) in &clean {
+        let differs = if bit {
+            1.0 - code.bias(p)
+        } else {
+            code.bias(p)
+        };
+        for m in (0..=mismatches_allowed).rev() {
+            let from_below = if m > 0 { at_most[m - 1] * differs } else { 0.0 };
+            at_most[m] = at_most[m] * (1.0 - differs) + from_below;
+        }
+    }
+    let listed = at_most.iter().sum::<f64>().min(1.0);
+    Shortlist {
+        clean_positions: clean.len(),
+        conflicting_positions: conflicting,
+        mismatches_allowed,
+        consistent_with,
+        recipients_compared: recipients.len(),
+        expected_innocents: recipients.len() as f64 * listed,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,5 +549,55 @@ mod tests {
         });
         assert!(verdict.accused.is_empty());
         assert_eq!(verdict.work, None);
+    }
+
+    #[test]
+    fn a_shortlist_holds_whoever_agrees_and_says_how_many_would_by_chance() {
+        let key = SecretKey::from_bytes([7; 32]);
+        let code = TardosCode::uniform(&key, 3, 200);
+        let recipients: Vec<u32> = (1..=64).collect();
+        let leaker = code.codeword(17);
+        // Eight positions read from the leaker's copy, one of them twice.
+        let read = |positions: &[usize]| -> Vec<(u32, f32)> {
+            positions
+                .iter()
+                .map(|&p| (p as u32, if leaker[p] { 1.0 } else { -1.0 }))
+                .collect()
+        };
+        let quote = vec![read(&[3, 10, 11, 40, 41, 90, 150]), read(&[90, 199])];
+        let list = shortlist(&code, &quote, &recipients, 0);
+        assert_eq!(list.clean_positions, 8);
+        assert_eq!(list.conflicting_positions, 0);
+        assert!(list.consistent_with.contains(&Consistent {
+            recipient: 17,
+            mismatches: 0
+        }));
+        assert!(list
+            .consistent_with
+            .iter()
+            .all(|c| recipients.contains(&c.recipient) && c.mismatches == 0));
+        assert!((list.expected_innocents - 64.0 / 256.0).abs() < 1e-12);
+        // Every listed codeword really agrees; every other one does not.
+        for &r in &recipients {
+            let agrees = [3, 10, 11, 40, 41, 90, 150, 199]
+                .iter()
+                .all(|&p| code.codeword(r)[p] == leaker[p]);
+            assert_eq!(
+                agrees,
+                list.consistent_with.iter().any(|c| c.recipient == r),
+                "{r}"
+            );
+        }
+        // One disagreement allowed: N·(1 + k)/2ᵏ expected by chance.
+        let loose = shortlist(&code, &quote, &recipients, 1);
+        assert!((loose.expected_innocents - 64.0 * 9.0 / 256.0).abs() < 1e-12);
+        assert!(loose.consistent_with.len() >= list.consistent_with.len());
+        // A position read both ways is set aside.
+        let mixed = vec![
+            read(&[3, 10]),
+            vec![(3, if leaker[3] { -1.0 } else { 1.0 })],
+        ];
+        let list = shortlist(&code, &mixed, &recipients, 0);
+        assert_eq!((list.clean_positions, list.conflicting_positions), (1, 1));
     }
 }

@@ -33,8 +33,8 @@ pub use informed::{analysis_signal, read_through_master, Informed, MAX_INFORMED_
 pub use keyed::{create_key_file, embed_file, extract_file, load_key_file, parse_payload};
 pub use mark::{CopyReport, Format, MarkReport, MarkRequest, ENGINE_KEY_LABEL};
 pub use text::{
-    load_transcript, read_text, text_check, TextCheckReport, TextFormat, TextMarkReport,
-    TextMarkRequest, TextTraceReport, MAX_TEXT_BYTES, MIN_SLOTS,
+    load_transcript, read_text, text_check, ShortlistEntry, TextCheckReport, TextFormat,
+    TextMarkReport, TextMarkRequest, TextShortlist, TextTraceReport, MAX_TEXT_BYTES, MIN_SLOTS,
 };
 pub use trace::{
     Accusation, RankedRecipient, RegistrationReport, TraceReport, TraceRequest, WorkRef,

@@ -154,6 +154,40 @@ pub struct TranscriptVerdict {
     pub fragments: Vec<FragmentReport>,
     /// The accused.
     pub accused: Vec<TextAccusation>,
+    /// When nobody can be accused: the recipients whose variants agree with
+    /// what was read, a lead and not an accusation.
+    pub shortlist: Option<TextShortlist>,
+}
+
+/// A [`crate::accuse::Shortlist`] with names, as reported.
+#[derive(Clone, Debug, Serialize)]
+pub struct TextShortlist {
+    /// Codeword positions read whose readings all agree.
+    pub clean_positions: usize,
+    /// Positions read both ways, left out.
+    pub conflicting_positions: usize,
+    /// Disagreements a listed recipient may have.
+    pub mismatches_allowed: usize,
+    /// Recipients compared.
+    pub recipients_compared: usize,
+    /// The recipients consistent with the readings, fewest disagreements
+    /// first.
+    pub consistent_with: Vec<ShortlistEntry>,
+    /// Innocents expected in the list by chance alone.
+    pub expected_innocents: f64,
+    /// What the list means, in words.
+    pub statement: String,
+}
+
+/// One recipient on a [`TextShortlist`].
+#[derive(Clone, Debug, Serialize)]
+pub struct ShortlistEntry {
+    /// Their id.
+    pub recipient_id: u32,
+    /// Their name.
+    pub name: String,
+    /// Clean positions where their variant differs from the quote.
+    pub mismatches: usize,
 }
 
 /// The verdict on a leaked text.
@@ -488,11 +522,14 @@ impl Home {
     }
 
     /// Names the recipients whose transcript a leaked text quotes.
+    /// When nobody can be named, the recipients consistent with the quote
+    /// are listed, each with at most `mismatches_allowed` disagreements.
     pub fn text_trace(
         &self,
         leaked: &Path,
         work: Option<i64>,
         epsilon: Epsilon,
+        mismatches_allowed: usize,
     ) -> Result<TextTraceReport> {
         let text = read_text(leaked)?;
         // Nobody is accused on records that may have been altered.
@@ -575,6 +612,32 @@ impl Home {
                     best,
                 });
             }
+            let shortlist = if accused.is_empty() {
+                let list =
+                    crate::accuse::shortlist(&code, &parts, &reg.recipients, mismatches_allowed);
+                let consistent_with = list
+                    .consistent_with
+                    .iter()
+                    .map(|c| {
+                        Ok(ShortlistEntry {
+                            recipient_id: c.recipient,
+                            name: name(c.recipient)?,
+                            mismatches: c.mismatches,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Some(TextShortlist {
+                    statement: shortlist_statement(&list),
+                    clean_positions: list.clean_positions,
+                    conflicting_positions: list.conflicting_positions,
+                    mismatches_allowed: list.mismatches_allowed,
+                    recipients_compared: list.recipients_compared,
+                    consistent_with,
+                    expected_innocents: list.expected_innocents,
+                })
+            } else {
+                None
+            };
             transcripts.push(TranscriptVerdict {
                 work: reg.work.id,
                 title: reg.work.title.clone(),
@@ -591,6 +654,7 @@ impl Home {
                 union_factor: verdict.union,
                 fragments: reports,
                 accused,
+                shortlist,
             });
         }
         Ok(TextTraceReport {
@@ -642,6 +706,22 @@ pub fn text_check(
         fillers_excused: report.fillers_excused,
         passed: report.passed(),
     })
+}
+
+/// What a shortlist means, in words: who agrees, how many innocents would
+/// by chance, and that it accuses no one.
+fn shortlist_statement(list: &crate::accuse::Shortlist) -> String {
+    let listed = list.consistent_with.len();
+    let allowed = match list.mismatches_allowed {
+        0 => String::new(),
+        1 => " but one".to_string(),
+        m => format!(" but {m}"),
+    };
+    format!(
+        "not an accusation: {listed} of {} recipients agree with all{allowed} of the {} positions read, \
+         and about {:.2} innocents would agree by chance alone",
+        list.recipients_compared, list.clean_positions, list.expected_innocents
+    )
 }
 
 /// Character offsets of the byte offsets `bytes` (each on a character
