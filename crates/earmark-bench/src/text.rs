@@ -75,6 +75,16 @@ pub struct LengthRow {
     pub mix_named_quoted: usize,
     /// Mixes naming anyone else.
     pub mix_third: usize,
+    /// Single trials naming nobody, which get a shortlist instead (no
+    /// disagreement allowed).
+    pub shortlisted: usize,
+    /// Of those, shortlists holding the quoted recipient.
+    pub shortlist_holds_source: usize,
+    /// Mean shortlist length.
+    pub mean_shortlist: f64,
+    /// Mean innocents the shortlists should hold by chance (N·2⁻ᵏ); the
+    /// mean length should be about this plus one, the source.
+    pub mean_expected_innocents: f64,
 }
 
 /// The whole run.
@@ -113,6 +123,9 @@ struct Trial {
     wrong: bool,
     slots_read: usize,
     slots_covered: usize,
+    /// When nobody is named: whether the shortlist holds the first quoted
+    /// recipient, its length, and the innocents expected on it.
+    shortlist: Option<(bool, usize, f64)>,
 }
 
 fn chance(rng: &mut ChaCha20Rng, p: f64) -> bool {
@@ -198,7 +211,18 @@ pub fn run_text(document: Document, config: &TextConfig) -> TextReport {
             .collect();
         let verdict = earmark::accuse::accuse_text(&code, &parts, &recipients, 1, config.epsilon);
         let named: Vec<u32> = verdict.accused.iter().map(|a| a.recipient).collect();
+        let shortlist = named.is_empty().then(|| {
+            let list = earmark::accuse::shortlist(&code, &parts, &recipients, 0);
+            (
+                list.consistent_with
+                    .iter()
+                    .any(|c| c.recipient == quoted[0]),
+                list.consistent_with.len(),
+                list.expected_innocents,
+            )
+        });
         Trial {
+            shortlist,
             identified: named.len() == 1 && named[0] == quoted[0],
             named_quoted: !named.is_empty() && named.iter().all(|n| quoted.contains(n)),
             wrong: named.iter().any(|n| !quoted.contains(n)),
@@ -262,6 +286,8 @@ pub fn run_text(document: Document, config: &TextConfig) -> TextReport {
             })
             .collect();
         let n = singles.len().max(1) as f64;
+        let lists: Vec<(bool, usize, f64)> = singles.iter().filter_map(|t| t.shortlist).collect();
+        let listed = lists.len().max(1) as f64;
         traces += singles.len() + mixes.len();
         innocents += singles.iter().chain(&mixes).filter(|t| t.wrong).count();
         rows.push(LengthRow {
@@ -275,6 +301,10 @@ pub fn run_text(document: Document, config: &TextConfig) -> TextReport {
             mix_trials: mixes.len(),
             mix_named_quoted: mixes.iter().filter(|t| t.named_quoted).count(),
             mix_third: mixes.iter().filter(|t| t.wrong).count(),
+            shortlisted: lists.len(),
+            shortlist_holds_source: lists.iter().filter(|l| l.0).count(),
+            mean_shortlist: lists.iter().map(|l| l.1).sum::<usize>() as f64 / listed,
+            mean_expected_innocents: lists.iter().map(|l| l.2).sum::<f64>() / listed,
         });
     }
     TextReport {
@@ -331,6 +361,23 @@ impl TextReport {
             "\nInnocents accused: {} in {} traces.\n",
             self.innocents_accused, self.traces
         ));
+        out.push_str(
+            "\nWhen a single quote names nobody, `text trace` lists the recipients whose variant agrees with every position it read \
+             (a shortlist, not an accusation). Its length should be about the innocents expected by chance (N·2⁻ᵏ for k positions read) plus the source.\n\n\
+             | quote words | shortlists | holding the source | mean length | innocents expected by chance |\n\
+             |---|---|---|---|---|\n",
+        );
+        for r in &self.rows {
+            out.push_str(&format!(
+                "| {} | {} | {} ({:.1} %) | {:.1} | {:.1} |\n",
+                r.words,
+                r.shortlisted,
+                r.shortlist_holds_source,
+                100.0 * r.shortlist_holds_source as f64 / r.shortlisted.max(1) as f64,
+                r.mean_shortlist,
+                r.mean_expected_innocents
+            ));
+        }
         out
     }
 }

@@ -351,6 +351,24 @@ fn text_bench_reports_density_and_never_accuses_a_third() {
         assert_eq!(row["wrong"], 0);
         assert_eq!(row["mix_third"], 0);
     }
+    // A quote too short to name anyone is shortlisted instead: the list
+    // holds its source unless a slot was misread, and is as long as chance
+    // says, plus the source.
+    let short = &rows[0];
+    assert_eq!(short["identified"], 0, "{short}");
+    assert_eq!(short["shortlisted"], 60, "{short}");
+    assert!(
+        short["shortlist_holds_source"].as_u64().unwrap() >= 51,
+        "{short}"
+    );
+    let (length, expected) = (
+        short["mean_shortlist"].as_f64().unwrap(),
+        short["mean_expected_innocents"].as_f64().unwrap(),
+    );
+    assert!(
+        expected > 1.0 && length <= 2.0 * (expected + 1.0),
+        "{short}"
+    );
     // Same seed, same figures.
     let again = bench(&args, &[]);
     assert_eq!(again.stdout, run.stdout);
