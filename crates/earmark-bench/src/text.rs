@@ -128,6 +128,11 @@ struct Trial {
     shortlist: Option<(bool, usize, f64)>,
 }
 
+/// `count` of `of`, as "count (percent %)".
+fn share(count: usize, of: usize) -> String {
+    format!("{count} ({:.1} %)", 100.0 * count as f64 / of.max(1) as f64)
+}
+
 fn chance(rng: &mut ChaCha20Rng, p: f64) -> bool {
     (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
 }
@@ -304,7 +309,8 @@ pub fn run_text(document: Document, config: &TextConfig) -> TextReport {
             shortlisted: lists.len(),
             shortlist_holds_source: lists.iter().filter(|l| l.0).count(),
             mean_shortlist: lists.iter().map(|l| l.1).sum::<usize>() as f64 / listed,
-            mean_expected_innocents: lists.iter().map(|l| l.2).sum::<f64>() / listed,
+            // Folded from +0.0: an empty float sum is -0.0, printed "-0.0".
+            mean_expected_innocents: lists.iter().fold(0.0, |sum, l| sum + l.2) / listed,
         });
     }
     TextReport {
@@ -343,11 +349,10 @@ impl TextReport {
         );
         for r in &self.rows {
             out.push_str(&format!(
-                "| {} | {} | {} ({:.1} %) | {} | {} | {:.1} | {:.1} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {:.1} | {:.1} | {} | {} | {} |\n",
                 r.words,
                 r.trials,
-                r.identified,
-                100.0 * r.identified as f64 / r.trials.max(1) as f64,
+                share(r.identified, r.trials),
                 r.nobody,
                 r.wrong,
                 r.mean_slots_covered,
@@ -369,11 +374,10 @@ impl TextReport {
         );
         for r in &self.rows {
             out.push_str(&format!(
-                "| {} | {} | {} ({:.1} %) | {:.1} | {:.1} |\n",
+                "| {} | {} | {} | {:.1} | {:.1} |\n",
                 r.words,
                 r.shortlisted,
-                r.shortlist_holds_source,
-                100.0 * r.shortlist_holds_source as f64 / r.shortlisted.max(1) as f64,
+                share(r.shortlist_holds_source, r.shortlisted),
                 r.mean_shortlist,
                 r.mean_expected_innocents
             ));
