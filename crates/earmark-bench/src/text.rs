@@ -5,8 +5,10 @@
 //! set number of words from a random place, retypes it (quote styles, case,
 //! whitespace, dropped commas, an ellipsis, a bracketed insertion), sets it
 //! in unrelated prose and traces it against every recipient. Mix trials
-//! quote two recipients' variants in one article. Every random choice comes
-//! from the seed (label [`TEXT_LABEL`], the trial number as context).
+//! quote two recipients' variants in one article; pair trials quote one
+//! recipient's variant twice, in two articles traced together. Every random
+//! choice comes from the seed (label [`TEXT_LABEL`], the trial number as
+//! context).
 
 use earmark_codes::TardosCode;
 use earmark_keys::{uniform_below, Label, SecretKey};
@@ -44,7 +46,9 @@ pub struct TextConfig {
     pub trials: usize,
     /// Quote lengths, words.
     pub words: Vec<usize>,
-    /// Two-recipient mix trials per quote length (two quotes of that length).
+    /// Two-recipient mix trials per quote length (two quotes of that
+    /// length), and as many pair trials (two quotes of one copy in two
+    /// articles).
     pub mix_trials: usize,
     /// Seed of every random choice.
     pub seed: u64,
@@ -75,6 +79,13 @@ pub struct LengthRow {
     pub mix_named_quoted: usize,
     /// Mixes naming anyone else.
     pub mix_third: usize,
+    /// Trials of two quotes of one recipient's copy in two articles,
+    /// traced together.
+    pub pair_trials: usize,
+    /// Of those, the quoted recipient named, nobody else.
+    pub pair_identified: usize,
+    /// Of those, naming anyone who was not quoted.
+    pub pair_wrong: usize,
     /// Single trials naming nobody, which get a shortlist instead (no
     /// disagreement allowed).
     pub shortlisted: usize,
@@ -126,6 +137,24 @@ struct Trial {
     /// When nobody is named: whether the shortlist holds the first quoted
     /// recipient, its length, and the innocents expected on it.
     shortlist: Option<(bool, usize, f64)>,
+}
+
+/// Appends a paragraph, then a Markdown table of `header` and `rows`.
+fn push_table(
+    out: &mut String,
+    intro: &str,
+    header: &[&str],
+    rows: impl Iterator<Item = Vec<String>>,
+) {
+    let line = |cells: &[String]| format!("| {} |\n", cells.join(" | "));
+    out.push_str(&format!("\n{intro}\n\n"));
+    out.push_str(&line(
+        &header.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+    ));
+    out.push_str(&format!("|{}\n", "---|".repeat(header.len())));
+    for row in rows {
+        out.push_str(&line(&row));
+    }
 }
 
 /// `count` of `of`, as "count (percent %)".
@@ -207,9 +236,16 @@ pub fn run_text(document: Document, config: &TextConfig) -> TextReport {
         let spoken = transcript.render_spoken(&rules, &code.codeword(r));
         Prepared::new(&rules, spoken, Mode::Leak)
     };
-    let trace = |article: &str, quoted: &[u32]| -> Trial {
-        let leak = Prepared::new(&rules, article.to_string(), Mode::Leak);
-        let fragments = transcript.read(&rules, &leak);
+    // Several articles are traced together as `text trace A B` does: every
+    // fragment of every article, scored together and each alone.
+    let trace_all = |articles: &[&str], quoted: &[u32]| -> Trial {
+        let fragments: Vec<earmark_text::FragmentReading> = articles
+            .iter()
+            .flat_map(|article| {
+                let leak = Prepared::new(&rules, article.to_string(), Mode::Leak);
+                transcript.read(&rules, &leak)
+            })
+            .collect();
         let parts: Vec<Vec<(u32, f32)>> = fragments
             .iter()
             .map(earmark_text::FragmentReading::code_readings)
@@ -240,6 +276,17 @@ pub fn run_text(document: Document, config: &TextConfig) -> TextReport {
             slots_covered: fragments.iter().map(|f| f.slots_covered).sum(),
         }
     };
+    let trace = |article: &str, quoted: &[u32]| trace_all(&[article], quoted);
+    // Each trial's own stream: the kind of trial and quote length (a
+    // number), and the trial's index.
+    let trial_rng = |stream: u64, t: usize| {
+        trial_key
+            .derive_with(
+                TEXT_LABEL,
+                &[stream.to_be_bytes(), (t as u64).to_be_bytes()].concat(),
+            )
+            .stream(TEXT_LABEL)
+    };
     let mut rows = Vec::new();
     let mut traces = 0;
     let mut innocents = 0;
@@ -247,16 +294,7 @@ pub fn run_text(document: Document, config: &TextConfig) -> TextReport {
         let singles: Vec<Trial> = (0..config.trials)
             .into_par_iter()
             .map(|t| {
-                let mut rng = trial_key
-                    .derive_with(
-                        TEXT_LABEL,
-                        &[
-                            (length_index as u64).to_be_bytes(),
-                            (t as u64).to_be_bytes(),
-                        ]
-                        .concat(),
-                    )
-                    .stream(TEXT_LABEL);
+                let mut rng = trial_rng(length_index as u64, t);
                 let r = 1 + uniform_below(&mut rng, config.recipients);
                 let q = retype(&quote(&variant(r), words, &mut rng), &mut rng);
                 let article = format!("{} “{q}” {}", prose(&mut rng, 2), prose(&mut rng, 2));
@@ -266,16 +304,7 @@ pub fn run_text(document: Document, config: &TextConfig) -> TextReport {
         let mixes: Vec<Trial> = (0..config.mix_trials)
             .into_par_iter()
             .map(|t| {
-                let mut rng = trial_key
-                    .derive_with(
-                        TEXT_LABEL,
-                        &[
-                            (length_index as u64 + 1000).to_be_bytes(),
-                            (t as u64).to_be_bytes(),
-                        ]
-                        .concat(),
-                    )
-                    .stream(TEXT_LABEL);
+                let mut rng = trial_rng(length_index as u64 + 1000, t);
                 let a = 1 + uniform_below(&mut rng, config.recipients);
                 let b =
                     1 + (a + uniform_below(&mut rng, config.recipients - 1)) % config.recipients;
@@ -290,11 +319,29 @@ pub fn run_text(document: Document, config: &TextConfig) -> TextReport {
                 trace(&article, &[a, b])
             })
             .collect();
+        let pairs: Vec<Trial> = (0..config.mix_trials)
+            .into_par_iter()
+            .map(|t| {
+                let mut rng = trial_rng(length_index as u64 + 2000, t);
+                let r = 1 + uniform_below(&mut rng, config.recipients);
+                let copy = variant(r);
+                let first = retype(&quote(&copy, words, &mut rng), &mut rng);
+                let second = retype(&quote(&copy, words, &mut rng), &mut rng);
+                let one = format!("{} “{first}” {}", prose(&mut rng, 2), prose(&mut rng, 1));
+                let other = format!("{} “{second}” {}", prose(&mut rng, 1), prose(&mut rng, 2));
+                trace_all(&[&one, &other], &[r])
+            })
+            .collect();
         let n = singles.len().max(1) as f64;
         let lists: Vec<(bool, usize, f64)> = singles.iter().filter_map(|t| t.shortlist).collect();
         let listed = lists.len().max(1) as f64;
-        traces += singles.len() + mixes.len();
-        innocents += singles.iter().chain(&mixes).filter(|t| t.wrong).count();
+        traces += singles.len() + mixes.len() + pairs.len();
+        innocents += singles
+            .iter()
+            .chain(&mixes)
+            .chain(&pairs)
+            .filter(|t| t.wrong)
+            .count();
         rows.push(LengthRow {
             words,
             trials: singles.len(),
@@ -306,6 +353,9 @@ pub fn run_text(document: Document, config: &TextConfig) -> TextReport {
             mix_trials: mixes.len(),
             mix_named_quoted: mixes.iter().filter(|t| t.named_quoted).count(),
             mix_third: mixes.iter().filter(|t| t.wrong).count(),
+            pair_trials: pairs.len(),
+            pair_identified: pairs.iter().filter(|t| t.identified).count(),
+            pair_wrong: pairs.iter().filter(|t| t.wrong).count(),
             shortlisted: lists.len(),
             shortlist_holds_source: lists.iter().filter(|l| l.0).count(),
             mean_shortlist: lists.iter().map(|l| l.1).sum::<usize>() as f64 / listed,
@@ -366,22 +416,35 @@ impl TextReport {
             "\nInnocents accused: {} in {} traces.\n",
             self.innocents_accused, self.traces
         ));
-        out.push_str(
-            "\nWhen a single quote names nobody, `text trace` lists the recipients whose variant agrees with every position it read \
-             (a shortlist, not an accusation). Its length should be about the innocents expected by chance (N·2⁻ᵏ for k positions read) plus the source.\n\n\
-             | quote words | shortlists | holding the source | mean length | innocents expected by chance |\n\
-             |---|---|---|---|---|\n",
+        push_table(
+            &mut out,
+            "Two quotes of one copy in two articles, traced together (`text trace A B`: one source assumed, one ε):",
+            &["quote words, each", "pairs", "one quote alone named", "both together named", "wrong"],
+            self.rows.iter().map(|r| {
+                vec![
+                    r.words.to_string(),
+                    r.pair_trials.to_string(),
+                    format!("{:.1} %", 100.0 * r.identified as f64 / r.trials.max(1) as f64),
+                    share(r.pair_identified, r.pair_trials),
+                    r.pair_wrong.to_string(),
+                ]
+            }),
         );
-        for r in &self.rows {
-            out.push_str(&format!(
-                "| {} | {} | {} | {:.1} | {:.1} |\n",
-                r.words,
-                r.shortlisted,
-                share(r.shortlist_holds_source, r.shortlisted),
-                r.mean_shortlist,
-                r.mean_expected_innocents
-            ));
-        }
+        push_table(
+            &mut out,
+            "When a single quote names nobody, `text trace` lists the recipients whose variant agrees with every position it read \
+             (a shortlist, not an accusation). Its length should be about the innocents expected by chance (N·2⁻ᵏ for k positions read) plus the source.",
+            &["quote words", "shortlists", "holding the source", "mean length", "innocents expected by chance"],
+            self.rows.iter().map(|r| {
+                vec![
+                    r.words.to_string(),
+                    r.shortlisted.to_string(),
+                    share(r.shortlist_holds_source, r.shortlisted),
+                    format!("{:.1}", r.mean_shortlist),
+                    format!("{:.1}", r.mean_expected_innocents),
+                ]
+            }),
+        );
         out
     }
 }

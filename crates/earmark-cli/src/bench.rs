@@ -101,7 +101,8 @@ pub struct TextBenchArgs {
     /// Quote lengths, words, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "50,150,300,600")]
     words: Vec<usize>,
-    /// Two-recipient mixes per length.
+    /// Two-recipient mixes per length, and as many pairs of one copy's quotes
+    /// in two articles traced together.
     #[arg(long, default_value_t = 500)]
     mix_trials: usize,
     /// False-accusation budget of each trace.

@@ -88,8 +88,10 @@ pub struct MarkArgs {
 /// Arguments of `text trace`.
 #[derive(Args)]
 pub struct TraceArgs {
-    /// The leaked text: an article, a post, a retyped quote.
-    leaked: PathBuf,
+    /// The leaked text: an article, a post, a retyped quote. Several leaks
+    /// are taken to come from one source and are scored together.
+    #[arg(required = true, num_args = 1..)]
+    leaked: Vec<PathBuf>,
     /// Only consider this transcript (work id).
     #[arg(long)]
     work: Option<i64>,
@@ -168,6 +170,9 @@ fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> {
     if args.json {
         print_json(&report);
     } else {
+        if let Some(assumption) = &report.assumption {
+            outln!("{assumption}");
+        }
         for t in &report.transcripts {
             outln!(
                 "transcript {} ({}): {} fragment(s) quoted, {} slots read of {} ({} of {} codeword positions)",
@@ -180,8 +185,13 @@ fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> {
                 t.codeword_positions
             );
             for f in &t.fragments {
+                let which = if report.leaks.len() > 1 {
+                    format!("{} ", report.leaks[f.leak].display())
+                } else {
+                    String::new()
+                };
                 outln!(
-                    "  leak chars {}–{}: {} words matched, {} slots read  \"{}\"",
+                    "  {which}leak chars {}–{}: {} words matched, {} slots read  \"{}\"",
                     f.leak_start,
                     f.leak_end,
                     f.matched_words,

@@ -350,7 +350,15 @@ fn text_bench_reports_density_and_never_accuses_a_third() {
     for row in rows {
         assert_eq!(row["wrong"], 0);
         assert_eq!(row["mix_third"], 0);
+        assert_eq!(row["pair_wrong"], 0);
+        assert_eq!(row["pair_trials"], 20);
     }
+    // Two long quotes of one copy, traced together, name it nearly always.
+    assert!(
+        rows[1]["pair_identified"].as_u64().unwrap() >= 18,
+        "{}",
+        rows[1]
+    );
     // A quote too short to name anyone is shortlisted instead: the list
     // holds its source unless a slot was misread, and is as long as chance
     // says, plus the source.

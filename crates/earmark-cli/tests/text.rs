@@ -372,15 +372,22 @@ fn bad_text_input_gets_one_line_and_its_own_exit_code() {
     home.ok(&["audit", "verify"]);
 }
 
+/// A home whose six people were each given the plain transcript, and the
+/// spoken words of `who`'s copy.
+fn home_with_the_words_of(who: &str) -> (TestHome, Vec<String>) {
+    let home = home_with_people();
+    let out = mark(&home, &fixture(PLAIN), "copies");
+    let copy = common::copy_named(&out, "asterisk-core-sounds-en", who, "txt");
+    let words = spoken_words(&copy);
+    (home, words)
+}
+
 /// A quote too short to accuse anyone still narrows the field: the
 /// recipients whose variant agrees with what it reads are listed, with the
 /// number of innocents chance alone would put there, and nobody is accused.
 #[test]
 fn a_quote_too_short_to_accuse_gives_a_shortlist_holding_its_source() {
-    let home = home_with_people();
-    let out = mark(&home, &fixture(PLAIN), "copies");
-    let copy = common::copy_named(&out, "asterisk-core-sounds-en", "dev", "txt");
-    let words = spoken_words(&copy);
+    let (home, words) = home_with_the_words_of("dev");
     let leak = home.path("quote.txt");
     std::fs::write(&leak, format!("“{}”", words[300..450].join(" "))).unwrap();
     let (code, value) = trace(&home, &leak, &[]);
@@ -426,4 +433,50 @@ fn a_quote_too_short_to_accuse_gives_a_shortlist_holding_its_source() {
     assert!(stdout.contains("not an accusation"), "{stdout}");
     assert!(stdout.contains("consistent with dev"), "{stdout}");
     assert!(!stdout.contains("ACCUSED"), "{stdout}");
+}
+
+/// Two 300-word quotes of one copy in two articles, each too short to name
+/// anyone, name their source when traced together: one accusation within
+/// one ε, with the assumption of one source stated and each fragment's
+/// leak given.
+#[test]
+fn two_leaks_from_one_source_traced_together_name_it() {
+    let (home, words) = home_with_the_words_of("dev");
+    let article = |name: &str, range: std::ops::Range<usize>| {
+        let path = home.path(name);
+        std::fs::write(
+            &path,
+            format!("The memo said: “{}” No comment.", words[range].join(" ")),
+        )
+        .unwrap();
+        path
+    };
+    let (first, second) = (article("a.txt", 1800..2100), article("b.txt", 2400..2700));
+    for alone in [&first, &second] {
+        let (code, value) = trace(&home, alone, &[]);
+        assert_eq!(code, 3, "{value}");
+        assert!(accused(&value).is_empty(), "{value}");
+        assert!(value["assumption"].is_null(), "{value}");
+    }
+    let (code, value) = trace(&home, &first, &[second.to_str().unwrap()]);
+    assert_eq!(code, 0, "{value}");
+    assert_eq!(accused(&value), ["dev"], "{value}");
+    assert!(value["assumption"].as_str().unwrap().contains("one source"));
+    let leaks: Vec<&str> = value["leaks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_eq!(leaks, [first.to_str().unwrap(), second.to_str().unwrap()]);
+    let fragments = value["transcripts"][0]["fragments"].as_array().unwrap();
+    let from: Vec<u64> = fragments
+        .iter()
+        .map(|f| f["leak"].as_u64().unwrap())
+        .collect();
+    assert_eq!(from, [0, 1], "{value}");
+    let bound = value["transcripts"][0]["accused"][0]["false_accusation_bound"]
+        .as_f64()
+        .unwrap();
+    assert!(bound <= 1e-6, "{value}");
 }

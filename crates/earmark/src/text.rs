@@ -96,6 +96,8 @@ pub struct FragmentBest {
 /// One quoted fragment of a transcript.
 #[derive(Clone, Debug, Serialize)]
 pub struct FragmentReport {
+    /// Which leak it is in: an index into [`TextTraceReport::leaks`].
+    pub leak: usize,
     /// Where it starts in the leaked text, characters.
     pub leak_start: usize,
     /// Where it ends in the leaked text, characters.
@@ -199,9 +201,17 @@ pub struct TextTraceReport {
     pub method: &'static str,
     /// The budget the verdict was held to.
     pub epsilon: Epsilon,
+    /// The leaked texts, in the order given.
+    pub leaks: Vec<PathBuf>,
+    /// With several leaks, what scoring them together assumes.
+    pub assumption: Option<String>,
     /// One per transcript quoted.
     pub transcripts: Vec<TranscriptVerdict>,
 }
+
+/// What tracing several leaks together assumes, as the report states it.
+pub const ONE_SOURCE_ASSUMED: &str = "the leaks are assumed to come from one source: \
+their quotes are scored together as one accusation, within one ε, and each quote alone";
 
 impl TextTraceReport {
     /// Whether anyone is accused.
@@ -521,32 +531,56 @@ impl Home {
         Ok(out)
     }
 
-    /// Names the recipients whose transcript a leaked text quotes.
-    /// When nobody can be named, the recipients consistent with the quote
-    /// are listed, each with at most `mismatches_allowed` disagreements.
+    /// Names the recipients whose transcript the leaked texts quote. Several
+    /// leaks are taken to come from one source (several articles by one
+    /// outlet): their fragments are scored together, as one accusation
+    /// within one ε, and each fragment alone. When nobody can be named, the
+    /// recipients consistent with the quotes are listed, each with at most
+    /// `mismatches_allowed` disagreements.
     pub fn text_trace(
         &self,
-        leaked: &Path,
+        leaked: &[PathBuf],
         work: Option<i64>,
         epsilon: Epsilon,
         mismatches_allowed: usize,
     ) -> Result<TextTraceReport> {
-        let text = read_text(leaked)?;
+        if leaked.is_empty() {
+            return Err(Error::Usage("no leaked text given".into()));
+        }
+        let mut texts = Vec::new();
+        for path in leaked {
+            let text = read_text(path)?;
+            // A leak is any text: checked for binary content and emptiness only.
+            Document::parse(text.clone(), Some(Format::Plain))
+                .map_err(|e| Error::Text(format!("{}: {e}", path.display())))?;
+            texts.push(text);
+        }
         // Nobody is accused on records that may have been altered.
         self.ledger().require_intact()?;
-        // The leak is any text: checked for binary content and emptiness only.
-        Document::parse(text.clone(), Some(Format::Plain))
-            .map_err(|e| Error::Text(format!("{}: {e}", leaked.display())))?;
         let rules = RuleSet::standard();
-        let leak = Prepared::new(&rules, text, Mode::Leak);
-        let matched: Vec<(Registered, Vec<earmark_text::FragmentReading>)> = self
+        let leaks: Vec<Prepared> = texts
+            .into_iter()
+            .map(|text| Prepared::new(&rules, text, Mode::Leak))
+            .collect();
+        // Each transcript's fragments in every leak, in leak order, each with
+        // the index of its leak.
+        let matched: Vec<(Registered, Vec<(usize, earmark_text::FragmentReading)>)> = self
             .registered(&rules, work)?
             .into_iter()
             .map(|r| {
-                let fragments = r.transcript.read(&rules, &leak);
+                let fragments = leaks
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(l, leak)| {
+                        r.transcript
+                            .read(&rules, leak)
+                            .into_iter()
+                            .map(move |f| (l, f))
+                    })
+                    .collect();
                 (r, fragments)
             })
-            .filter(|(_, f)| !f.is_empty())
+            .filter(|(_, f): &(_, Vec<_>)| !f.is_empty())
             .collect();
         let works_tried = matched.len();
         let name = |id: u32| -> Result<String> {
@@ -557,10 +591,8 @@ impl Home {
         let mut transcripts = Vec::new();
         for (reg, fragments) in &matched {
             let code = code(&self.inner.master, reg.work.id, reg.transcript.codeword_len);
-            let parts: Vec<Vec<(u32, f32)>> = fragments
-                .iter()
-                .map(earmark_text::FragmentReading::code_readings)
-                .collect();
+            let parts: Vec<Vec<(u32, f32)>> =
+                fragments.iter().map(|(_, f)| f.code_readings()).collect();
             let verdict = accuse_text(&code, &parts, &reg.recipients, works_tried, epsilon);
             let mut accused = Vec::new();
             for a in &verdict.accused {
@@ -572,12 +604,25 @@ impl Home {
                 });
             }
             let mut reports = Vec::new();
-            let bytes: Vec<usize> = fragments
-                .iter()
-                .flat_map(|f| [f.leak_bytes.start, f.leak_bytes.end])
-                .collect();
-            let chars = char_offsets(&leak.text, &bytes);
-            for (k, f) in fragments.iter().enumerate() {
+            let mut chars = vec![0; 2 * fragments.len()];
+            for (l, leak) in leaks.iter().enumerate() {
+                let of_leak: Vec<usize> = (0..fragments.len())
+                    .filter(|&k| fragments[k].0 == l)
+                    .collect();
+                let bytes: Vec<usize> = of_leak
+                    .iter()
+                    .flat_map(|&k| {
+                        [
+                            fragments[k].1.leak_bytes.start,
+                            fragments[k].1.leak_bytes.end,
+                        ]
+                    })
+                    .collect();
+                for (i, offset) in char_offsets(&leak.text, &bytes).into_iter().enumerate() {
+                    chars[2 * of_leak[i / 2] + i % 2] = offset;
+                }
+            }
+            for (k, (l, f)) in fragments.iter().enumerate() {
                 let best = verdict
                     .parts
                     .get(k)
@@ -597,9 +642,10 @@ impl Home {
                     None => None,
                 };
                 reports.push(FragmentReport {
+                    leak: *l,
                     leak_start: chars[2 * k],
                     leak_end: chars[2 * k + 1],
-                    excerpt: excerpt(&leak.text[f.leak_bytes.clone()], 90),
+                    excerpt: excerpt(&leaks[*l].text[f.leak_bytes.clone()], 90),
                     master_excerpt: excerpt(
                         &reg.transcript.prepared.text[f.master_bytes.clone()],
                         90,
@@ -661,6 +707,8 @@ impl Home {
             found: !transcripts.is_empty(),
             method: "transcript",
             epsilon,
+            assumption: (leaked.len() > 1).then(|| ONE_SOURCE_ASSUMED.to_string()),
+            leaks: leaked.to_vec(),
             transcripts,
         })
     }
@@ -717,10 +765,14 @@ fn shortlist_statement(list: &crate::accuse::Shortlist) -> String {
         1 => " but one".to_string(),
         m => format!(" but {m}"),
     };
+    let expected = match list.expected_innocents {
+        x if x == 0.0 || x >= 0.01 => format!("{x:.2}"),
+        x => format!("{x:.1e}"),
+    };
     format!(
         "not an accusation: {listed} of {} recipients agree with all{allowed} of the {} positions read, \
-         and about {:.2} innocents would agree by chance alone",
-        list.recipients_compared, list.clean_positions, list.expected_innocents
+         and about {expected} innocents would agree by chance alone",
+        list.recipients_compared, list.clean_positions
     )
 }
 
