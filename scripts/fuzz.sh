@@ -6,7 +6,7 @@
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 #
-# Needs cargo-fuzz (`cargo install cargo-fuzz`). There is no nightly
+# Installs cargo-fuzz when it is missing. There is no nightly
 # toolchain here, so the targets build without sanitizers (`-s none`):
 # libFuzzer's coverage guidance still works; panics, aborts, hangs and
 # out-of-memory are what is caught.
@@ -17,6 +17,10 @@ shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(cargo fuzz list)
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "fuzz: installing cargo-fuzz" >&2
+    cargo install --quiet --locked cargo-fuzz@0.13.2
 fi
 scratch=${FUZZ_SCRATCH:-$(mktemp -d)}
 cargo fuzz build -s none >/dev/null

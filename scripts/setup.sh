@@ -27,11 +27,10 @@ command -v cargo >/dev/null 2>&1 || {
   exit 1
 }
 
-# The fuzz targets (scripts/fuzz.sh, and the short run scripts/test.sh
-# makes) build with cargo-fuzz.
-if ! cargo fuzz --version >/dev/null 2>&1; then
-  echo "setup: installing cargo-fuzz" >&2
-  cargo install --quiet --locked cargo-fuzz@0.13.2
+# The test runner: every test in its own process, under a clock.
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-nextest" >&2
+  cargo install --quiet --locked cargo-nextest@0.9.143
 fi
 
 # Perceptual scores for `earmark bench --perceptual` (ViSQOL v3, PESQ) come

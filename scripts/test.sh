@@ -1,10 +1,23 @@
 #!/usr/bin/env bash
-# Every test: unit, property and end-to-end (real recordings, real codecs).
+# Every correctness test: unit, property and end-to-end (real recordings,
+# real codecs), the replay of every fuzz seed and crash fixture, and the
+# doctests. cargo-nextest runs each test in its own process under a clock
+# (.config/nextest.toml): a test that hangs fails with its name.
+#
+#   scripts/test.sh            the README's test command
+#   scripts/test.sh --full     also the full statistical matrices (docs/testing.md)
+#   scripts/test.sh [--full] FILTER...   only the tests whose names match
+#
+# Builds with the `ci` profile (optimised, line tables only). Set
+# CARGO_TARGET_DIR to keep the build outside the clone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--full" ]; then
+    export EARMARK_TEST_FULL=1
+    shift
+fi
 source scripts/setup.sh
-cargo test --workspace --all-targets "$@"
-# Every parser that reads input earmark did not write, fuzzed briefly from
-# the committed seed corpus: a regression in one shows as a crash here.
-# scripts/fuzz.sh SECONDS runs them for longer.
-bash scripts/fuzz.sh 20
+cargo nextest run --workspace --cargo-profile ci --lib --bins --tests "$@"
+if [ $# -eq 0 ]; then
+    cargo test --workspace --profile ci --doc
+fi

@@ -4,8 +4,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = earmark_bench::attack::parse_list(text);
-    }
-});
+fuzz_target!(|data: &[u8]| earmark_fuzz_targets::attack_chain(data));

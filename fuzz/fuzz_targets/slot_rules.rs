@@ -3,8 +3,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = earmark_text::RuleSet::from_toml(text);
-    }
-});
+fuzz_target!(|data: &[u8]| earmark_fuzz_targets::slot_rules(data));

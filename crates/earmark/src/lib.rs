@@ -12,6 +12,54 @@
 //! codes. Those belong to front ends (the `earmark` command, a service),
 //! which call this crate and never copy a rule out of it. Progress is
 //! reported through [`Progress`]; failures are one [`Error`] enum.
+//!
+//! # The main path
+//!
+//! Open a home, add recipients, mark a recording for each of them, and trace
+//! a leaked copy back to its recipient:
+//!
+//! ```
+//! use earmark::{Epsilon, Format, Home, MarkRequest, NoProgress, Selection, TraceRequest};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let root = dir.path().join("home");
+//! Home::init(&root)?; // a master key (0600) and an empty ledger
+//! let home = Home::open(&root)?;
+//! for name in ["Ana", "Bo", "Cy"] {
+//!     home.add_recipient(name, None, None)?;
+//! }
+//!
+//! // A bundled 8 kHz recording stands in for the sensitive one.
+//! let master = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+//!     .join("../../tests/fixtures/speech_en_f_8k_allison_demo-congrats.wav");
+//! let request = MarkRequest {
+//!     work: master,
+//!     recipients: Selection::All,
+//!     out: dir.path().join("copies"),
+//!     format: Format::Wav,
+//!     title: Some("Board meeting".into()),
+//! };
+//! let marked = home.mark(&request, &NoProgress)?;
+//! assert_eq!(marked.copies.len(), 3);
+//!
+//! // Bo's copy turns up somewhere it should not.
+//! let leak = marked.copies.iter().find(|c| c.recipient == "Bo").unwrap();
+//! let verdict = home.trace(
+//!     &TraceRequest {
+//!         leak: leak.path.clone(),
+//!         work: None,
+//!         epsilon: Epsilon::DEFAULT,
+//!     },
+//!     &NoProgress,
+//! )?;
+//! assert_eq!(verdict.accused.len(), 1);
+//! assert_eq!(verdict.accused[0].name, "Bo");
+//! // The chance that this accusation is wrong, bounded above.
+//! assert!(verdict.accused[0].false_accusation_bound <= 1e-6);
+//! # Ok(())
+//! # }
+//! ```
 
 #![forbid(unsafe_code)]
 

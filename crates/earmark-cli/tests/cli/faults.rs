@@ -3,7 +3,7 @@
 //! ledger verifies, every recorded copy exists with its hash, no partial
 //! file survives the next run, and nobody innocent is accused.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -287,11 +287,11 @@ fn is_root() -> bool {
 struct Tmpfs(PathBuf);
 
 impl Tmpfs {
-    /// `None` (and a message) when mounting is not possible: not root, or
-    /// a container without the right.
+    /// `None` when mounting is not possible (not root, or a container
+    /// without the right) and skipping is allowed; otherwise that fails.
     fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
         if !is_root() {
-            eprintln!("skipped: mounting a small tmpfs needs root");
+            common::cannot_run_here("mounting a small tmpfs needs root");
             return None;
         }
         std::fs::create_dir_all(dir).unwrap();
@@ -301,10 +301,10 @@ impl Tmpfs {
             .output()
             .unwrap();
         if !out.status.success() {
-            eprintln!(
-                "skipped: cannot mount a tmpfs ({})",
+            common::cannot_run_here(&format!(
+                "cannot mount a tmpfs ({})",
                 String::from_utf8_lossy(&out.stderr).trim()
-            );
+            ));
             return None;
         }
         Some(Tmpfs(dir.to_path_buf()))

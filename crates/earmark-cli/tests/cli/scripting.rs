@@ -1,7 +1,7 @@
 //! A command line people can script: JSON from every command that reports
 //! something, the exit codes in `--help`, shell completions and a manual page.
 
-mod common;
+use crate::common;
 
 use common::home::TestHome;
 use common::*;
@@ -146,7 +146,9 @@ fn long_inputs_show_progress_on_a_terminal_only() {
         .output()
         .is_err()
     {
-        eprintln!("skipped: `script` (util-linux) gives the test its terminal");
+        common::cannot_run_here(
+            "`script` (util-linux) gives the test its terminal, and it is missing",
+        );
         return;
     }
     let s = Scratch::new();

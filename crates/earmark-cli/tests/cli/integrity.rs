@@ -1,7 +1,7 @@
 //! Records a verdict can rely on: recipient names that cannot forge output or
 //! pass for one another, and a ledger file that holds the whole ledger.
 
-mod common;
+use crate::common;
 
 use common::home::TestHome;
 

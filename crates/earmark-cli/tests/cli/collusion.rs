@@ -1,12 +1,13 @@
 //! Collusion end to end: a 6-minute recorded call marked for 12 recipients;
 //! coalitions of 2 and 3 combine their copies by averaging, by splicing
 //! every 3 s and by a random choice per 20 ms frame, then pass the result
-//! through MP3 at 128 kbit/s. Coalitions of 4 do the same to a 12-minute
+//! through MP3 at 128 kbit/s (one strategy per coalition size, each size
+//! another, unless `EARMARK_TEST_FULL=1` asks for all nine). Coalitions of 4 do the same to a 12-minute
 //! recording (the call played twice): four colluders need more audio. `trace`
 //! must accuse at least one colluder and never anyone else. The code-level trials (thousands of coalitions and
 //! innocents) are in `earmark-codes/tests/collusion.rs`.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
@@ -91,12 +92,20 @@ fn coalitions_of_two_to_four_are_caught_and_nobody_else_is_named() {
     let mut report = Vec::new();
     let mut caught = 0;
     let mut trials = 0u64;
-    for colluders in [2usize, 3, 4] {
-        for strategy in [
-            Strategy::Average,
-            Strategy::SpliceEvery3s,
-            Strategy::RandomPerFrame,
-        ] {
+    const STRATEGIES: [Strategy; 3] = [
+        Strategy::Average,
+        Strategy::SpliceEvery3s,
+        Strategy::RandomPerFrame,
+    ];
+    for (size_index, colluders) in [2usize, 3, 4].into_iter().enumerate() {
+        // One coalition per size, each with another strategy, unless the
+        // full matrix runs every strategy at every size.
+        let strategies = if common::full_matrices() {
+            &STRATEGIES[..]
+        } else {
+            &STRATEGIES[size_index..=size_index]
+        };
+        for &strategy in strategies {
             let mut coalition: Vec<usize> = Vec::new();
             while coalition.len() < colluders {
                 let j = uniform_below(&mut rng, RECIPIENTS as u32) as usize;

@@ -8,6 +8,25 @@ pub mod ledger;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Says that a test cannot run here. A run never passes without testing, so
+/// this fails the test with `reason`, unless `EARMARK_TEST_ALLOW_SKIP=1` is
+/// set: that opt-out (for a user without root, say) is documented in
+/// docs/testing.md, and CI never sets it. Returns when skipping is allowed.
+pub fn cannot_run_here(reason: &str) {
+    if std::env::var_os("EARMARK_TEST_ALLOW_SKIP").is_some_and(|v| v == "1") {
+        eprintln!("skipped, as EARMARK_TEST_ALLOW_SKIP=1 allows: {reason}");
+    } else {
+        panic!("cannot run here: {reason} (EARMARK_TEST_ALLOW_SKIP=1 skips such tests)");
+    }
+}
+
+/// True when the full statistical matrices run: `scripts/test.sh --full`
+/// sets `EARMARK_TEST_FULL=1`. Otherwise a heavy trial runs one case of each
+/// kind it covers (docs/testing.md lists what the full run adds).
+pub fn full_matrices() -> bool {
+    std::env::var_os("EARMARK_TEST_FULL").is_some_and(|v| v == "1")
+}
+
 /// The repository's test fixtures folder.
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -2,7 +2,7 @@
 //! codecs (ffmpeg), a real SQLite ledger file, real concurrent and killed
 //! processes.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -5,7 +5,7 @@
 //! the stored master, name that recipient and nobody else. Splices and cuts
 //! must show up in the tamper map where they were made.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 //! `earmark bench` end to end: real codecs on the bundled recordings, the
 //! CI smoke gate, side-by-side mode with a stand-in tool, plots, and bad input.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,7 +1,7 @@
 //! The streaming embedder and detector give the same results as one pass,
 //! whatever the chunking, and handle inputs longer than one window.
 
-mod common;
+use crate::common;
 
 use common::*;
 use earmark_engine::{Embedder, Extractor, SearchGrid};

@@ -3,7 +3,7 @@
 //! Allison recordings), `text trace` on retyped quotes set in other prose,
 //! mixes of two recipients, and bad input. A real SQLite ledger throughout.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 //! Every input format the engine promises, made by real encoders, decodes
 //! with the right rate and channel count, and WAV/FLAC outputs round-trip.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -1,6 +1,6 @@
 //! Bad input gets one clear line and a distinct exit code, never a panic.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::io::Write;
