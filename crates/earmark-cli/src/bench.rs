@@ -143,7 +143,7 @@ fn run_text(args: TextBenchArgs) -> Result<ExitCode, Failure> {
         .and_then(|_| std::fs::write(args.out.join("text.md"), &markdown))
         .map_err(|e| Failure::write(format!("cannot write to {}: {e}", args.out.display())))?;
     if args.json {
-        outln!("{json}");
+        out!("{json}\n");
     } else {
         out!("{markdown}");
     }
@@ -163,7 +163,8 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Failure> {
         for (name, what) in earmark_bench::attack::CATALOGUE {
             outln!("{name:<16} {what}");
         }
-        outln!("\nChains join attacks with commas (opus:16k,mp3:128k); lists separate chains with spaces.");
+        outln!();
+        outln!("Chains join attacks with commas (opus:16k,mp3:128k); lists separate chains with spaces.");
         return Ok(ExitCode::SUCCESS);
     }
     let corpus = args.corpus.clone().expect("clap requires --corpus");
@@ -238,13 +239,11 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Failure> {
             .map_err(|e| Failure::write(format!("cannot write {}: {e}", path.display())))?;
     }
     if args.json {
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&report).expect("report serialises")
-        );
+        jsonln!(&report);
     } else {
         out!("{}", report.to_markdown());
-        outln!("\nreports in {}", args.out.display());
+        outln!();
+        outln!("reports in {}", args.out.display());
     }
     let failures = report.gate_failures(&gate);
     if failures.is_empty() {

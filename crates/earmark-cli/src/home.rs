@@ -141,8 +141,9 @@ impl From<FormatArg> for earmark::Format {
 #[derive(Args)]
 #[group(id = "who", required = true, multiple = false)]
 pub struct Who {
-    /// Recipients by name, comma-separated.
-    #[arg(long, value_delimiter = ',')]
+    /// A recipient by exact name; repeat for more (`--to Ana --to "Smith,
+    /// John"`). A comma is part of a name, never a separator.
+    #[arg(long, value_name = "NAME")]
     to: Vec<String>,
     /// Every recipient in the ledger.
     #[arg(long)]
@@ -217,10 +218,7 @@ pub(crate) fn open(home: Option<&Path>) -> Result<Home, Failure> {
 
 /// Prints `value` as pretty JSON.
 pub(crate) fn print_json(value: &impl serde::Serialize) {
-    outln!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("reports serialise")
-    );
+    jsonln!(value);
 }
 
 /// `earmark init`.
@@ -273,10 +271,11 @@ pub fn restore(
     home: Option<&Path>,
     backup: &Path,
     key: Option<&Path>,
+    allow_rollback: bool,
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let root = Home::locate(home)?;
-    let report = Home::restore(backup, &root, key)?;
+    let report = Home::restore(backup, &root, key, allow_rollback)?;
     if json {
         print_json(&report);
     } else {
@@ -409,16 +408,28 @@ pub fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> 
         work: args.work,
         epsilon,
     };
-    let report = home.trace(&request, &Bar::new())?;
+    // The plot's file is created before the trace runs, so that a path that
+    // cannot be used is refused before any work, and nothing is overwritten.
+    let plot = match &args.plot {
+        Some(path) => Some((home.create_output(path)?, path)),
+        None => None,
+    };
+    let report = home.trace(&request, &Bar::new()).inspect_err(|_| {
+        if let Some((_, path)) = &plot {
+            let _ = std::fs::remove_file(path);
+        }
+    })?;
     if args.json {
         print_json(&report);
     } else {
         print_trace(&report, &args.leak);
     }
-    if let Some(plot) = &args.plot {
+    if let Some((file, path)) = plot {
         match &report.tamper_map {
-            Some(r) => crate::plot::tamper_map(plot, r)?,
+            Some(r) => crate::plot::tamper_map(file, path, r)?,
             None => {
+                drop(file);
+                let _ = std::fs::remove_file(path);
                 eprintln!("no plot written: the tamper map needs the master (this trace was blind)")
             }
         }

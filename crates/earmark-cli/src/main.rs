@@ -14,7 +14,18 @@ macro_rules! outln {
         $crate::write_stdout(format_args!("\n"))
     };
     ($($arg:tt)*) => {
-        $crate::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+        $crate::write_line(format_args!($($arg)*))
+    };
+}
+
+/// One JSON document on standard output, as serde_json writes it (which
+/// escapes every control character itself), and a newline.
+macro_rules! jsonln {
+    ($value:expr) => {
+        $crate::write_stdout(format_args!(
+            "{}\n",
+            serde_json::to_string_pretty($value).expect("reports serialise")
+        ))
     };
 }
 
@@ -164,6 +175,10 @@ enum Command {
         /// The master key file, when the backup was taken without one.
         #[arg(long)]
         key: Option<PathBuf>,
+        /// Restore even when the home had recorded more than the backup
+        /// holds (what was recorded since is lost).
+        #[arg(long)]
+        allow_rollback: bool,
         /// Print what was restored as JSON.
         #[arg(long)]
         json: bool,
@@ -201,6 +216,14 @@ enum Command {
 /// command stopped by SIGPIPE, instead of panicking; any other failure is
 /// one line and the write-failure exit code. Everything the command commits
 /// is committed before it prints.
+/// One line of human-readable output: every control and format character
+/// in it escaped ([`earmark::terminal_safe`]), whatever field it came from,
+/// so no stored title or name can forge or hide a line; then a newline.
+fn write_line(args: std::fmt::Arguments) {
+    let line = args.to_string();
+    write_stdout(format_args!("{}\n", earmark::terminal_safe(&line)));
+}
+
 fn write_stdout(args: std::fmt::Arguments) {
     use std::io::Write;
     if let Err(e) = std::io::stdout().lock().write_fmt(args) {
@@ -228,7 +251,7 @@ fn main() -> ExitCode {
     match code {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("earmark: {}", failure.message);
+            eprintln!("earmark: {}", earmark::terminal_safe(&failure.message));
             ExitCode::from(failure.code as u8)
         }
     }
@@ -246,9 +269,12 @@ fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCode, Fai
             without_key,
             json,
         } => home::backup(home, &dest, !without_key, json),
-        Command::Restore { backup, key, json } => {
-            home::restore(home, &backup, key.as_deref(), json)
-        }
+        Command::Restore {
+            backup,
+            key,
+            allow_rollback,
+            json,
+        } => home::restore(home, &backup, key.as_deref(), allow_rollback, json),
         Command::Work { action } => home::work(home, action),
         Command::Text { action } => text::text(home, action),
         Command::Keygen { keyfile, json } => {
@@ -358,10 +384,7 @@ fn report_detection(detection: &Detection, json: bool) {
             "best_pilot_z": detection.best_pilot_z,
             "notes": detection.notes,
         });
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&value).expect("report serialises")
-        );
+        jsonln!(&value);
         return;
     }
     for note in &detection.notes {

@@ -16,9 +16,17 @@ const FONT: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");
 /// Plot size, pixels.
 const SIZE: (u32, u32) = (1100, 420);
 
-/// Draws `registration` to `path` (PNG).
-pub fn tamper_map(path: &Path, registration: &Registration) -> Result<(), Failure> {
-    draw(path, registration).map_err(|e| {
+/// Draws `registration` as a PNG into `file`, which the caller created
+/// exclusively ([`earmark::Home::create_output`]); `path` names it in
+/// messages, and is removed again if drawing fails.
+pub fn tamper_map(
+    file: std::fs::File,
+    path: &Path,
+    registration: &Registration,
+) -> Result<(), Failure> {
+    let drawn = draw(registration).and_then(|pixels| encode_png(file, &pixels));
+    drawn.map_err(|e| {
+        let _ = std::fs::remove_file(path);
         Failure::write(format!(
             "cannot draw the tamper map to {}: {e}",
             path.display()
@@ -26,11 +34,39 @@ pub fn tamper_map(path: &Path, registration: &Registration) -> Result<(), Failur
     })
 }
 
-fn draw(path: &Path, r: &Registration) -> Result<(), Box<dyn std::error::Error>> {
+/// Writes RGB `pixels` of [`SIZE`] as a PNG.
+fn encode_png(file: std::fs::File, pixels: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+    use image::ImageEncoder;
+    let mut out = std::io::BufWriter::new(file);
+    image::codecs::png::PngEncoder::new(&mut out).write_image(
+        pixels,
+        SIZE.0,
+        SIZE.1,
+        image::ColorType::Rgb8,
+    )?;
+    std::io::Write::flush(&mut out)?;
+    out.get_ref().sync_all()?;
+    Ok(())
+}
+
+/// Renders `r` to RGB pixels in memory.
+fn draw(r: &Registration) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
     plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
         .map_err(|_| "the bundled font does not parse")?;
-    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE)?;
+    let mut pixels = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
+        root.fill(&WHITE)?;
+        chart(&root, r)?;
+        root.present()?;
+    }
+    Ok(pixels)
+}
+
+type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+
+/// The tamper map's chart on `root`.
+fn chart(root: &Area<'_>, r: &Registration) -> Result<(), Box<dyn std::error::Error>> {
     let master_lo = r
         .stretches
         .iter()
@@ -48,7 +84,7 @@ fn draw(path: &Path, r: &Registration) -> Result<(), Box<dyn std::error::Error>>
     } else {
         (0.0, 1.0)
     };
-    let mut chart = ChartBuilder::on(&root)
+    let mut chart = ChartBuilder::on(root)
         .caption(
             format!(
                 "tamper map: {:.1} of {:.1} s match the master (time scale {:.3}, pitch {:+.0} cents)",
@@ -123,6 +159,5 @@ fn draw(path: &Path, r: &Registration) -> Result<(), Box<dyn std::error::Error>>
         .border_style(BLACK)
         .position(SeriesLabelPosition::UpperLeft)
         .draw()?;
-    root.present()?;
     Ok(())
 }

@@ -158,10 +158,7 @@ fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> {
     let report = home.text_trace(&args.leaked, args.work, epsilon, args.shortlist_mismatches)?;
     if !report.found {
         if args.json {
-            outln!(
-                "{}",
-                serde_json::json!({"found": false, "reason": "no registered transcript"})
-            );
+            jsonln!(&serde_json::json!({"found": false, "reason": "no registered transcript"}));
         } else {
             outln!("the text matches no registered transcript");
         }

@@ -75,6 +75,49 @@ pub struct RestoreReport {
     pub records: Counts,
 }
 
+/// The sequence number the home at `root` had recorded, when its
+/// authentic head says it had issued a recipient or work id that the
+/// backup's ledger has not: refused unless `allow`, else returned for the
+/// audit row. Rows that issue nothing (traces, listings, the backup's own
+/// row) may be lost without harm. A head that is not authentic is no
+/// high-water mark (the ledger check that follows says what is wrong).
+fn rollback(
+    root: &Path,
+    backup: &Path,
+    master: &SecretKey,
+    allow: bool,
+) -> Result<Option<i64>, LedgerError> {
+    let read = |path: PathBuf| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| crate::integrity::Head::parse(&text))
+    };
+    let head_key = master.derive(crate::HEAD_LABEL);
+    let Some(current) = read(root.join(AUDIT_HEAD_FILE)).filter(|h| h.authentic(&head_key)) else {
+        return Ok(None);
+    };
+    let Some(backup_head) = read(backup.join(AUDIT_HEAD_FILE)) else {
+        return Ok(None);
+    };
+    let ahead = match (current.issued, backup_head.issued) {
+        (Some(now), Some(then)) => now.ahead_of(&then),
+        // A head written before ids were recorded: any row may have issued one.
+        _ => current.seq > backup_head.seq,
+    };
+    if !ahead {
+        return Ok(None);
+    }
+    if !allow {
+        return Err(bad(format!(
+            "the home at {} had issued recipient or work ids that the backup does not hold (audit rows {}–{} would be lost): restoring it would roll the home back and hand the same identifiers out again; nothing restored (pass --allow-rollback to accept that)",
+            root.display(),
+            backup_head.seq + 1,
+            current.seq
+        )));
+    }
+    Ok(Some(current.seq))
+}
+
 fn bad(message: impl Into<String>) -> LedgerError {
     LedgerError::BadBackup(message.into())
 }
@@ -169,7 +212,8 @@ impl Home {
         )
         .map_err(|p| LedgerError::Tampered(format!("{p} (in the copy taken for the backup)")))?;
         if let Some(last) = snapshot.audit.last() {
-            copy.write_head(&(last.seq, last.hash.clone()))?;
+            let issued = integrity::issued_in(&snapshot);
+            copy.write_head(&(last.seq, last.hash.clone(), issued))?;
         }
         let counts = copy.require_intact()?;
         drop(copy);
@@ -250,10 +294,18 @@ fn same_key(a: &SecretKey, b: &SecretKey) -> bool {
 /// master key file to use when the backup holds none (or must match it
 /// when it does). `root` must be empty or missing, or a home of the same
 /// identity and key whose ledger is lost or fails its check.
+///
+/// A home keeps its high-water mark outside the ledger: `audit.head`, under
+/// the key's MAC. Restoring over a home whose authentic head is ahead of
+/// the backup's would roll it back, and the identifiers handed out since
+/// the backup would be handed out again (a leak of a lost copy would then
+/// accuse its id's next holder). That is refused unless `allow_rollback`,
+/// and then the rows lost are recorded in the restore's audit row.
 pub fn restore(
     backup: &Path,
     root: &Path,
     key: Option<&Path>,
+    allow_rollback: bool,
 ) -> Result<RestoreReport, LedgerError> {
     let manifest = read_manifest(backup)?;
     let backup_key = backup.join(MASTER_KEY_FILE);
@@ -279,6 +331,7 @@ pub fn restore(
     };
     let home_key = root.join(MASTER_KEY_FILE);
     let repaired = home_key.exists();
+    let mut rolled_back = None;
     if repaired {
         if !same_key(&read_key(&home_key)?, &master) {
             return Err(bad(format!(
@@ -305,6 +358,7 @@ pub fn restore(
                 )));
             }
         }
+        rolled_back = rollback(root, backup, &master, allow_rollback)?;
     } else if std::fs::read_dir(root).is_ok_and(|mut d| d.next().is_some()) {
         return Err(bad(format!(
             "{} is not empty and holds no earmark home; restore into a new directory",
@@ -394,6 +448,7 @@ pub fn restore(
             "from": backup.display().to_string(),
             "backup_taken": manifest.created_at,
             "repaired": repaired,
+            "rolled_back_from": rolled_back,
         })
         .to_string(),
     )?;

@@ -104,19 +104,74 @@ pub(crate) fn copy_mac(key: &SecretKey, row: &CopyRow) -> String {
     hex::encode(key.mac(ROW_LABEL, &message.0))
 }
 
-/// The MAC of the audit head `seq hash`.
-pub(crate) fn head_mac(key: &SecretKey, seq: i64, hash: &str) -> String {
-    let message = Message::default().text("head").int(seq).text(hash);
+/// The highest recipient and work ids a ledger had issued when its head
+/// was written: the home's high-water mark of identifiers, which a restore
+/// must not go below (identifiers seal a work and a recipient id).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Issued {
+    /// Highest recipient id issued.
+    pub recipients: i64,
+    /// Highest work id issued.
+    pub works: i64,
+}
+
+impl Issued {
+    /// Whether `self` has issued an id that `other` has not.
+    pub fn ahead_of(&self, other: &Issued) -> bool {
+        self.recipients > other.recipients || self.works > other.works
+    }
+
+    fn token(&self) -> String {
+        format!("issued={}/{}", self.recipients, self.works)
+    }
+
+    fn parse(token: &str) -> Option<Issued> {
+        let (recipients, works) = token.strip_prefix("issued=")?.split_once('/')?;
+        Some(Issued {
+            recipients: recipients.parse().ok()?,
+            works: works.parse().ok()?,
+        })
+    }
+}
+
+/// The MAC of the audit head `seq hash`, with the ids issued. A head
+/// written while an older ledger's rows are being sealed says so under its
+/// MAC (`sealing`): only the key's holder can start sealing, so a database
+/// writer who asks for the step again is refused ([`crate::Ledger`]'s
+/// upgrade step).
+pub(crate) fn head_mac(
+    key: &SecretKey,
+    seq: i64,
+    hash: &str,
+    issued: Option<Issued>,
+    sealing: bool,
+) -> String {
+    let kind = if sealing { "head-sealing" } else { "head" };
+    let mut message = Message::default().text(kind).int(seq).text(hash);
+    if let Some(issued) = issued {
+        message = message
+            .text("issued")
+            .int(issued.recipients)
+            .int(issued.works);
+    }
     hex::encode(key.mac(HEAD_LABEL, &message.0))
 }
 
-/// The audit head as read from `audit.head`: `seq hash [mac]`.
+/// The word that marks a head written while sealing.
+pub(crate) const SEALING: &str = "sealing";
+
+/// The audit head as read from `audit.head`:
+/// `seq hash [mac [issued=R/W] [sealing]]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Head {
     pub seq: i64,
     pub hash: String,
     /// Absent in homes written before heads were authenticated.
     pub mac: Option<String>,
+    /// The ids issued; absent in heads written before it was recorded.
+    pub issued: Option<Issued>,
+    /// Written between the start and the end of sealing an older ledger.
+    pub sealing: bool,
 }
 
 impl Head {
@@ -125,7 +180,50 @@ impl Head {
         let seq = parts.next()?.parse().ok()?;
         let hash = parts.next()?.to_string();
         let mac = parts.next().map(str::to_string);
-        Some(Head { seq, hash, mac })
+        let (mut issued, mut sealing) = (None, false);
+        for part in parts {
+            if part == SEALING && !sealing {
+                sealing = true;
+            } else if issued.is_none() && !sealing {
+                issued = Some(Issued::parse(part)?);
+            } else {
+                return None;
+            }
+        }
+        Some(Head {
+            seq,
+            hash,
+            mac,
+            issued,
+            sealing,
+        })
+    }
+
+    /// The head's line, MAC'd under `key`.
+    pub fn line(key: &SecretKey, seq: i64, hash: &str, issued: Issued, sealing: bool) -> String {
+        let mac = head_mac(key, seq, hash, Some(issued), sealing);
+        let mark = if sealing { " sealing" } else { "" };
+        format!("{seq} {hash} {mac} {}{mark}", issued.token())
+    }
+
+    /// Whether the head carries a valid MAC under `key`.
+    pub fn authentic(&self, key: &SecretKey) -> bool {
+        self.mac.as_ref().is_some_and(|mac| {
+            *mac == head_mac(key, self.seq, &self.hash, self.issued, self.sealing)
+        })
+    }
+}
+
+/// The ids a snapshot's rows have issued.
+pub(crate) fn issued_in(snapshot: &Snapshot) -> Issued {
+    Issued {
+        recipients: snapshot
+            .recipients
+            .iter()
+            .map(|(r, _)| r.id)
+            .max()
+            .unwrap_or(0),
+        works: snapshot.works.iter().map(|(w, _)| w.id).max().unwrap_or(0),
     }
 }
 
@@ -149,6 +247,29 @@ pub struct Counts {
     pub works: usize,
     /// Copy rows.
     pub copies: usize,
+}
+
+/// Whether the keys are this ledger's at all: the first audit row (written
+/// by `init`) or the authenticated head verifies under them. When neither
+/// does, the key was swapped (another home's, an old one), which is said
+/// as such rather than as tampering with every row.
+pub(crate) fn key_fits(audit_key: &SecretKey, head_key: &SecretKey, snapshot: &Snapshot) -> bool {
+    let Some(first) = snapshot.audit.first() else {
+        return true;
+    };
+    let first_verifies = crate::chain_hash(
+        audit_key,
+        &first.prev_hash,
+        first.seq,
+        &first.at,
+        &first.action,
+        &first.detail,
+    ) == first.hash;
+    let head_verifies = snapshot
+        .head
+        .as_ref()
+        .is_some_and(|h| h.mac.is_none() || h.authentic(head_key));
+    first_verifies || head_verifies
 }
 
 /// The audit chain's own check: hashes, links, numbering and the head
@@ -197,12 +318,11 @@ pub(crate) fn check_chain(
         };
     };
     if let Some(key) = head_key {
-        match &head.mac {
-            None => return Err("the recorded head of the audit chain is not authenticated".into()),
-            Some(mac) if *mac != head_mac(key, head.seq, &head.hash) => {
-                return Err("the recorded head of the audit chain (audit.head) was altered".into())
-            }
-            Some(_) => {}
+        if head.mac.is_none() {
+            return Err("the recorded head of the audit chain is not authenticated".into());
+        }
+        if !head.authentic(key) {
+            return Err("the recorded head of the audit chain (audit.head) was altered".into());
         }
     }
     let last = log.last().map_or(0, |e| e.seq);

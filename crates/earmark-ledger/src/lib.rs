@@ -42,6 +42,10 @@ pub const AUDIT_LABEL: Label = Label("earmark/v1/ledger/audit");
 pub const AUDIT_GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 const MASTER_KEY_FILE: &str = "keystore/master.key";
+
+/// A head to record: the newest audit row's seq and hash, and the ids
+/// issued then.
+type HeadAt = (i64, String, integrity::Issued);
 const LEDGER_FILE: &str = "ledger.sqlite";
 const AUDIT_HEAD_FILE: &str = "audit.head";
 /// The home's random identity, also stored in its ledger.
@@ -1448,12 +1452,14 @@ impl Ledger {
         self.write_head(&head)
     }
 
+    /// Appends an audit row in `tx`; returns the head it makes, with the
+    /// ids issued as of `tx`.
     async fn append_audit(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
         action: &str,
         detail: &str,
-    ) -> Result<(i64, String), LedgerError> {
+    ) -> Result<HeadAt, LedgerError> {
         let last = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut **tx)
             .await?;
@@ -1472,16 +1478,35 @@ impl Ledger {
             .bind(&hash)
             .execute(&mut **tx)
             .await?;
-        Ok((seq, hash))
+        let ids = sqlx::query(
+            "SELECT (SELECT COALESCE(MAX(id), 0) FROM recipients), (SELECT COALESCE(MAX(id), 0) FROM works)",
+        )
+        .fetch_one(&mut **tx)
+        .await?;
+        let issued = integrity::Issued {
+            recipients: ids.get(0),
+            works: ids.get(1),
+        };
+        Ok((seq, hash, issued))
     }
 
     /// Records the chain's head outside the database, so that deleting the
     /// newest rows is detected too (temporary file, fsync, rename).
-    fn write_head(&self, (seq, hash): &(i64, String)) -> Result<(), LedgerError> {
+    fn write_head(&self, head: &HeadAt) -> Result<(), LedgerError> {
+        self.write_head_marked(head, false)
+    }
+
+    /// [`Ledger::write_head`], marked as written while sealing when
+    /// `sealing` (see [`integrity::head_mac`]).
+    fn write_head_marked(
+        &self,
+        (seq, hash, issued): &HeadAt,
+        sealing: bool,
+    ) -> Result<(), LedgerError> {
         let dir = self.head_path.parent().unwrap_or(Path::new("."));
         let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
-        let mac = integrity::head_mac(&self.head_key, *seq, hash);
-        writeln!(temp, "{seq} {hash} {mac}").map_err(io(&self.head_path))?;
+        let line = Head::line(&self.head_key, *seq, hash, *issued, sealing);
+        writeln!(temp, "{line}").map_err(io(&self.head_path))?;
         temp.as_file().sync_all().map_err(io(&self.head_path))?;
         // A concurrent writer may have appended after us: never move the head back.
         if let Some(current) = self.read_head()? {
@@ -1500,6 +1525,8 @@ impl Ledger {
                 seq: -1,
                 hash: String::new(),
                 mac: Some(String::new()),
+                issued: None,
+                sealing: false,
             }))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io(&self.head_path)(e)),
@@ -1555,8 +1582,19 @@ impl Ledger {
     /// row, and that the copies table holds exactly the deliveries the
     /// chain recorded. Returns what was checked, or the first problem,
     /// naming its row.
+    ///
+    /// A key under which neither the first audit row nor the head verifies
+    /// is not this home's: that is [`LedgerError::MasterKey`], not a
+    /// finding about the records.
     pub fn verify(&self) -> Result<Result<Counts, String>, LedgerError> {
         let snapshot = self.snapshot()?;
+        if !integrity::key_fits(&self.audit_key, &self.head_key, &snapshot) {
+            let root = self.head_path.parent().unwrap_or(Path::new("."));
+            return Err(LedgerError::MasterKey {
+                path: root.join(MASTER_KEY_FILE),
+                message: "this key does not belong to this home: neither the first audit row nor the recorded head verifies under it".into(),
+            });
+        }
         Ok(integrity::check(
             &self.audit_key,
             &self.row_key,
@@ -1573,11 +1611,15 @@ impl Ledger {
     /// Carries out the one-off steps a migration left for the program
     /// (they need the key, which SQL does not have). `row-macs` gives the
     /// rows written before rows were MAC'd their MAC, and the head its
-    /// MAC, once: only if the chain is intact and its head is the
-    /// unauthenticated kind such homes wrote (or already this home's own,
-    /// should a crash have come between the head and the commit). So a
-    /// database writer without the key cannot get altered rows sealed by
-    /// asking for the step again.
+    /// MAC, once, and only if the chain is intact and its head is either
+    /// the unauthenticated kind such homes wrote, or one this home's key
+    /// marked as written while sealing (a crash came before the sealing
+    /// committed). A database writer without the key who asks for the step
+    /// again on a sealed home is refused: the home's head says it is not
+    /// sealing, and only the key can say otherwise.
+    ///
+    /// The order: the sealing head, then the rows and the step's removal
+    /// in one transaction, then the plain head.
     fn finish_upgrades(&self) -> Result<(), LedgerError> {
         let pending: Vec<String> = self.run(async {
             sqlx::query_scalar("SELECT step FROM ledger_upgrade")
@@ -1588,11 +1630,17 @@ impl Ledger {
             return Ok(());
         }
         let snapshot = self.snapshot()?;
-        let head_key = snapshot
-            .head
-            .as_ref()
-            .and_then(|h| h.mac.as_ref())
-            .map(|_| &self.head_key);
+        let head_key = match &snapshot.head {
+            Some(head) if head.mac.is_some() => {
+                if !head.sealing || !head.authentic(&self.head_key) {
+                    return Err(LedgerError::Tampered(
+                        "the ledger asks for its rows to be sealed again, which only an older ledger's first open does: someone who can write the database added that step".into(),
+                    ));
+                }
+                Some(&self.head_key)
+            }
+            _ => None,
+        };
         if let Err(problem) = integrity::check_chain(
             &self.audit_key,
             head_key,
@@ -1602,6 +1650,14 @@ impl Ledger {
             return Err(LedgerError::Tampered(format!(
                 "{problem} (found while sealing the rows of an older ledger)"
             )));
+        }
+        let issued = integrity::issued_in(&snapshot);
+        let last = snapshot
+            .audit
+            .last()
+            .map(|e| (e.seq, e.hash.clone(), issued));
+        if let Some(last) = &last {
+            self.write_head_marked(last, true)?;
         }
         self.run(async {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -1614,15 +1670,16 @@ impl Ledger {
             for c in &snapshot.copies {
                 seal_copy(&mut tx, &self.row_key, c).await?;
             }
-            if let Some(last) = snapshot.audit.last() {
-                self.write_head(&(last.seq, last.hash.clone()))?;
-            }
             sqlx::query("DELETE FROM ledger_upgrade WHERE step = 'row-macs'")
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            Ok(())
-        })
+            Ok::<(), LedgerError>(())
+        })?;
+        if let Some(last) = &last {
+            self.write_head(last)?;
+        }
+        Ok(())
     }
 }
 
@@ -1656,11 +1713,27 @@ pub fn read_recipient_csv(
     let mut bytes = Vec::new();
     source.read_to_end(&mut bytes).map_err(io(path))?;
     let text = String::from_utf8(bytes).map_err(|_| bad(1, "not UTF-8 text".into()))?;
+    // The csv crate reads an unclosed quote to the end of the file, taking
+    // every later row into one name: refused, at the quote's line.
+    if text.matches('"').count() % 2 == 1 {
+        let at = text.rfind('"').unwrap_or(0);
+        let line = text[..at].matches('\n').count() as u64 + 1;
+        return Err(bad(line, "a quote is opened and never closed".into()));
+    }
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
     let headers = reader.headers().map_err(|e| bad(1, e.to_string()))?.clone();
+    for (i, h) in headers.iter().enumerate() {
+        if headers
+            .iter()
+            .skip(i + 1)
+            .any(|other| other.eq_ignore_ascii_case(h))
+        {
+            return Err(bad(1, format!("the header names the column '{h}' twice")));
+        }
+    }
     let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
     let name_col =
         column("name").ok_or_else(|| bad(1, "the header must name a 'name' column".into()))?;

@@ -41,17 +41,28 @@ pub enum NameError {
 /// `name` quoted with every control, format and non-ASCII whitespace
 /// character escaped, for messages: a hostile name cannot forge a line.
 pub fn printable(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 2);
-    out.push('\'');
-    for c in name.chars() {
-        if is_invisible(c) || (c.is_whitespace() && c != ' ') {
+    format!("'{}'", terminal_safe(name))
+}
+
+/// `text` with every control, format and non-ASCII whitespace character
+/// escaped as `\u{…}`: what a terminal may be shown of any stored or
+/// supplied field (a title, an email, an org, a path), so that a hostile
+/// one can neither forge a line (a newline) nor hide one (an escape
+/// sequence, a bidirectional override).
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| is_invisible(c) || (c.is_whitespace() && c != ' ');
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
             out.push_str(&format!("\\u{{{:04x}}}", c as u32));
         } else {
             out.push(c);
         }
     }
-    out.push('\'');
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 fn is_invisible(c: char) -> bool {

@@ -120,13 +120,16 @@ impl Home {
 
     /// Restores the backup at `backup` as the home at `root` (empty, or a
     /// home of the same identity whose ledger was lost or damaged), with
-    /// the key file `key` when the backup holds none.
+    /// the key file `key` when the backup holds none. A home whose
+    /// authenticated head is ahead of the backup's is not rolled back
+    /// unless `allow_rollback` ([`earmark_ledger::restore`]).
     pub fn restore(
         backup: &Path,
         root: &Path,
         key: Option<&Path>,
+        allow_rollback: bool,
     ) -> Result<earmark_ledger::RestoreReport> {
-        Ok(earmark_ledger::restore(backup, root, key)?)
+        Ok(earmark_ledger::restore(backup, root, key, allow_rollback)?)
     }
 
     /// Takes a consistent backup of this home into the new directory
@@ -145,6 +148,13 @@ impl Home {
     /// The home directory.
     pub fn root(&self) -> &Path {
         &self.inner.root
+    }
+
+    /// Creates an output file at `path` for the user (a plot, a report):
+    /// exclusively, never through a link, never inside this home
+    /// ([`crate::create_output_file`]).
+    pub fn create_output(&self, path: &Path) -> Result<std::fs::File> {
+        crate::create_output_file(path, Some(self.root()))
     }
 
     pub(crate) fn ledger(&self) -> &earmark_ledger::Ledger {
@@ -286,8 +296,17 @@ impl Home {
 
     /// Checks the audit chain and every record a verdict relies on
     /// ([`earmark_ledger::Ledger::verify`]).
+    /// The stored masters are checked too: each must be the file whose
+    /// SHA-256 its work recorded, and only `work forget` may remove one.
     pub fn audit_verify(&self) -> Result<AuditReport> {
-        Ok(match self.ledger().verify()? {
+        let verdict = match self.ledger().verify()? {
+            Ok(records) => match self.masters_problem()? {
+                None => Ok(records),
+                Some(problem) => Err(problem),
+            },
+            Err(problem) => Err(problem),
+        };
+        Ok(match verdict {
             Ok(records) => AuditReport {
                 intact: true,
                 rows: records.audit_rows,

@@ -56,10 +56,12 @@ fn current_index(home: &Home) -> Result<(LandmarkIndex, bool)> {
     }
     let mut index = LandmarkIndex::default();
     for work in home.ledger().works()? {
-        let path = home.inner.master_path(&work.content_hash);
-        if work.kind != earmark_ledger::AUDIO || !path.is_file() {
+        if work.kind != earmark_ledger::AUDIO {
             continue;
         }
+        let Some(path) = home.verified_master(&work)? else {
+            continue;
+        };
         let master = analysis_signal(&earmark_audio_io::read(&path)?);
         index.insert(work.id as u32, &landmarks(&master));
     }
@@ -142,10 +144,9 @@ impl NotRead {
 
 /// The analysis signal of `work`'s stored master.
 fn master_signal(home: &Home, work: &Work) -> Result<std::result::Result<Vec<f32>, NotRead>> {
-    let path = home.inner.master_path(&work.content_hash);
-    if !path.is_file() {
+    let Some(path) = home.verified_master(work)? else {
         return Ok(Err(NotRead::NoMaster(work.id)));
-    }
+    };
     Ok(Ok(analysis_signal(&earmark_audio_io::read(&path)?)))
 }
 
@@ -175,16 +176,17 @@ pub(crate) fn places(registration: &Registration) -> std::result::Result<(), Not
 }
 
 /// Whether `leak` registers against `work`'s stored master and is placed
-/// in it ([`places`]): `Ok(())`, or why not.
+/// in it ([`places`]): the registration's time scale (master seconds per
+/// leak second), or why not.
 pub(crate) fn registers(
     home: &Home,
     work: &Work,
     leak: &[f32],
-) -> Result<std::result::Result<(), NotRead>> {
+) -> Result<std::result::Result<f64, NotRead>> {
     Ok(match master_signal(home, work)? {
         Ok(master) => register(&master, leak)
             .map_err(NotRead::from)
-            .and_then(|r| places(&r)),
+            .and_then(|r| places(&r).map(|()| r.time_scale)),
         Err(e) => Err(e),
     })
 }

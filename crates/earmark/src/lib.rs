@@ -69,6 +69,8 @@ mod home;
 mod informed;
 mod keyed;
 mod mark;
+mod masters;
+mod output;
 mod text;
 mod trace;
 
@@ -80,6 +82,7 @@ pub use home::{
 pub use informed::{analysis_signal, read_through_master, Informed, MAX_INFORMED_S};
 pub use keyed::{create_key_file, embed_file, extract_file, load_key_file, parse_payload};
 pub use mark::{CopyReport, Format, MarkReport, MarkRequest, ENGINE_KEY_LABEL};
+pub use output::create_output_file;
 pub use text::{
     load_transcript, read_text, text_check, ShortlistEntry, TextCheckReport, TextFormat,
     TextMarkReport, TextMarkRequest, TextShortlist, TextTraceReport, MAX_TEXT_BYTES, MIN_SLOTS,
@@ -92,6 +95,7 @@ pub use earmark_align::Registration;
 pub use earmark_audio_io::{inside_decoder, AudioError};
 pub use earmark_engine::{Detection, EmbedReport, EngineError};
 pub use earmark_keys::SecretKey;
+pub use earmark_ledger::names::terminal_safe;
 pub use earmark_ledger::{AuditEntry, LedgerError, Recipient, Removal, Work};
 
 /// Where a long operation stands, for a front end to show. Every method

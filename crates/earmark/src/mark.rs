@@ -127,6 +127,7 @@ impl Home {
     pub fn mark(&self, request: &MarkRequest, progress: &dyn Progress) -> Result<MarkReport> {
         let ledger = self.ledger();
         let recipients = self.select(&request.recipients)?;
+        crate::output::check_output_dir(&request.out, self.root())?;
         require_regular_file(&request.work)?;
         let content_hash = file_hash(&request.work)?;
         let audio = earmark_audio_io::read(&request.work)?;
@@ -164,8 +165,7 @@ impl Home {
         }
         // Its landmarks let `trace` name the work from a leak alone.
         crate::informed::index_master(self, work.id, &crate::informed::analysis_signal(&audio))?;
-        std::fs::create_dir_all(&request.out)
-            .map_err(|e| Error::Write(format!("cannot create {}: {e}", request.out.display())))?;
+        crate::output::create_output_dir(&request.out)?;
         // Copies a killed run left half-written.
         earmark_ledger::remove_stale_partials(&request.out);
         let engine_key = self.inner.master.derive(ENGINE_KEY_LABEL);

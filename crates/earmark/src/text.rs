@@ -325,6 +325,7 @@ impl Home {
     ) -> Result<TextMarkReport> {
         let ledger = self.ledger();
         let recipients = self.select(&request.recipients)?;
+        crate::output::check_output_dir(&request.out, self.root())?;
         let raw = read_text(&request.transcript)?;
         let document = parse(&request.transcript, raw, request.format)?;
         let format = document.format;
@@ -361,8 +362,7 @@ impl Home {
                 request.transcript.display()
             )));
         }
-        std::fs::create_dir_all(&request.out)
-            .map_err(|e| Error::Write(format!("cannot create {}: {e}", request.out.display())))?;
+        crate::output::create_output_dir(&request.out)?;
         // Copies a killed run left half-written.
         earmark_ledger::remove_stale_partials(&request.out);
         let code = code(&self.inner.master, work.id, transcript.codeword_len);
@@ -501,8 +501,7 @@ impl Home {
             let Some(first) = copies.first() else {
                 continue;
             };
-            let path = self.inner.master_path(&work.content_hash);
-            if !path.is_file() {
+            let Some(path) = self.verified_master(&work)? else {
                 if only.is_some() {
                     return Err(Error::Text(format!(
                         "the master of transcript {} was forgotten; it cannot be traced",
@@ -510,7 +509,7 @@ impl Home {
                     )));
                 }
                 continue;
-            }
+            };
             let format = first
                 .format
                 .strip_prefix(COPY_FORMAT_PREFIX)

@@ -178,7 +178,15 @@ fn note_once(notes: &mut Vec<String>, new: Vec<String>) {
 
 /// A work the leak was registered against: `Ok` when it registered, else
 /// why not, and whether that says the leak is not the work at all.
-type Registered = (i64, std::result::Result<(), String>, bool);
+type Registered = (i64, std::result::Result<f64, String>, bool);
+
+/// How far the time scale at which an identifier was read may stray from
+/// the one its registration against the master found, relative. The blind
+/// search steps by 1 % and registration is finer; a leak whose identifier
+/// and recording disagree by more is not that work's copy (say, a payload
+/// embedded by the key's holder into another recording, which registers
+/// loosely at a scale nobody applied).
+const SCALE_AGREEMENT: f64 = 0.04;
 
 impl Home {
     /// Names the recipients a leaked copy came from.
@@ -386,7 +394,7 @@ impl Home {
                             registrations: vec![match crate::informed::places(
                                 &informed.registration,
                             ) {
-                                Ok(()) => (work.id, Ok(()), false),
+                                Ok(()) => (work.id, Ok(informed.registration.time_scale), false),
                                 Err(e) => (work.id, Err(e.to_string()), e.is_mismatch()),
                             }],
                             leak: Some(leak.clone()),
@@ -449,15 +457,32 @@ impl Home {
     /// it resembles the leak); `None` when the leak registers, or when the
     /// question cannot be asked (no master kept, a leak too short or too
     /// long). Each work is registered once per trace.
+    ///
+    /// A leak that registers must also agree with the identifier on speed:
+    /// the identifier was read at `found`'s time scale (leak over original
+    /// duration), the registration found the master's seconds per leak
+    /// second, and their product must be 1 within [`SCALE_AGREEMENT`].
     fn mismatch(
         &self,
         work: i64,
+        found: &Found,
         readings: &Readings,
         registered: &mut Vec<Registered>,
     ) -> Result<Option<String>> {
-        let decisive = |entry: &Registered| match entry {
+        let read_at = f64::from(found.scale.time_scale);
+        let decisive = |entry: &Registered| {
+            match entry {
             (_, Err(reason), true) => Some(reason.clone()),
+            (_, Ok(master_per_leak), _)
+                if (master_per_leak * read_at - 1.0).abs() > SCALE_AGREEMENT =>
+            {
+                Some(format!(
+                    "it registers only at time scale {master_per_leak:.3}, while the identifier was read at {:.3}",
+                    1.0 / read_at
+                ))
+            }
             _ => None,
+        }
         };
         if let Some(entry) = registered.iter().find(|(w, ..)| *w == work) {
             return Ok(decisive(entry));
@@ -466,7 +491,7 @@ impl Home {
             return Ok(None);
         };
         let entry = match crate::informed::registers(self, &w, leak)? {
-            Ok(()) => (work, Ok(()), false),
+            Ok(time_scale) => (work, Ok(time_scale), false),
             Err(e) => (work, Err(e.to_string()), e.is_mismatch()),
         };
         let answer = decisive(&entry);
@@ -521,7 +546,7 @@ impl Home {
             }
             // A payload opens only in its own home, but the recording must
             // agree too: the leak has to be that work when its master can say.
-            if let Some(reason) = self.mismatch(id.work as i64, readings, &mut registered)? {
+            if let Some(reason) = self.mismatch(id.work as i64, found, readings, &mut registered)? {
                 notes.push(format!(
                     "an identifier names work {}, but the leak does not match its master ({reason}); nobody is accused on it",
                     id.work

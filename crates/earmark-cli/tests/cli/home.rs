@@ -115,7 +115,9 @@ fn recipients_are_unique_and_a_bad_csv_imports_nothing() {
         "mark",
         &fixture(SPEECH).to_string_lossy(),
         "--to",
-        "Bo,Zed",
+        "Bo",
+        "--to",
+        "Zed",
         "--out",
         "x",
     ]);
@@ -373,18 +375,16 @@ fn concurrent_marks_both_succeed_and_killed_marks_leave_no_half_copies() {
     let out = home.path("copies");
     let work = fixture(SPEECH);
     let spawn = |to: &str| {
-        home.command(&[
-            "mark",
-            work.to_str().unwrap(),
-            "--to",
-            to,
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap()
+        let mut args = vec!["mark", work.to_str().unwrap()];
+        for name in to.split(',') {
+            args.extend(["--to", name]);
+        }
+        args.extend(["--out", out.to_str().unwrap()]);
+        home.command(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
     };
     let first = spawn("p01,p02,p03");
     let second = spawn("p04,p05,p06");

@@ -420,7 +420,7 @@ fn an_older_ledger_is_sealed_on_first_open() {
             .unwrap()
             .split_whitespace()
             .count(),
-        3
+        4
     );
     let (code, verdict) = home.trace(&copy_of(&copies, "r02"));
     assert_eq!(code, 0);
@@ -506,7 +506,7 @@ fn recipients_are_renamed_and_removed_without_losing_their_copies() {
         args.extend_from_slice(who);
         home.run(&args)
     };
-    assert!(mark(&["--to", "Ana,Bo"], &out).status.success());
+    assert!(mark(&["--to", "Ana", "--to", "Bo"], &out).status.success());
     let bo_copy = copy_of(&out, "Bo");
     let ana_copy = copy_of(&out, "Ana");
 

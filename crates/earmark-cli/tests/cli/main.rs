@@ -3,6 +3,7 @@
 
 mod common;
 
+mod adversary;
 mod bad_input;
 mod bench;
 mod channels;

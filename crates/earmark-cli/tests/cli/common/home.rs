@@ -72,6 +72,17 @@ impl TestHome {
         out
     }
 
+    /// Marks `work` for every recipient into `out`; panics on failure.
+    pub fn mark_all(&self, work: &Path, out: &Path) -> String {
+        self.ok(&[
+            "mark",
+            work.to_str().unwrap(),
+            "--all",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    }
+
     pub fn trace(&self, leak: &Path) -> (i32, serde_json::Value) {
         let out = self.run(&["trace", leak.to_str().unwrap(), "--json"]);
         let code = out.status.code().unwrap();

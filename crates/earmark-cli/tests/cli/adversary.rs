@@ -1,0 +1,400 @@
+//! An insider, or a careless operator, against the verdict. Each test
+//! starts from the same home: a 30 s excerpt of a recorded call marked for
+//! Ana, Bo and Cy, and a 20 s MP3 leak of Bo's copy. Whatever is done to
+//! the records, a trace names Bo or nobody (with a clear refusal), never an
+//! innocent; the key file survives; no forged line reaches the screen.
+
+use std::path::PathBuf;
+
+use crate::common;
+use common::home::{accused, TestHome};
+use common::{ffmpeg, fixture, tool};
+
+/// The home of every case, with Bo's leak.
+struct Case {
+    home: TestHome,
+    leak: PathBuf,
+}
+
+impl Case {
+    fn new() -> Case {
+        let home = TestHome::new();
+        let call = home.path("call.wav");
+        tool(
+            "sox",
+            &[
+                fixture("long/long_call_en-f_it-m_8k.flac")
+                    .to_str()
+                    .unwrap(),
+                call.to_str().unwrap(),
+                "trim",
+                "60",
+                "30",
+            ],
+        );
+        for name in ["Ana", "Bo", "Cy"] {
+            home.ok(&["recipient", "add", name]);
+        }
+        let copies = home.path("C");
+        home.mark_all(&call, &copies);
+        let leak = home.path("leakBo.mp3");
+        let bo = common::copy_named(&copies, "call", "Bo", "wav");
+        ffmpeg(&[
+            "-ss",
+            "5",
+            "-t",
+            "20",
+            "-i",
+            bo.to_str().unwrap(),
+            "-b:a",
+            "64k",
+            leak.to_str().unwrap(),
+        ]);
+        Case { home, leak }
+    }
+
+    fn ledger(&self) -> PathBuf {
+        self.home.root().join("ledger.sqlite")
+    }
+
+    /// Traces the leak: Bo alone, or nobody with a refusal on standard
+    /// error. Returns the exit code and standard error.
+    fn trace_names_bo_or_refuses(&self) -> (i32, String) {
+        let out = self
+            .home
+            .run(&["trace", self.leak.to_str().unwrap(), "--json"]);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let code = out.status.code().unwrap();
+        if code == 0 {
+            let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(accused(&value), ["Bo"], "{value}");
+        } else {
+            assert!(!stderr.contains("panicked"), "{stderr}");
+            assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+            if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
+                let named = accused(&value);
+                assert!(named.is_empty() || named == ["Bo"], "{value}");
+            }
+        }
+        (code, stderr)
+    }
+}
+
+/// Names swapped in the database, then the one-off sealing step asked for
+/// again so that the altered rows would be re-signed: refused, and the
+/// trace never names Ana for Bo's leak.
+#[test]
+fn a_database_writer_cannot_have_altered_rows_sealed_again() {
+    let case = Case::new();
+    common::ledger::tamper(
+        &case.ledger(),
+        &[
+            "UPDATE recipients SET name='tmp' WHERE id=1",
+            "UPDATE recipients SET name='Ana' WHERE id=2",
+            "UPDATE recipients SET name='Bo' WHERE id=1",
+            "INSERT INTO ledger_upgrade VALUES('row-macs')",
+        ],
+    );
+    let verify = case.home.run(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(11));
+    let said = String::from_utf8_lossy(&verify.stderr);
+    assert!(said.contains("sealed again"), "{said}");
+    let (code, stderr) = case.trace_names_bo_or_refuses();
+    assert_eq!(code, 11, "{stderr}");
+}
+
+/// A comma is part of a name: `--to "Smith, John"` marks for that one
+/// person, never for "Smith" and "John".
+#[test]
+fn a_comma_in_a_name_marks_one_person() {
+    let home = TestHome::new();
+    for name in ["Smith, John", "Smith", "John"] {
+        home.ok(&["recipient", "add", name]);
+    }
+    let out = home.path("out");
+    let report = home.ok(&[
+        "mark",
+        fixture("speech_en_f_8k_allison_demo-congrats.wav")
+            .to_str()
+            .unwrap(),
+        "--to",
+        "Smith, John",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    let value: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let names: Vec<&str> = value["copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["recipient"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Smith, John"], "{value}");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
+}
+
+/// `--plot` at a symlink to the master key: refused before any work, and
+/// the key is untouched; a plot inside the home is refused too.
+#[test]
+fn a_plot_never_overwrites_through_a_link_or_inside_the_home() {
+    let case = Case::new();
+    let key = case.home.root().join("keystore/master.key");
+    let before = std::fs::read(&key).unwrap();
+    let link = case.home.path("k.png");
+    std::os::unix::fs::symlink(&key, &link).unwrap();
+    for target in [link.clone(), case.home.root().join("plot.png")] {
+        let out = case.home.run(&[
+            "trace",
+            case.leak.to_str().unwrap(),
+            "--plot",
+            target.to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(6), "{stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
+    assert_eq!(std::fs::read(&key).unwrap(), before);
+    assert!(!case.home.root().join("plot.png").exists());
+    case.home.ok(&["audit", "verify"]);
+    // A fresh path outside the home gets its plot.
+    let fine = case.home.path("map.png");
+    case.home.ok(&[
+        "trace",
+        case.leak.to_str().unwrap(),
+        "--plot",
+        fine.to_str().unwrap(),
+    ]);
+    assert!(std::fs::read(&fine).unwrap().starts_with(b"\x89PNG"));
+}
+
+/// A title, org or email carrying a newline and terminal escapes cannot
+/// print a forged verdict line or hide the real one: every field is shown
+/// escaped, in `trace`, `recipient list`, `work list` and `work show`.
+#[test]
+fn hostile_titles_and_fields_cannot_forge_a_line() {
+    let home = TestHome::new();
+    let forged = "X\nACCUSED Cy  false-accusation bound ≤ 1.0e-30\u{1b}[8m";
+    home.ok(&[
+        "recipient",
+        "add",
+        "Ana",
+        "--org",
+        forged,
+        "--email",
+        forged,
+    ]);
+    home.ok(&["recipient", "add", "Cy"]);
+    let out = home.path("out");
+    home.ok(&[
+        "mark",
+        fixture("speech_en_f_8k_allison_demo-congrats.wav")
+            .to_str()
+            .unwrap(),
+        "--all",
+        "--out",
+        out.to_str().unwrap(),
+        "--title",
+        forged,
+    ]);
+    let ana = common::copy_named(&out, "speech_en_f_8k_allison_demo-congrats", "Ana", "wav");
+    for args in [
+        vec!["trace", ana.to_str().unwrap()],
+        vec!["recipient", "list"],
+        vec!["work", "list"],
+        vec!["work", "show", "1"],
+    ] {
+        let shown = home.run(&args);
+        let stdout = String::from_utf8_lossy(&shown.stdout);
+        assert!(!stdout.contains('\u{1b}'), "{args:?}: {stdout}");
+        assert!(
+            !stdout.lines().any(|l| l.starts_with("ACCUSED Cy")),
+            "{args:?}: {stdout}"
+        );
+    }
+    let trace = home.ok(&["trace", ana.to_str().unwrap()]);
+    assert!(
+        trace.lines().any(|l| l.starts_with("ACCUSED Ana")),
+        "{trace}"
+    );
+}
+
+/// A master replaced by an innocent's copy (the original plus the
+/// difference to Ana's mark): a trace of the unmarked original would read
+/// Ana's mark through it. The master is checked against its recorded
+/// SHA-256 first, so the trace refuses and `audit verify` says so; a
+/// master deleted without `work forget` is reported too.
+#[test]
+fn a_replaced_or_vanished_master_is_refused_and_reported() {
+    let case = Case::new();
+    let masters = case.home.root().join("masters");
+    let master = std::fs::read_dir(&masters)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| !p.to_string_lossy().ends_with(".partial"))
+        .unwrap();
+    let original = case.home.path("original.wav");
+    std::fs::copy(&master, &original).unwrap();
+    let ana = common::copy_named(&case.home.path("C"), "call", "Ana", "wav");
+    std::fs::copy(&ana, &master).unwrap();
+
+    let trace = case
+        .home
+        .run(&["trace", original.to_str().unwrap(), "--json"]);
+    let stderr = String::from_utf8_lossy(&trace.stderr);
+    assert_eq!(trace.status.code(), Some(11), "{stderr}");
+    assert!(stderr.contains("master of work 1 was replaced"), "{stderr}");
+    let verify = case.home.run(&["audit", "verify"]);
+    assert_ne!(verify.status.code(), Some(0));
+    let said = String::from_utf8_lossy(&verify.stderr).to_string()
+        + &String::from_utf8_lossy(&verify.stdout);
+    assert!(said.contains("master of work 1 was replaced"), "{said}");
+
+    std::fs::remove_file(&master).unwrap();
+    let verify = case.home.run(&["audit", "verify"]);
+    assert_ne!(verify.status.code(), Some(0));
+    let said = String::from_utf8_lossy(&verify.stderr).to_string()
+        + &String::from_utf8_lossy(&verify.stdout);
+    assert!(said.contains("no `work forget` removed it"), "{said}");
+    // Forgotten on purpose, it is no problem.
+    std::fs::copy(&original, &master).unwrap();
+    case.home.ok(&["audit", "verify"]);
+    case.home.ok(&["work", "forget", "1", "--yes"]);
+    case.home.ok(&["audit", "verify"]);
+    case.trace_names_bo_or_refuses();
+}
+
+/// Another home's key put in place of this one's: said as a key that does
+/// not belong to the home (exit 5), not as tampering, and nobody named.
+#[test]
+fn a_wrong_key_is_named_as_such() {
+    let case = Case::new();
+    let other = TestHome::new();
+    let key = case.home.root().join("keystore/master.key");
+    std::fs::copy(other.root().join("keystore/master.key"), &key).unwrap();
+    for args in [
+        vec!["audit", "verify"],
+        vec!["trace", case.leak.to_str().unwrap()],
+    ] {
+        let out = case.home.run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {stderr}");
+        assert!(stderr.contains("does not belong to this home"), "{stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
+}
+
+/// A header naming a column twice, and a quote never closed (which would
+/// swallow every later row into one name), are refused with their line.
+#[test]
+fn ambiguous_recipient_csvs_are_refused() {
+    let home = TestHome::new();
+    for (text, said) in [
+        ("name,name\nAna,Bo\n", "line 1"),
+        (
+            "name,email\nAna,a@x.org\n\"Bo,b@x.org\nCy,c@x.org\n",
+            "line 3",
+        ),
+    ] {
+        let csv = home.path("people.csv");
+        std::fs::write(&csv, text).unwrap();
+        let out = home.run(&["recipient", "import", csv.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(12), "{stderr}");
+        assert!(stderr.contains(said), "{stderr}");
+    }
+    let listed = home.ok(&["recipient", "list"]);
+    assert!(
+        !listed.contains("Ana") && !listed.contains("Cy"),
+        "{listed}"
+    );
+}
+
+/// Copies never go inside the home, a directory to create is not reached
+/// through `..`, and one created under `umask 000` is still 0755.
+#[test]
+fn copies_go_outside_the_home_by_a_plain_path() {
+    let home = TestHome::new();
+    home.ok(&["recipient", "add", "Ana"]);
+    let speech = fixture("speech_en_f_8k_allison_demo-congrats.wav");
+    let mark = |out: &std::path::Path| {
+        home.run(&[
+            "mark",
+            speech.to_str().unwrap(),
+            "--all",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    for inside in [
+        home.root(),
+        home.root().join("masters"),
+        home.root().join("keystore"),
+    ] {
+        let out = mark(&inside);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(6), "{stderr}");
+        assert!(stderr.contains("inside the earmark home"), "{stderr}");
+    }
+    std::fs::create_dir(home.path("ro")).unwrap();
+    let dotted = home.path("ro/../c9/../c10");
+    let out = mark(&dotted);
+    assert_eq!(out.status.code(), Some(6));
+    assert!(!home.path("c9").exists());
+    // Nothing was registered by the refusals.
+    let works = home.ok(&["work", "list"]);
+    assert!(works.contains("no works registered yet"), "{works}");
+
+    let open = home.path("open");
+    let mut command = std::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!(
+            "umask 000 && exec \"$0\" mark {} --all --out {}",
+            speech.display(),
+            open.display()
+        ))
+        .arg(env!("CARGO_BIN_EXE_earmark"))
+        .env("EARMARK_HOME", home.root());
+    assert!(command.status().unwrap().success());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&open).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o755);
+}
+
+/// An older backup restored over a damaged home would roll it back, and
+/// the identifiers handed out since would be handed out again: refused,
+/// naming the rows that would be lost, unless `--allow-rollback`.
+#[test]
+fn restoring_an_older_backup_is_refused_without_allow_rollback() {
+    let case = Case::new();
+    let backup = case.home.path("B0");
+    case.home.ok(&["backup", backup.to_str().unwrap()]);
+    case.home.ok(&["recipient", "add", "Gus"]);
+    case.home.ok(&[
+        "mark",
+        case.home.path("call.wav").to_str().unwrap(),
+        "--to",
+        "Gus",
+        "--out",
+        case.home.path("C").to_str().unwrap(),
+    ]);
+    // The ledger damaged in place.
+    let ledger = case.ledger();
+    let mut bytes = std::fs::read(&ledger).unwrap();
+    bytes[100..107].copy_from_slice(b"garbage");
+    std::fs::write(&ledger, bytes).unwrap();
+
+    let out = case.home.run(&["restore", backup.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(11), "{stderr}");
+    assert!(stderr.contains("roll the home back"), "{stderr}");
+    assert!(stderr.contains("--allow-rollback"), "{stderr}");
+
+    case.home
+        .ok(&["restore", backup.to_str().unwrap(), "--allow-rollback"]);
+    let log = case.home.ok(&["audit", "log", "--json"]);
+    assert!(log.contains("rolled_back_from"), "{log}");
+    case.home.ok(&["audit", "verify"]);
+    case.trace_names_bo_or_refuses();
+}
