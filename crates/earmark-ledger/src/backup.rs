@@ -75,7 +75,7 @@ pub struct RestoreReport {
     pub records: Counts,
 }
 
-/// The sequence number the home at `root` had recorded, when its
+/// The sequence number (and the ids issued) the home at `root` had recorded, when its
 /// authentic head says it had issued a recipient or work id that the
 /// backup's ledger has not: refused unless `allow`, else returned for the
 /// audit row. Rows that issue nothing (traces, listings, the backup's own
@@ -86,7 +86,7 @@ fn rollback(
     backup: &Path,
     master: &SecretKey,
     allow: bool,
-) -> Result<Option<i64>, LedgerError> {
+) -> Result<Option<(i64, Option<integrity::Issued>)>, LedgerError> {
     let read = |path: PathBuf| {
         std::fs::read_to_string(path)
             .ok()
@@ -115,7 +115,7 @@ fn rollback(
             current.seq
         )));
     }
-    Ok(Some(current.seq))
+    Ok(Some((current.seq, current.issued)))
 }
 
 fn bad(message: impl Into<String>) -> LedgerError {
@@ -448,7 +448,11 @@ pub fn restore(
             "from": backup.display().to_string(),
             "backup_taken": manifest.created_at,
             "repaired": repaired,
-            "rolled_back_from": rolled_back,
+            "rolled_back_from": rolled_back.map(|(seq, _)| seq),
+            // New ids start above these, so none is issued twice.
+            "issued": rolled_back.and_then(|(_, issued)| issued).map(|i| {
+                serde_json::json!({"recipients": i.recipients, "works": i.works})
+            }),
         })
         .to_string(),
     )?;

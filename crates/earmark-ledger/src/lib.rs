@@ -742,6 +742,18 @@ fn work_from(row: &sqlx::sqlite::SqliteRow) -> Work {
     }
 }
 
+/// The SQL for the next id of `table` (`recipients` or `works`, a fixed
+/// name): above every id it holds, and above every id the home had issued
+/// before a restore rolled it back (recorded in the chained `restore` audit
+/// row), so that no id, and no identifier sealing it, is issued twice.
+fn next_id_sql(table: &'static str) -> String {
+    format!(
+        "MAX(COALESCE((SELECT MAX(id) FROM {table}), 0), \
+         COALESCE((SELECT MAX(CAST(json_extract(detail, '$.issued.{table}') AS INTEGER)) \
+                   FROM audit WHERE action = 'restore'), 0)) + 1"
+    )
+}
+
 /// Inserts a recipient and MACs the row.
 async fn insert_recipient(
     conn: &mut sqlx::SqliteConnection,
@@ -750,9 +762,10 @@ async fn insert_recipient(
     email: Option<&str>,
     org: Option<&str>,
 ) -> Result<Recipient, sqlx::Error> {
-    let row = sqlx::query(
-        "INSERT INTO recipients (name, email, org, created_at) VALUES (?, ?, ?, ?) RETURNING *",
-    )
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO recipients (id, name, email, org, created_at) VALUES ({}, ?, ?, ?, ?) RETURNING *",
+        next_id_sql("recipients")
+    )))
     .bind(name)
     .bind(email)
     .bind(org)
@@ -1295,10 +1308,11 @@ impl Ledger {
                     work
                 }
                 None => {
-                    let row = sqlx::query(
-                        "INSERT INTO works (content_hash, title, duration_s, rate, channels, created_at, kind, words) \
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
-                    )
+                    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "INSERT INTO works (id, content_hash, title, duration_s, rate, channels, created_at, kind, words) \
+                         VALUES ({}, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                        next_id_sql("works")
+                    )))
                     .bind(content_hash)
                     .bind(title)
                     .bind(duration_s)

@@ -379,6 +379,19 @@ fn restoring_an_older_backup_is_refused_without_allow_rollback() {
         "--out",
         case.home.path("C").to_str().unwrap(),
     ]);
+    let gus = common::copy_named(&case.home.path("C"), "call", "Gus", "wav");
+    let leak_gus = case.home.path("leakGus.mp3");
+    ffmpeg(&[
+        "-ss",
+        "5",
+        "-t",
+        "20",
+        "-i",
+        gus.to_str().unwrap(),
+        "-b:a",
+        "64k",
+        leak_gus.to_str().unwrap(),
+    ]);
     // The ledger damaged in place.
     let ledger = case.ledger();
     let mut bytes = std::fs::read(&ledger).unwrap();
@@ -397,4 +410,20 @@ fn restoring_an_older_backup_is_refused_without_allow_rollback() {
     assert!(log.contains("rolled_back_from"), "{log}");
     case.home.ok(&["audit", "verify"]);
     case.trace_names_bo_or_refuses();
+
+    // Gus's id is never handed out again: Hal, added after the rollback,
+    // gets another, and Gus's leak does not name him.
+    let hal = case.home.ok(&["recipient", "add", "Hal", "--json"]);
+    let hal: serde_json::Value = serde_json::from_str(&hal).unwrap();
+    assert_eq!(hal["id"], 5, "{hal}");
+    case.home.ok(&[
+        "mark",
+        case.home.path("call.wav").to_str().unwrap(),
+        "--to",
+        "Hal",
+        "--out",
+        case.home.path("C2").to_str().unwrap(),
+    ]);
+    let (_, verdict) = case.home.trace(&leak_gus);
+    assert!(!accused(&verdict).contains(&"Hal".to_string()), "{verdict}");
 }
