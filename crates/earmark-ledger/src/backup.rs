@@ -162,6 +162,8 @@ impl Home {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
+        // What a killed backup left beside its destination.
+        crate::remove_stale_partials(parent);
         let staging = parent.join(format!(".{name}.{}.partial", std::process::id()));
         let _ = std::fs::remove_dir_all(&staging);
         let result = self.fill_backup(&staging, with_key);
@@ -332,6 +334,10 @@ pub fn restore(
     let home_key = root.join(MASTER_KEY_FILE);
     let repaired = home_key.exists();
     let mut rolled_back = None;
+    if !repaired {
+        // What a killed restore left is no reason to refuse the retry.
+        crate::remove_stale_partials(root);
+    }
     if repaired {
         if !same_key(&read_key(&home_key)?, &master) {
             return Err(bad(format!(

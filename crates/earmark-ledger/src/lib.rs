@@ -338,8 +338,8 @@ fn tighten(path: &Path, mode: u32) -> Result<(), LedgerError> {
     Ok(())
 }
 
-/// Removes `dir`'s temporary files (`.<name>.<pid>.partial`, or
-/// `.<name>.<pid>.partial.<ext>` for delivered copies) whose process is
+/// Removes `dir`'s temporary files and directories (`.<name>.<pid>.partial`,
+/// or `.<name>.<pid>.partial.<ext>` for delivered copies) whose process is
 /// gone: a run killed midway left them for ever. A live process's file is
 /// kept, so concurrent runs are safe; without `/proc` nothing is removed.
 pub fn remove_stale_partials(dir: &Path) {
@@ -371,7 +371,12 @@ pub fn remove_stale_partials(dir: &Path) {
             continue;
         };
         if !proc.join(pid.to_string()).exists() {
-            let _ = std::fs::remove_file(entry.path());
+            // A killed backup leaves a staging directory of this form.
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            } else {
+                let _ = std::fs::remove_file(entry.path());
+            }
         }
     }
 }

@@ -427,3 +427,38 @@ fn restoring_an_older_backup_is_refused_without_allow_rollback() {
     let (_, verdict) = case.home.trace(&leak_gus);
     assert!(!accused(&verdict).contains(&"Hal".to_string()), "{verdict}");
 }
+
+/// What a killed `backup` or `restore` left is cleared by the next run:
+/// a backup's staging directory beside its destination, and a restore's
+/// partial ledger in the directory restored into (which a retry must not
+/// refuse as "not empty").
+#[test]
+fn debris_of_killed_backups_and_restores_is_cleared() {
+    let home = TestHome::new();
+    home.ok(&["recipient", "add", "Ana"]);
+    let dead = 4_194_000; // above any pid this test's machine hands out
+    let staging = home.path(&format!(".B1.{dead}.partial"));
+    std::fs::create_dir_all(staging.join("keystore")).unwrap();
+    std::fs::write(staging.join("ledger.sqlite"), b"half a ledger").unwrap();
+    let backup = home.path("B2");
+    home.ok(&["backup", backup.to_str().unwrap()]);
+    assert!(!staging.exists());
+
+    let fresh = home.path("fresh");
+    std::fs::create_dir(&fresh).unwrap();
+    std::fs::write(
+        fresh.join(format!(".ledger.sqlite.{dead}.partial")),
+        b"half",
+    )
+    .unwrap();
+    let restored = std::process::Command::new(env!("CARGO_BIN_EXE_earmark"))
+        .args(["restore", backup.to_str().unwrap()])
+        .env("EARMARK_HOME", &fresh)
+        .output()
+        .unwrap();
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+}
