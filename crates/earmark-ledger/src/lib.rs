@@ -562,11 +562,14 @@ impl Home {
         &self,
         update: impl FnOnce(Vec<u8>) -> Vec<u8>,
     ) -> Result<(), LedgerError> {
+        use std::os::unix::fs::OpenOptionsExt;
         let lock_path = self.root.join(LANDMARKS_LOCK);
+        // Private whatever the umask: the home's files are 0600.
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
             .open(&lock_path)
             .map_err(io(&lock_path))?;
         lock.lock().map_err(io(&lock_path))?;
@@ -575,9 +578,16 @@ impl Home {
         let partial = self
             .root
             .join(format!(".{LANDMARKS_FILE}.{}.partial", std::process::id()));
-        std::fs::write(&partial, &bytes).map_err(io(&partial))?;
-        std::fs::File::open(&partial)
-            .and_then(|f| f.sync_all())
+        let _ = std::fs::remove_file(&partial);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&partial)
+            .and_then(|mut f| {
+                f.write_all(&bytes)?;
+                f.sync_all()
+            })
             .map_err(io(&partial))?;
         std::fs::rename(&partial, &target).map_err(io(&target))?;
         drop(lock);

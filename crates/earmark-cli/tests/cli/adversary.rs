@@ -311,7 +311,8 @@ fn ambiguous_recipient_csvs_are_refused() {
 }
 
 /// Copies never go inside the home, a directory to create is not reached
-/// through `..`, and one created under `umask 000` is still 0755.
+/// through `..`, and one created under `umask 000` is still 0755 (the
+/// home's own files 0600).
 #[test]
 fn copies_go_outside_the_home_by_a_plain_path() {
     let home = TestHome::new();
@@ -358,8 +359,12 @@ fn copies_go_outside_the_home_by_a_plain_path() {
         .env("EARMARK_HOME", home.root());
     assert!(command.status().unwrap().success());
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&open).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o755);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&open), 0o755);
+    // The home's files stay private under that umask too.
+    for file in ["landmarks.idx", "landmarks.lock", "ledger.sqlite"] {
+        assert_eq!(mode(&home.root().join(file)), 0o600, "{file}");
+    }
 }
 
 /// An older backup restored over a damaged home would roll it back, and
