@@ -12,12 +12,14 @@
 # CARGO_TARGET_DIR to keep the build outside the clone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+nextest_profile=default
 if [ "${1:-}" = "--full" ]; then
     export EARMARK_TEST_FULL=1
+    nextest_profile=full
     shift
 fi
 source scripts/setup.sh
-cargo nextest run --workspace --cargo-profile ci --lib --bins --tests "$@"
+cargo nextest run --workspace --cargo-profile ci --profile "$nextest_profile" --lib --bins --tests "$@"
 if [ $# -eq 0 ]; then
     cargo test --workspace --profile ci --doc
 fi
