@@ -188,6 +188,19 @@ type Registered = (i64, std::result::Result<f64, String>, bool);
 /// loosely at a scale nobody applied).
 const SCALE_AGREEMENT: f64 = 0.04;
 
+/// Why an identifier read at time scale `read_at` (leak over original
+/// duration) cannot be the copy that registers at `master_per_leak` (master
+/// seconds per leak second), if they disagree by more than
+/// [`SCALE_AGREEMENT`].
+fn scale_disagreement(master_per_leak: f64, read_at: f64) -> Option<String> {
+    ((master_per_leak * read_at - 1.0).abs() > SCALE_AGREEMENT).then(|| {
+        format!(
+            "it registers only at time scale {master_per_leak:.3}, while the identifier was read at {:.3}",
+            1.0 / read_at
+        )
+    })
+}
+
 impl Home {
     /// Names the recipients a leaked copy came from.
     ///
@@ -470,19 +483,10 @@ impl Home {
         registered: &mut Vec<Registered>,
     ) -> Result<Option<String>> {
         let read_at = f64::from(found.scale.time_scale);
-        let decisive = |entry: &Registered| {
-            match entry {
+        let decisive = |entry: &Registered| match entry {
             (_, Err(reason), true) => Some(reason.clone()),
-            (_, Ok(master_per_leak), _)
-                if (master_per_leak * read_at - 1.0).abs() > SCALE_AGREEMENT =>
-            {
-                Some(format!(
-                    "it registers only at time scale {master_per_leak:.3}, while the identifier was read at {:.3}",
-                    1.0 / read_at
-                ))
-            }
+            (_, Ok(master_per_leak), _) => scale_disagreement(*master_per_leak, read_at),
             _ => None,
-        }
         };
         if let Some(entry) = registered.iter().find(|(w, ..)| *w == work) {
             return Ok(decisive(entry));

@@ -16,6 +16,24 @@ struct Case {
     leak: PathBuf,
 }
 
+/// A 20 s MP3 at 64 kbit/s cut from `who`'s copy of the call in `C/`.
+fn leak_of(home: &TestHome, who: &str) -> PathBuf {
+    let copy = common::copy_named(&home.path("C"), "call", who, "wav");
+    let leak = home.path(&format!("leak{who}.mp3"));
+    ffmpeg(&[
+        "-ss",
+        "5",
+        "-t",
+        "20",
+        "-i",
+        copy.to_str().unwrap(),
+        "-b:a",
+        "64k",
+        leak.to_str().unwrap(),
+    ]);
+    leak
+}
+
 impl Case {
     fn new() -> Case {
         let home = TestHome::new();
@@ -37,19 +55,7 @@ impl Case {
         }
         let copies = home.path("C");
         home.mark_all(&call, &copies);
-        let leak = home.path("leakBo.mp3");
-        let bo = common::copy_named(&copies, "call", "Bo", "wav");
-        ffmpeg(&[
-            "-ss",
-            "5",
-            "-t",
-            "20",
-            "-i",
-            bo.to_str().unwrap(),
-            "-b:a",
-            "64k",
-            leak.to_str().unwrap(),
-        ]);
+        let leak = leak_of(&home, "Bo");
         Case { home, leak }
     }
 
@@ -384,19 +390,7 @@ fn restoring_an_older_backup_is_refused_without_allow_rollback() {
         "--out",
         case.home.path("C").to_str().unwrap(),
     ]);
-    let gus = common::copy_named(&case.home.path("C"), "call", "Gus", "wav");
-    let leak_gus = case.home.path("leakGus.mp3");
-    ffmpeg(&[
-        "-ss",
-        "5",
-        "-t",
-        "20",
-        "-i",
-        gus.to_str().unwrap(),
-        "-b:a",
-        "64k",
-        leak_gus.to_str().unwrap(),
-    ]);
+    let leak_gus = leak_of(&case.home, "Gus");
     // The ledger damaged in place.
     let ledger = case.ledger();
     let mut bytes = std::fs::read(&ledger).unwrap();
