@@ -54,7 +54,7 @@ impl Case {
             home.ok(&["recipient", "add", name]);
         }
         let copies = home.path("C");
-        home.mark_all(&call, &copies);
+        home.mark_all(&call, &copies, &[]);
         let leak = leak_of(&home, "Bo");
         Case { home, leak }
     }

@@ -60,27 +60,22 @@ impl TestHome {
         std::fs::write(&csv, text).unwrap();
         self.ok(&["recipient", "import", csv.to_str().unwrap()]);
         let out = self.path("copies");
-        self.ok(&[
-            "mark",
-            work.to_str().unwrap(),
-            "--all",
-            "--out",
-            out.to_str().unwrap(),
-            "--title",
-            "Demo",
-        ]);
+        self.mark_all(work, &out, &["--title", "Demo"]);
         out
     }
 
-    /// Marks `work` for every recipient into `out`; panics on failure.
-    pub fn mark_all(&self, work: &Path, out: &Path) -> String {
-        self.ok(&[
+    /// Marks `work` for every recipient into `out`, with `extra` arguments;
+    /// panics on failure.
+    pub fn mark_all(&self, work: &Path, out: &Path, extra: &[&str]) -> String {
+        let mut args = vec![
             "mark",
             work.to_str().unwrap(),
             "--all",
             "--out",
             out.to_str().unwrap(),
-        ])
+        ];
+        args.extend_from_slice(extra);
+        self.ok(&args)
     }
 
     pub fn trace(&self, leak: &Path) -> (i32, serde_json::Value) {
