@@ -158,6 +158,25 @@ pub enum AudioError {
     },
 }
 
+impl AudioError {
+    /// The same error, said of `path`: for a file read from a copy (the
+    /// home's stored master) while the user gave another name.
+    pub fn said_of(self, path: &Path) -> Self {
+        let name = path.display().to_string();
+        match self {
+            AudioError::Open { source, .. } => AudioError::Open { path: name, source },
+            AudioError::Empty(_) => AudioError::Empty(name),
+            AudioError::Unsupported { detail, .. } => {
+                AudioError::Unsupported { path: name, detail }
+            }
+            AudioError::Corrupt { detail, .. } => AudioError::Corrupt { path: name, detail },
+            AudioError::Limits { detail, .. } => AudioError::Limits { path: name, detail },
+            AudioError::NotARegularFile(_) => AudioError::NotARegularFile(name),
+            other @ (AudioError::UnsupportedOutput(_) | AudioError::Write { .. }) => other,
+        }
+    }
+}
+
 /// Refuses anything but a regular file (following symlinks) before it is
 /// opened: opening a FIFO blocks until someone writes to it, and a device
 /// such as `/dev/zero` never ends.

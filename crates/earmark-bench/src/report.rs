@@ -545,11 +545,12 @@ impl Report {
                 md,
                 "Each excerpt is registered against the unmarked original and read through it; \
                  a trial names the recipient when the identifier decodes or the fingerprint code \
-                 accuses them among {} recipients within ε/2 = {:.0e}. The tamper map is held \
+                 accuses them among {} recipients with a bound within ε = {:.0e} (the identifier \
+                 and the code each held to half of it). The tamper map is held \
                  to the cuts and insertions the attack made: an edit is located when the \
                  reported one lies within ±{} s at each end; a spurious edit matches none.\n",
                 crate::informed::RECIPIENTS,
-                crate::informed::EPSILON / 2.0,
+                crate::informed::EPSILON,
                 crate::informed::EDIT_TOLERANCE_S
             );
             let _ = writeln!(

@@ -114,8 +114,10 @@ fn code_of(error: &Error) -> i32 {
             | LedgerError::LedgerLost { .. }
             | LedgerError::Tampered(_)
             | LedgerError::BadBackup(_)
-            | LedgerError::ReadOnlyHome { .. },
+            | LedgerError::ReadOnlyHome { .. }
+            | LedgerError::Conflict(_),
         ) => LEDGER,
+        Error::Ledger(LedgerError::SourceChanged(_)) => BAD_AUDIO,
         Error::Key(_) => BAD_KEY,
         Error::Write(_) => WRITE_FAILED,
         Error::Recipients(_) => BAD_RECIPIENTS,

@@ -443,12 +443,7 @@ pub fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> 
 
 fn print_trace(report: &TraceReport, leak: &Path) {
     if report.accused.is_empty() {
-        outln!(
-            "nothing found: no copy of a registered work is identified in {} ({:.1} s examined, {} code positions read)",
-            leak.display(),
-            report.duration_s,
-            report.positions_read
-        );
+        print_nobody_accused(report, leak);
         for n in &report.notes {
             outln!("  note: {n}");
         }
@@ -494,6 +489,41 @@ fn print_trace(report: &TraceReport, leak: &Path) {
     }
     if let Some(r) = &report.tamper_map {
         print_tamper_map(r);
+    }
+}
+
+/// Why nobody is accused: the evidence ε set aside, else the work the leak
+/// plays if one was recognised, else that nothing was found.
+fn print_nobody_accused(report: &TraceReport, leak: &Path) {
+    if !report.withheld.is_empty() {
+        outln!(
+            "nobody accused at ε = {:.1e}: the evidence below is too weak for it, though the default ε (1e-6) would accept it",
+            report.epsilon.get()
+        );
+        for w in &report.withheld {
+            let evidence: Vec<&str> = w.evidence.iter().map(|e| e.as_str()).collect();
+            outln!(
+                "  withheld {}  false-accusation bound ≤ {:.1e}  by {} (named at any ε of at least that)",
+                w.name,
+                w.false_accusation_bound,
+                evidence.join(" and ")
+            );
+        }
+    } else if let Some(r) = &report.registration {
+        outln!(
+            "nobody accused: {} plays a registered work ({:.1} s matched), but no mark in it names anyone at ε = {:.1e} ({} code positions read)",
+            leak.display(),
+            r.matched_s,
+            report.epsilon.get(),
+            report.positions_read
+        );
+    } else {
+        outln!(
+            "nothing found: no copy of a registered work is identified in {} ({:.1} s examined, {} code positions read)",
+            leak.display(),
+            report.duration_s,
+            report.positions_read
+        );
     }
 }
 

@@ -27,12 +27,16 @@ use earmark_keys::{Label, SecretKey};
 mod backup;
 mod integrity;
 pub use backup::{restore, BackupReport, Manifest, RestoreReport, BACKUP_FORMAT};
+mod masters;
 pub mod names;
+mod works;
 use integrity::{CopyRow, Head};
 pub use integrity::{Counts, HEAD_LABEL, ROW_LABEL};
+pub use masters::Ingested;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlSafeStr, SqlitePool};
+pub use works::{Reservation, WorkSpec};
 
 /// How long a writer waits for another process's transaction.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -109,6 +113,13 @@ pub enum LedgerError {
     /// A recipient name is not in the ledger.
     #[error("no recipient named {0}")]
     UnknownRecipient(String),
+    /// Another command changed what this one relied on, between reading
+    /// and writing; nothing was recorded, and running it again is safe.
+    #[error("{0}; nothing was recorded, run the command again")]
+    Conflict(String),
+    /// A file changed while it was being read into the home.
+    #[error("{0} changed while it was being read; nothing was recorded")]
+    SourceChanged(PathBuf),
     /// A work id is not in the ledger.
     #[error("no work with id {0}")]
     UnknownWork(i64),
@@ -500,50 +511,6 @@ impl Home {
 }
 
 impl Home {
-    /// Where the master of the work with SHA-256 `content_hash` (hex) is kept,
-    /// whatever its format: `masters/<hash>`. The file is a byte-for-byte
-    /// copy of what was marked, so nothing is lost.
-    pub fn master_path(&self, content_hash: &str) -> PathBuf {
-        self.root.join(MASTERS_DIR).join(content_hash)
-    }
-
-    /// Stores `source` as the master of `content_hash` (its SHA-256, which the
-    /// caller computed) unless it is already there: copied to a temporary file
-    /// in the store, fsynced, then renamed, so a crash leaves either no master
-    /// or a whole one.
-    pub fn store_master(&self, content_hash: &str, source: &Path) -> Result<PathBuf, LedgerError> {
-        let target = self.master_path(content_hash);
-        if target.is_file() {
-            return Ok(target);
-        }
-        let dir = self.root.join(MASTERS_DIR);
-        create_private_dir(&dir)?;
-        // One temporary name per process: two `mark` runs of the same work may race here.
-        let partial = dir.join(format!(".{content_hash}.{}.partial", std::process::id()));
-        let _ = std::fs::remove_file(&partial);
-        // Created private (a copy would take the source's mode, maybe 0777),
-        // and removed again if the disk fills or the source fails.
-        let copied = (|| {
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut to = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&partial)?;
-            std::io::copy(&mut std::fs::File::open(source)?, &mut to)?;
-            to.sync_all()
-        })();
-        if let Err(e) = copied {
-            let _ = std::fs::remove_file(&partial);
-            return Err(io(&partial)(e));
-        }
-        std::fs::rename(&partial, &target).map_err(io(&target))?;
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(target)
-    }
-
     /// The landmark index's bytes, as last written (empty if none was).
     /// The file is replaced atomically, so a reader never sees half of one.
     pub fn read_landmarks(&self) -> Result<Vec<u8>, LedgerError> {
@@ -592,16 +559,6 @@ impl Home {
         std::fs::rename(&partial, &target).map_err(io(&target))?;
         drop(lock);
         Ok(())
-    }
-
-    /// Removes the master of `content_hash`; `false` if there was none.
-    pub fn forget_master(&self, content_hash: &str) -> Result<bool, LedgerError> {
-        let target = self.master_path(content_hash);
-        match std::fs::remove_file(&target) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(io(&target)(e)),
-        }
     }
 }
 
@@ -1254,209 +1211,6 @@ impl Ledger {
             self.commit_audited(tx, "recipient", &detail.to_string())
                 .await?;
             Ok(added)
-        })
-    }
-
-    /// Registers a recording by its content hash, or returns the one
-    /// registered (its title updated if one is given).
-    pub fn register_work(
-        &self,
-        content_hash: &str,
-        title: Option<&str>,
-        duration_s: f64,
-        rate: u32,
-        channels: usize,
-    ) -> Result<Work, LedgerError> {
-        self.register(content_hash, title, AUDIO, duration_s, rate, channels, None)
-    }
-
-    /// Registers a transcript of `words` spoken words by its content hash,
-    /// or returns the one registered.
-    pub fn register_transcript(
-        &self,
-        content_hash: &str,
-        title: Option<&str>,
-        words: usize,
-    ) -> Result<Work, LedgerError> {
-        self.register(
-            content_hash,
-            title,
-            TRANSCRIPT,
-            0.0,
-            0,
-            0,
-            Some(words as i64),
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn register(
-        &self,
-        content_hash: &str,
-        title: Option<&str>,
-        kind: &str,
-        duration_s: f64,
-        rate: u32,
-        channels: usize,
-        words: Option<i64>,
-    ) -> Result<Work, LedgerError> {
-        self.run(async {
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            let existing = sqlx::query("SELECT * FROM works WHERE content_hash = ?")
-                .bind(content_hash)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let work = match existing {
-                Some(row) => {
-                    let work = Work {
-                        title: title.map(str::to_string).or(work_from(&row).title),
-                        ..work_from(&row)
-                    };
-                    if let Some(title) = title {
-                        sqlx::query("UPDATE works SET title = ? WHERE content_hash = ?")
-                            .bind(title)
-                            .bind(content_hash)
-                            .execute(&mut *tx)
-                            .await?;
-                        seal_work(&mut tx, &self.row_key, &work).await?;
-                    }
-                    work
-                }
-                None => {
-                    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "INSERT INTO works (id, content_hash, title, duration_s, rate, channels, created_at, kind, words) \
-                         VALUES ({}, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
-                        next_id_sql("works")
-                    )))
-                    .bind(content_hash)
-                    .bind(title)
-                    .bind(duration_s)
-                    .bind(rate as i64)
-                    .bind(channels as i64)
-                    .bind(now())
-                    .bind(kind)
-                    .bind(words)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    let work = work_from(&row);
-                    seal_work(&mut tx, &self.row_key, &work).await?;
-                    work
-                }
-            };
-            tx.commit().await?;
-            Ok(work)
-        })
-    }
-
-    /// The work with ledger id `id`.
-    pub fn work(&self, id: i64) -> Result<Option<Work>, LedgerError> {
-        self.run(async {
-            let row = sqlx::query("SELECT * FROM works WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-            Ok(row.as_ref().map(work_from))
-        })
-    }
-
-    /// Every work, by id.
-    pub fn works(&self) -> Result<Vec<Work>, LedgerError> {
-        self.run(async {
-            let rows = sqlx::query("SELECT * FROM works ORDER BY id")
-                .fetch_all(&self.pool)
-                .await?;
-            Ok(rows.iter().map(work_from).collect())
-        })
-    }
-
-    /// Records a delivered copy (replacing the record of the same work,
-    /// recipient and format) and appends the audit row, in one transaction.
-    pub fn record_copy(&self, copy: &Copy) -> Result<(), LedgerError> {
-        self.record_copies(std::slice::from_ref(copy), || Ok(()))
-    }
-
-    /// Records every copy of `copies`, each with its audit row, in one
-    /// transaction. `deliver` runs after the rows are written and before
-    /// they are committed: if it fails, nothing is recorded; if it succeeds,
-    /// everything is (or, should the commit itself fail, nothing is and the
-    /// error says so). Put the copies in place in `deliver`, so that what
-    /// the ledger holds and what was delivered cannot part.
-    pub fn record_copies(
-        &self,
-        copies: &[Copy],
-        deliver: impl FnOnce() -> Result<(), LedgerError> + Send,
-    ) -> Result<(), LedgerError> {
-        self.run(async {
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            let mut head = None;
-            for copy in copies {
-                let detail = format!(
-                    r#"{{"work":{},"recipient":{},"format":"{}","output_hash":"{}"}}"#,
-                    copy.work_id, copy.recipient_id, copy.format, copy.output_hash
-                );
-                let row = sqlx::query(
-                    "INSERT INTO copies (work_id, recipient_id, payload, output_hash, format, path, created_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?) \
-                     ON CONFLICT (work_id, recipient_id, format) DO UPDATE SET \
-                     payload = excluded.payload, output_hash = excluded.output_hash, path = excluded.path \
-                     RETURNING *",
-                )
-                .bind(copy.work_id)
-                .bind(copy.recipient_id)
-                .bind(&copy.payload)
-                .bind(&copy.output_hash)
-                .bind(&copy.format)
-                .bind(&copy.path)
-                .bind(now())
-                .fetch_one(&mut *tx)
-                .await?;
-                seal_copy(&mut tx, &self.row_key, &copy_row_from(&row)).await?;
-                head = Some(self.append_audit(&mut tx, "mark", &detail).await?);
-            }
-            deliver()?;
-            tx.commit().await?;
-            match head {
-                Some(head) => self.write_head(&head),
-                None => Ok(()),
-            }
-        })
-    }
-
-    /// The copies of `work` delivered to `recipient`.
-    pub fn copies_for(&self, work: i64, recipient: i64) -> Result<Vec<Copy>, LedgerError> {
-        self.run(async {
-            let rows = sqlx::query(
-                "SELECT * FROM copies WHERE work_id = ? AND recipient_id = ? ORDER BY id",
-            )
-            .bind(work)
-            .bind(recipient)
-            .fetch_all(&self.pool)
-            .await?;
-            Ok(rows.iter().map(copy_from_row).collect())
-        })
-    }
-
-    /// Every copy of `work`, in the order recorded.
-    pub fn copies_of(&self, work: i64) -> Result<Vec<Copy>, LedgerError> {
-        self.run(async {
-            let rows = sqlx::query("SELECT * FROM copies WHERE work_id = ? ORDER BY id")
-                .bind(work)
-                .fetch_all(&self.pool)
-                .await?;
-            Ok(rows.iter().map(copy_from_row).collect())
-        })
-    }
-
-    /// Ids of the recipients who received at least one copy of `work`, ascending.
-    pub fn recipients_of(&self, work: i64) -> Result<Vec<i64>, LedgerError> {
-        self.run(async {
-            let ids: Vec<i64> = sqlx::query_scalar(
-                "SELECT DISTINCT recipient_id FROM copies WHERE work_id = ? ORDER BY recipient_id",
-            )
-            .bind(work)
-            .fetch_all(&self.pool)
-            .await?;
-            Ok(ids)
         })
     }
 

@@ -12,6 +12,11 @@
 //! With the master at hand, `trace` may try both methods (informed, then
 //! blind when informed names no one), so every bound of an informed trace
 //! pays twice ([`Method::bound_factor`]).
+//!
+//! Every bound reported is the one compared with ε: each kind's bound is
+//! multiplied by the number of kinds ([`EVIDENCE_KINDS`]), so that a charge
+//! with bound b is made exactly when b ≤ ε, and b is the smallest ε at which
+//! it would be made.
 
 use earmark_codes::{false_accusation_bound, TardosCode};
 use earmark_engine::{payload_tail, Found, KnownPayloads, Segment};
@@ -46,11 +51,6 @@ impl Epsilon {
     /// The probability.
     pub fn get(self) -> f64 {
         self.0
-    }
-
-    /// Each kind of evidence's share of the budget.
-    pub fn half(self) -> f64 {
-        self.0 / 2.0
     }
 }
 
@@ -240,6 +240,9 @@ pub struct CodeVerdict {
 pub struct Verdict {
     /// The accused, in the order they were named.
     pub accused: Vec<Charge>,
+    /// Evidence the budget set aside that the default ε would not: each
+    /// recipient's strongest, by bound (the smallest ε that names them).
+    pub withheld: Vec<Charge>,
     /// The work they hold copies of.
     pub work: Option<i64>,
     /// The code's verdict, if any position was read.
@@ -251,31 +254,39 @@ pub struct Verdict {
 /// How many of a code's best scorers are ranked.
 pub const RANKING_SHOWN: usize = 10;
 
+/// Kinds of evidence sharing the budget ε (the identifier and the code):
+/// each kind's bound is multiplied by it, so each kind spends at most
+/// ε / `EVIDENCE_KINDS`.
+pub const EVIDENCE_KINDS: f64 = 2.0;
+
 /// The verdict on one leak: see the module documentation.
 pub fn accuse(case: &Case) -> Verdict {
-    let half = case.epsilon.half();
-    let factor = case.method.bound_factor();
+    let limit = case.epsilon.get();
+    let factor = case.method.bound_factor() * EVIDENCE_KINDS;
     let mut notes = Vec::new();
     let mut accused: Vec<Charge> = Vec::new();
+    let mut withheld: Vec<Charge> = Vec::new();
     let mut work_found = case.forced_work;
 
-    let identifier_bound = false_accusation_bound(case.candidates_checked) * factor;
+    let identifier_bound = (false_accusation_bound(case.candidates_checked) * factor).min(1.0);
     for d in &case.decoded {
-        if identifier_bound > half {
-            continue;
-        }
-        if work_found.is_some_and(|w| w != d.work) {
-            notes.push(format!("a copy of work {} is also present", d.work));
-            continue;
-        }
-        accused.push(Charge {
+        let charge = Charge {
             recipient: d.recipient,
             evidence: vec![Evidence::Identifier],
             bound: identifier_bound,
             score: d.found.pilot_z as f64,
             mark_p_value: Some(d.found.p_value),
             segments: d.found.segments.clone(),
-        });
+        };
+        if identifier_bound > limit {
+            withhold(&mut withheld, charge);
+            continue;
+        }
+        if work_found.is_some_and(|w| w != d.work) {
+            notes.push(format!("a copy of work {} is also present", d.work));
+            continue;
+        }
+        accused.push(charge);
         work_found.get_or_insert(d.work);
     }
 
@@ -290,9 +301,6 @@ pub fn accuse(case: &Case) -> Verdict {
             for scored in known.scores(soft) {
                 let tail = payload_tail(soft, scored.score);
                 let bound = (tail * union).min(1.0);
-                if bound > half {
-                    break;
-                }
                 let Some(&(recipient, _)) = informed
                     .suspects
                     .iter()
@@ -300,6 +308,18 @@ pub fn accuse(case: &Case) -> Verdict {
                 else {
                     continue;
                 };
+                let charge = Charge {
+                    recipient,
+                    evidence: vec![Evidence::Identifier],
+                    bound,
+                    score: scored.score / norm.max(1e-12),
+                    mark_p_value: Some(tail),
+                    segments: segments.clone(),
+                };
+                if bound > limit {
+                    withhold(&mut withheld, charge);
+                    break;
+                }
                 match accused.iter_mut().find(|a| a.recipient == recipient) {
                     Some(a) => {
                         a.bound = a.bound.min(bound);
@@ -309,24 +329,26 @@ pub fn accuse(case: &Case) -> Verdict {
                             earmark_engine::detect::join_segments(&mut a.segments);
                         }
                     }
-                    None => accused.push(Charge {
-                        recipient,
-                        evidence: vec![Evidence::Identifier],
-                        bound,
-                        score: scored.score / norm.max(1e-12),
-                        mark_p_value: Some(tail),
-                        segments: segments.clone(),
-                    }),
+                    None => accused.push(charge),
                 }
                 work_found.get_or_insert(informed.work);
             }
         }
     }
 
-    let code = code_verdict(&case.codes, case.fingerprint, half, factor);
+    let code = code_verdict(&case.codes, case.fingerprint, limit, factor);
     if let Some(verdict) = &code {
         for ranked in &verdict.ranking {
-            if ranked.bound > half {
+            let charge = Charge {
+                recipient: ranked.recipient,
+                evidence: vec![Evidence::Code],
+                bound: ranked.bound,
+                score: ranked.score,
+                mark_p_value: None,
+                segments: case.fingerprint_segments.to_vec(),
+            };
+            if ranked.bound > limit {
+                withhold(&mut withheld, charge);
                 break;
             }
             match accused.iter_mut().find(|a| a.recipient == ranked.recipient) {
@@ -334,25 +356,38 @@ pub fn accuse(case: &Case) -> Verdict {
                     a.evidence.push(Evidence::Code);
                     a.bound = a.bound.min(ranked.bound);
                 }
-                None => accused.push(Charge {
-                    recipient: ranked.recipient,
-                    evidence: vec![Evidence::Code],
-                    bound: ranked.bound,
-                    score: ranked.score,
-                    mark_p_value: None,
-                    segments: case.fingerprint_segments.to_vec(),
-                }),
+                None => accused.push(charge),
             }
         }
         if accused.iter().any(|a| a.evidence.contains(&Evidence::Code)) {
             work_found.get_or_insert(verdict.work);
         }
     }
+    withheld.retain(|w| !accused.iter().any(|a| a.recipient == w.recipient));
+    withheld.sort_by(|a, b| a.bound.total_cmp(&b.bound));
     Verdict {
         accused,
+        withheld,
         work: work_found,
         code,
         notes,
+    }
+}
+
+/// Keeps evidence that falls short of the caller's ε but would name its
+/// recipient at the default ε: a stricter ε than the default must say what
+/// it set aside. Weaker evidence is not kept, so nobody is named on it.
+fn withhold(withheld: &mut Vec<Charge>, charge: Charge) {
+    if charge.bound > Epsilon::DEFAULT.get() {
+        return;
+    }
+    match withheld
+        .iter_mut()
+        .find(|w| w.recipient == charge.recipient)
+    {
+        Some(w) if w.bound <= charge.bound => {}
+        Some(w) => *w = charge,
+        None => withheld.push(charge),
     }
 }
 
@@ -363,7 +398,7 @@ pub fn accuse(case: &Case) -> Verdict {
 fn code_verdict(
     codes: &[CodeSuspects],
     fingerprint: &[(u32, f32)],
-    half: f64,
+    limit: f64,
     factor: f64,
 ) -> Option<CodeVerdict> {
     let codes: Vec<&CodeSuspects> = codes.iter().filter(|c| !c.recipients.is_empty()).collect();
@@ -402,7 +437,7 @@ fn code_verdict(
     }
     // Only a work some accusation could come from is worth showing.
     let single = codes.len() == 1;
-    best.filter(|b| single || b.ranking.first().is_some_and(|r| r.bound <= half))
+    best.filter(|b| single || b.ranking.first().is_some_and(|r| r.bound <= limit))
 }
 
 /// The verdict on a leaked text's quoted fragments, read under one
@@ -531,7 +566,6 @@ mod tests {
             assert!(bad.parse::<Epsilon>().is_err(), "{bad}");
         }
         assert_eq!("1e-6".parse::<Epsilon>().unwrap().get(), 1e-6);
-        assert_eq!(Epsilon::new(0.5).unwrap().half(), 0.25);
     }
 
     #[test]

@@ -88,6 +88,20 @@ pub(crate) fn index_master(home: &Home, work_id: i64, master: &[f32]) -> Result<
     Ok(())
 }
 
+/// Takes work `work_id`'s landmarks out of the home's index: a `mark` that
+/// indexed a new work and then failed to register it.
+pub(crate) fn unindex_master(home: &Home, work_id: i64) -> Result<()> {
+    home.inner
+        .update_landmarks(|bytes| match LandmarkIndex::from_bytes(&bytes) {
+            Some(mut index) => {
+                index.remove(work_id as u32);
+                index.to_bytes()
+            }
+            None => bytes,
+        })?;
+    Ok(())
+}
+
 /// The registered work `leak` (analysis signal) comes from, by landmarks,
 /// and whether the index had to be rebuilt from the masters to say so.
 pub(crate) fn identify(home: &Home, leak: &[f32]) -> Result<(Option<Match>, bool)> {

@@ -8,7 +8,7 @@ use earmark_codes::{Identifier, IdentifierCipher, TardosCode};
 use earmark_engine::layout::FINGERPRINT_POSITIONS;
 use earmark_engine::SearchGrid;
 use earmark_keys::{Label, SecretKey};
-use earmark_ledger::{Copy, LedgerError, Recipient};
+use earmark_ledger::{Copy, LedgerError, Recipient, WorkSpec};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -114,23 +114,63 @@ struct Prepared {
     hash: String,
 }
 
+/// How many times `mark` makes its copies again when another command
+/// registered a work under the id it had reserved for a new one.
+const ATTEMPTS: usize = 3;
+
 impl Home {
     /// Gives each selected recipient their own marked copy of a recording.
     ///
     /// All or nothing: every copy is rendered, written beside its target
     /// and read back before any is put in place, and all are put in place
-    /// and recorded in one ledger transaction. On any failure no copy is
+    /// and recorded in one ledger transaction, which also registers the
+    /// work if it is new. On any failure no work is registered, no copy is
     /// recorded and no partial file remains; a rerun completes the set.
-    /// The master is decoded once and shared read-only; each copy streams
-    /// out of it, so memory stays near one decoded master however many
-    /// recipients and threads there are.
+    /// The recording is read once, into the home's master store, and
+    /// decoded from there, so what is marked is exactly what was hashed.
+    /// The decoded master is shared read-only; each copy streams out of it,
+    /// so memory stays near one decoded master however many recipients and
+    /// threads there are.
     pub fn mark(&self, request: &MarkRequest, progress: &dyn Progress) -> Result<MarkReport> {
-        let ledger = self.ledger();
         let recipients = self.select(&request.recipients)?;
         crate::output::check_output_dir(&request.out, self.root())?;
         require_regular_file(&request.work)?;
-        let content_hash = file_hash(&request.work)?;
-        let audio = earmark_audio_io::read(&request.work)?;
+        let master = self
+            .inner
+            .ingest_master(&request.work)
+            .map_err(|e| match e {
+                LedgerError::SourceChanged(path) => {
+                    Error::Audio(earmark_audio_io::AudioError::Corrupt {
+                        path: path.display().to_string(),
+                        detail: "it changed while it was being read; nothing was marked".into(),
+                    })
+                }
+                other => other.into(),
+            })?;
+        let marked = self.mark_master(request, &recipients, &master, progress);
+        if marked.is_err() && master.fresh {
+            self.forget_unregistered_master(&master.content_hash);
+        }
+        marked
+    }
+
+    /// Removes a master this run stored, unless a work now holds it (a
+    /// concurrent `mark` of the same recording may have registered it).
+    pub(crate) fn forget_unregistered_master(&self, content_hash: &str) {
+        if let Ok(None) = self.ledger().work_by_content(content_hash) {
+            let _ = self.inner.forget_master(content_hash);
+        }
+    }
+
+    fn mark_master(
+        &self,
+        request: &MarkRequest,
+        recipients: &[Recipient],
+        master: &earmark_ledger::Ingested,
+        progress: &dyn Progress,
+    ) -> Result<MarkReport> {
+        let ledger = self.ledger();
+        let audio = earmark_audio_io::read(&master.path).map_err(|e| e.said_of(&request.work))?;
         tracing::info!(
             work = %request.work.display(),
             seconds = audio.duration_s(),
@@ -139,60 +179,123 @@ impl Home {
             recipients = recipients.len(),
             "read the master"
         );
-        let work = ledger.register_work(
-            &content_hash,
-            request.title.as_deref(),
-            audio.duration_s(),
-            audio.rate,
-            audio.channels.len(),
-        )?;
-        if work.kind != earmark_ledger::AUDIO {
-            return Err(Error::Usage(format!(
-                "{} is already registered as a transcript (work {})",
-                request.work.display(),
-                work.id
-            )));
-        }
-        // The master is kept, byte for byte, for informed tracing; a copy that
-        // does not hash back to what was registered is not kept.
-        let stored = self.inner.store_master(&content_hash, &request.work)?;
-        if file_hash(&stored)? != content_hash {
-            let _ = self.inner.forget_master(&content_hash);
-            return Err(Error::Write(format!(
-                "{} changed while it was being registered; nothing marked",
-                request.work.display()
-            )));
-        }
-        // Its landmarks let `trace` name the work from a leak alone.
-        crate::informed::index_master(self, work.id, &crate::informed::analysis_signal(&audio))?;
+        let spec = WorkSpec {
+            content_hash: master.content_hash.clone(),
+            title: request.title.clone(),
+            kind: earmark_ledger::AUDIO,
+            duration_s: audio.duration_s(),
+            rate: audio.rate,
+            channels: audio.channels.len(),
+            words: None,
+        };
         crate::output::create_output_dir(&request.out)?;
         // Copies a killed run left half-written.
         earmark_ledger::remove_stale_partials(&request.out);
-        let engine_key = self.inner.master.derive(ENGINE_KEY_LABEL);
-        let cipher = IdentifierCipher::for_home(&self.inner.master, &self.inner.id);
-        let code = TardosCode::new(&self.inner.master, work.id as u32, FINGERPRINT_POSITIONS);
-        let ext = request.format.extension();
         let stem = request
             .work
             .file_stem()
             .map_or_else(|| "work".to_string(), |s| slug(&s.to_string_lossy()));
-        let target_of = |r: &Recipient| request.out.join(copy_file_name(&stem, r, ext));
-        tracing::info!(work = work.id, "registered; marking each recipient's copy");
+        let analysis = crate::informed::analysis_signal(&audio);
+        for attempt in 1..=ATTEMPTS {
+            let reservation = ledger.reserve_work(&spec)?;
+            let work = &reservation.work;
+            if work.kind != earmark_ledger::AUDIO {
+                return Err(Error::Usage(format!(
+                    "{} is already registered as a transcript (work {})",
+                    request.work.display(),
+                    work.id
+                )));
+            }
+            tracing::info!(work = work.id, "marking each recipient's copy");
+            let prepared =
+                self.prepare_copies(work.id, &audio, recipients, request, &stem, progress)?;
+            // Its landmarks let `trace` name the work from a leak alone.
+            crate::informed::index_master(self, work.id, &analysis)?;
+            let ext = request.format.extension();
+            let copies: Vec<Copy> = prepared
+                .iter()
+                .map(|p| Copy {
+                    work_id: work.id,
+                    recipient_id: p.recipient.id,
+                    payload: format!("{:016x}", p.payload),
+                    output_hash: p.hash.clone(),
+                    format: ext.to_string(),
+                    path: p.target.display().to_string(),
+                    created_at: String::new(),
+                })
+                .collect();
+            let recorded =
+                ledger.record_delivery(&reservation, &copies, || deliver(&prepared, &request.out));
+            let work = match recorded {
+                Ok(work) => work,
+                Err(e) => {
+                    for p in &prepared {
+                        let _ = std::fs::remove_file(&p.partial);
+                    }
+                    if reservation.new {
+                        let _ = crate::informed::unindex_master(self, work.id);
+                    }
+                    if matches!(e, LedgerError::Conflict(_)) && attempt < ATTEMPTS {
+                        tracing::info!(
+                            work = work.id,
+                            "the work id was taken meanwhile; marking again"
+                        );
+                        continue;
+                    }
+                    return Err(e.into());
+                }
+            };
+            return Ok(MarkReport {
+                work: work.id,
+                title: work.title.clone().unwrap_or(stem),
+                out: request.out.clone(),
+                copies: prepared
+                    .into_iter()
+                    .map(|p| CopyReport {
+                        recipient: p.recipient.name,
+                        recipient_id: p.recipient.id,
+                        path: p.target,
+                        format: request.format,
+                        output_hash: p.hash,
+                        payload: format!("{:016x}", p.payload),
+                    })
+                    .collect(),
+            });
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// Renders, writes and reads back every recipient's copy of work
+    /// `work_id` under its partial name; all of them, or none (the partial
+    /// files of a failed set are removed).
+    fn prepare_copies(
+        &self,
+        work_id: i64,
+        audio: &Audio,
+        recipients: &[Recipient],
+        request: &MarkRequest,
+        stem: &str,
+        progress: &dyn Progress,
+    ) -> Result<Vec<Prepared>> {
+        let engine_key = self.inner.master.derive(ENGINE_KEY_LABEL);
+        let cipher = IdentifierCipher::for_home(&self.inner.master, &self.inner.id);
+        let code = TardosCode::new(&self.inner.master, work_id as u32, FINGERPRINT_POSITIONS);
+        let ext = request.format.extension();
         progress.start("marking", recipients.len() as u64);
         let prepared: Vec<Result<Prepared>> = recipients
             .par_iter()
             .map(|r| {
                 let id = Identifier {
-                    work: work.id as u32,
+                    work: work_id as u32,
                     recipient: r.id as u32,
                 };
                 let payload = cipher
                     .seal(id)
                     .map_err(|e| Error::Recipients(e.to_string()))?;
-                let target = target_of(r);
-                let partial = request.out.join(partial_file_name(&stem, r, ext));
+                let target = request.out.join(copy_file_name(stem, r, ext));
+                let partial = request.out.join(partial_file_name(stem, r, ext));
                 let result = prepare_copy(
-                    &audio,
+                    audio,
                     &engine_key,
                     payload,
                     &code.codeword(r.id as u32),
@@ -217,53 +320,14 @@ impl Home {
             })
             .collect();
         progress.finish();
-        drop(audio);
-        let discard = |prepared: &[Result<Prepared>]| {
+        if let Some(position) = prepared.iter().position(Result::is_err) {
             for p in prepared.iter().flatten() {
                 let _ = std::fs::remove_file(&p.partial);
             }
-        };
-        if let Some(position) = prepared.iter().position(Result::is_err) {
-            discard(&prepared);
             let mut prepared = prepared;
             return Err(prepared.swap_remove(position).err().expect("an error"));
         }
-        let prepared: Vec<Prepared> = prepared.into_iter().map(|p| p.expect("checked")).collect();
-        let copies: Vec<Copy> = prepared
-            .iter()
-            .map(|p| Copy {
-                work_id: work.id,
-                recipient_id: p.recipient.id,
-                payload: format!("{:016x}", p.payload),
-                output_hash: p.hash.clone(),
-                format: ext.to_string(),
-                path: p.target.display().to_string(),
-                created_at: String::new(),
-            })
-            .collect();
-        let delivered = ledger.record_copies(&copies, || deliver(&prepared, &request.out));
-        if let Err(e) = delivered {
-            for p in &prepared {
-                let _ = std::fs::remove_file(&p.partial);
-            }
-            return Err(e.into());
-        }
-        Ok(MarkReport {
-            work: work.id,
-            title: work.title.clone().unwrap_or(stem),
-            out: request.out.clone(),
-            copies: prepared
-                .into_iter()
-                .map(|p| CopyReport {
-                    recipient: p.recipient.name,
-                    recipient_id: p.recipient.id,
-                    path: p.target,
-                    format: request.format,
-                    output_hash: p.hash,
-                    payload: format!("{:016x}", p.payload),
-                })
-                .collect(),
-        })
+        Ok(prepared.into_iter().map(|p| p.expect("checked")).collect())
     }
 }
 

@@ -124,6 +124,10 @@ pub struct TraceReport {
     pub work: Option<WorkRef>,
     /// The accused.
     pub accused: Vec<Accusation>,
+    /// Evidence too weak for this trace's ε that would name its recipient
+    /// at the default ε (1e-6): each one's bound is the smallest ε that
+    /// names them. Nobody here is accused.
+    pub withheld: Vec<Accusation>,
     /// The budget the verdict was held to.
     pub epsilon: Epsilon,
     /// Code positions read.
@@ -248,27 +252,8 @@ impl Home {
         };
         progress.finish();
         notes.extend(verdict.notes.iter().cloned());
-        let mut accused = Vec::new();
-        for c in &verdict.accused {
-            // A hand-edited or damaged ledger may name someone it no longer
-            // holds: nobody is accused on such a row.
-            let Some(r) = self.recipient(c.recipient)? else {
-                notes.push(format!(
-                    "the ledger records a copy for recipient {}, who is not in it; nobody is accused on that record",
-                    c.recipient
-                ));
-                continue;
-            };
-            accused.push(Accusation {
-                name: r.name,
-                recipient_id: r.id,
-                evidence: c.evidence.clone(),
-                score: c.score,
-                false_accusation_bound: c.bound,
-                mark_p_value: c.mark_p_value,
-                segments: c.segments.clone(),
-            });
-        }
+        let accused = self.named(&verdict.accused, &mut notes)?;
+        let withheld = self.named(&verdict.withheld, &mut notes)?;
         let mut ranking = Vec::new();
         for r in verdict.code.iter().flat_map(|c| &c.ranking) {
             if let Some(rec) = self.recipient(r.recipient)? {
@@ -328,6 +313,7 @@ impl Home {
         });
         Ok(TraceReport {
             found: !accused.is_empty(),
+            withheld,
             method: readings.method,
             identification: readings.identification,
             registration,
@@ -501,6 +487,39 @@ impl Home {
         let answer = decisive(&entry);
         registered.push(entry);
         Ok(answer)
+    }
+
+    /// The recipients `charges` name, as reported. A hand-edited or
+    /// damaged ledger may name someone it no longer holds: nobody is named
+    /// on such a row, and a note says so.
+    fn named(
+        &self,
+        charges: &[accuse::Charge],
+        notes: &mut Vec<String>,
+    ) -> Result<Vec<Accusation>> {
+        let mut named = Vec::new();
+        for c in charges {
+            let Some(r) = self.recipient(c.recipient)? else {
+                let note = format!(
+                    "the ledger records a copy for recipient {}, who is not in it; nobody is accused on that record",
+                    c.recipient
+                );
+                if !notes.contains(&note) {
+                    notes.push(note);
+                }
+                continue;
+            };
+            named.push(Accusation {
+                name: r.name,
+                recipient_id: r.id,
+                evidence: c.evidence.clone(),
+                score: c.score,
+                false_accusation_bound: c.bound,
+                mark_p_value: c.mark_p_value,
+                segments: c.segments.clone(),
+            });
+        }
+        Ok(named)
     }
 
     fn identify_noting(&self, leak: &[f32], notes: &mut Vec<String>) -> Result<Option<Match>> {

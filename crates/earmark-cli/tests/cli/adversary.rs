@@ -461,3 +461,125 @@ fn debris_of_killed_backups_and_restores_is_cleared() {
         String::from_utf8_lossy(&restored.stderr)
     );
 }
+
+/// A `mark` that fails registers no work and keeps no master, whatever
+/// failed: the output place, a missing encoder, or unreadable input. The
+/// next work then takes the first id, as if nothing had been tried.
+#[test]
+fn a_failed_mark_leaves_no_work_behind() {
+    let home = TestHome::new();
+    home.ok(&["recipient", "add", "Ana"]);
+    let speech = home.path("speech.wav");
+    tool(
+        "sox",
+        &[
+            fixture("long/long_call_en-f_it-m_8k.flac")
+                .to_str()
+                .unwrap(),
+            speech.to_str().unwrap(),
+            "trim",
+            "60",
+            "12",
+        ],
+    );
+    let speech_arg = speech.to_str().unwrap();
+    let refused = |out: std::process::Output, code: i32, what: &str| {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{what}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{what}: {stderr}");
+    };
+    refused(
+        home.run(&["mark", speech_arg, "--all", "--out", "/proc/nope"]),
+        6,
+        "an output directory that cannot be made",
+    );
+    let no_tools = home.path("no-tools");
+    std::fs::create_dir(&no_tools).unwrap();
+    let out = home
+        .command(&["mark", speech_arg, "--all", "--out"])
+        .arg(home.path("mp3"))
+        .args(["--format", "mp3"])
+        .env("PATH", &no_tools)
+        .output()
+        .unwrap();
+    refused(out, 8, "MP3 copies without ffmpeg");
+    assert!(!home.path("mp3").read_dir().unwrap().any(|_| true));
+    let garbage = home.path("garbage.wav");
+    let mut bytes = std::fs::read(&speech).unwrap();
+    bytes.truncate(44);
+    bytes.extend(std::iter::repeat_n(0xA5u8, 4000));
+    bytes[8..12].copy_from_slice(b"JUNK");
+    std::fs::write(&garbage, bytes).unwrap();
+    let out = home
+        .command(&["mark", garbage.to_str().unwrap(), "--all", "--out"])
+        .arg(home.path("g"))
+        .output()
+        .unwrap();
+    refused(out, 4, "unreadable audio");
+
+    let works = home.ok(&["work", "list"]);
+    assert!(works.contains("no works registered yet"), "{works}");
+    let masters: Vec<_> = std::fs::read_dir(home.root().join("masters"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(masters.is_empty(), "{masters:?}");
+    home.ok(&["audit", "verify"]);
+    let done = home.ok(&[
+        "mark",
+        speech_arg,
+        "--all",
+        "--out",
+        home.path("C").to_str().unwrap(),
+        "--json",
+    ]);
+    let done: serde_json::Value = serde_json::from_str(&done).unwrap();
+    assert_eq!(done["work"], 1, "{done}");
+}
+
+/// The bound a verdict prints is the one held against ε: a trace at that
+/// ε names Bo, one just below it names nobody and says what evidence it set
+/// aside, and a far stricter ε says the same rather than that nothing was
+/// found.
+#[test]
+fn the_printed_bound_is_the_one_compared_with_epsilon() {
+    let case = Case::new();
+    let (code, value) = case.home.trace(&case.leak);
+    assert_eq!(code, 0, "{value}");
+    assert_eq!(accused(&value), ["Bo"], "{value}");
+    let bound = value["accused"][0]["false_accusation_bound"]
+        .as_f64()
+        .unwrap();
+    let leak = case.leak.to_str().unwrap();
+    let at = |epsilon: f64| {
+        let out = case.home.run(&[
+            "trace",
+            leak,
+            "--json",
+            "--epsilon",
+            &format!("{epsilon:e}"),
+        ]);
+        let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code().unwrap(), value)
+    };
+    let (code, value) = at(bound * 1.001);
+    assert_eq!(
+        (code, accused(&value)),
+        (0, vec!["Bo".to_string()]),
+        "{value}"
+    );
+    let (code, value) = at(bound * 0.999);
+    assert_eq!(code, 3, "{value}");
+    assert!(accused(&value).is_empty(), "{value}");
+    assert_eq!(value["withheld"][0]["name"], "Bo", "{value}");
+    let withheld = value["withheld"][0]["false_accusation_bound"]
+        .as_f64()
+        .unwrap();
+    assert!(withheld >= bound * 0.999, "{withheld} against {bound}");
+
+    let out = case.home.run(&["trace", leak, "--epsilon", "1e-300"]);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("nobody accused at ε = 1.0e-300"), "{text}");
+    assert!(text.contains("withheld Bo"), "{text}");
+    assert!(!text.contains("nothing found"), "{text}");
+}

@@ -2,19 +2,19 @@
 //! meaning-preserving details that follow their codeword; a quoted passage
 //! names whose transcript it came from.
 
+mod mark;
+pub use mark::{TextCopyReport, TextMarkReport, TextMarkRequest};
+
 use std::path::{Path, PathBuf};
 
 use earmark_codes::TardosCode;
 use earmark_keys::{Label, SecretKey};
-use earmark_ledger::{Copy, Recipient, Work, TRANSCRIPT};
+use earmark_ledger::{Work, TRANSCRIPT};
 use earmark_text::{Document, Format, Mode, Prepared, RuleSet, Transcript};
-use rayon::prelude::*;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::accuse::{accuse_text, Epsilon};
-use crate::home::{copy_file_name, file_hash, hex, partial_file_name, slug};
-use crate::{Error, Home, Result, Selection};
+use crate::{Error, Home, Result};
 
 /// Words rendered and checked (transcript words times recipients) beyond
 /// which `text mark` shows progress: about a second of work.
@@ -33,54 +33,6 @@ const CHECK_LABEL: Label = Label("earmark/v1/text/self-check");
 
 /// Transcript formats.
 pub type TextFormat = Format;
-
-/// What `text mark` is asked to do.
-#[derive(Clone, Debug)]
-pub struct TextMarkRequest {
-    /// The transcript.
-    pub transcript: PathBuf,
-    /// Whom it is for.
-    pub recipients: Selection,
-    /// Directory for the variants (created if missing).
-    pub out: PathBuf,
-    /// Title recorded with the work.
-    pub title: Option<String>,
-    /// Read the transcript as this format (default: from its extension,
-    /// else from its content).
-    pub format: Option<TextFormat>,
-}
-
-/// One delivered transcript variant.
-#[derive(Clone, Debug, Serialize)]
-pub struct TextCopyReport {
-    /// The recipient's name.
-    pub recipient: String,
-    /// Recipient id.
-    pub recipient_id: i64,
-    /// Where the variant is.
-    pub path: PathBuf,
-    /// SHA-256 of the file, hex.
-    pub output_hash: String,
-}
-
-/// What `text mark` delivered.
-#[derive(Clone, Debug, Serialize)]
-pub struct TextMarkReport {
-    /// The work's ledger id.
-    pub work: i64,
-    /// Its title, else the file's stem.
-    pub title: String,
-    /// Where the variants are.
-    pub out: PathBuf,
-    /// Spoken words.
-    pub words: usize,
-    /// Variation slots found.
-    pub slots: usize,
-    /// Independent codeword positions they carry.
-    pub codeword_positions: usize,
-    /// One per recipient.
-    pub copies: Vec<TextCopyReport>,
-}
 
 /// A fragment's best-scoring recipient.
 #[derive(Clone, Debug, Serialize)]
@@ -253,7 +205,13 @@ pub struct TextCheckReport {
 
 /// Reads a text file: bounded size, UTF-8 (a byte-order mark is dropped).
 pub fn read_text(path: &Path) -> Result<String> {
-    let bad = |e: &dyn std::fmt::Display| Error::Text(format!("{}: {e}", path.display()));
+    read_text_as(path, path)
+}
+
+/// [`read_text`] of `path`, saying `name` in its errors: for a transcript
+/// read from its copy in the home's master store.
+fn read_text_as(path: &Path, name: &Path) -> Result<String> {
+    let bad = |e: &dyn std::fmt::Display| Error::Text(format!("{}: {e}", name.display()));
     let meta = std::fs::metadata(path).map_err(|e| bad(&e))?;
     if !meta.is_file() {
         return Err(bad(&"not a regular file"));
@@ -316,165 +274,6 @@ struct Registered {
 }
 
 impl Home {
-    /// Gives each selected recipient their own variant of a transcript.
-    /// Every variant is rendered and self-checked before any is written.
-    pub fn text_mark(
-        &self,
-        request: &TextMarkRequest,
-        progress: &dyn crate::Progress,
-    ) -> Result<TextMarkReport> {
-        let ledger = self.ledger();
-        let recipients = self.select(&request.recipients)?;
-        crate::output::check_output_dir(&request.out, self.root())?;
-        let raw = read_text(&request.transcript)?;
-        let document = parse(&request.transcript, raw, request.format)?;
-        let format = document.format;
-        let rules = RuleSet::standard();
-        let transcript = Transcript::new(&rules, document);
-        if transcript.codeword_len < MIN_SLOTS {
-            return Err(Error::TooLittleSignal(format!(
-                "{}: only {} independent variation slots in {} words; at least {MIN_SLOTS} are needed (longer transcripts carry more)",
-                request.transcript.display(),
-                transcript.codeword_len,
-                transcript.words()
-            )));
-        }
-        let content_hash = file_hash(&request.transcript)?;
-        let work = ledger.register_transcript(
-            &content_hash,
-            request.title.as_deref(),
-            transcript.words(),
-        )?;
-        if work.kind != TRANSCRIPT {
-            return Err(Error::Usage(format!(
-                "{} is already registered as a recording (work {})",
-                request.transcript.display(),
-                work.id
-            )));
-        }
-        let stored = self
-            .inner
-            .store_master(&content_hash, &request.transcript)?;
-        if file_hash(&stored)? != content_hash {
-            let _ = self.inner.forget_master(&content_hash);
-            return Err(Error::Write(format!(
-                "{} changed while it was being registered; nothing marked",
-                request.transcript.display()
-            )));
-        }
-        crate::output::create_output_dir(&request.out)?;
-        // Copies a killed run left half-written.
-        earmark_ledger::remove_stale_partials(&request.out);
-        let code = code(&self.inner.master, work.id, transcript.codeword_len);
-        let ext = request
-            .transcript
-            .extension()
-            .and_then(|e| e.to_str())
-            .filter(|e| Format::from_extension(e) == Some(format))
-            .unwrap_or(format.extension())
-            .to_string();
-        let stem = request
-            .transcript
-            .file_stem()
-            .map_or_else(|| "transcript".to_string(), |s| slug(&s.to_string_lossy()));
-        let target_of = |r: &Recipient| request.out.join(copy_file_name(&stem, r, &ext));
-        // Every variant is rendered and checked before any is delivered, as
-        // audio copies are: same canonical text, same structure, and every
-        // slot reads back as this recipient's bit.
-        // A bar only for work that takes a while: rendering and checking a
-        // variant costs about its words.
-        let long = transcript.words() * recipients.len() > LONG_TEXT_MARK_WORDS;
-        if long {
-            progress.start("rendering", recipients.len() as u64);
-        }
-        let rendered: Result<Vec<String>> = recipients
-            .par_iter()
-            .map(|r| {
-                if long {
-                    progress.advance(1);
-                }
-                let codeword = code.codeword(r.id as u32);
-                let check = transcript.self_check(&rules, std::slice::from_ref(&codeword));
-                if check.passed() {
-                    Ok(transcript.render(&rules, &codeword))
-                } else {
-                    Err(Error::Write(format!(
-                        "the variant for {} failed its self-check ({check:?}); nothing written",
-                        r.name
-                    )))
-                }
-            })
-            .collect::<Result<_>>();
-        if long {
-            progress.finish();
-        }
-        let rendered: Vec<String> = rendered?;
-        let mut partials = Vec::new();
-        let mut copies = Vec::new();
-        let mut reports = Vec::new();
-        for (r, text) in recipients.iter().zip(&rendered) {
-            let target = target_of(r);
-            let partial = request.out.join(partial_file_name(&stem, r, &ext));
-            let written = std::fs::write(&partial, text.as_bytes())
-                .and_then(|_| std::fs::File::open(&partial).and_then(|f| f.sync_all()));
-            partials.push((partial.clone(), target.clone()));
-            if let Err(e) = written {
-                for (p, _) in &partials {
-                    let _ = std::fs::remove_file(p);
-                }
-                return Err(Error::Write(format!(
-                    "cannot write {}: {e}",
-                    target.display()
-                )));
-            }
-            let output_hash = hex(&Sha256::digest(text.as_bytes()));
-            copies.push(Copy {
-                work_id: work.id,
-                recipient_id: r.id,
-                payload: format!("slots:{}", transcript.codeword_len),
-                output_hash: output_hash.clone(),
-                format: format!("{COPY_FORMAT_PREFIX}{ext}"),
-                path: target.display().to_string(),
-                created_at: String::new(),
-            });
-            reports.push(TextCopyReport {
-                recipient: r.name.clone(),
-                recipient_id: r.id,
-                path: target,
-                output_hash,
-            });
-        }
-        let delivered = ledger.record_copies(&copies, || {
-            for (k, (partial, target)) in partials.iter().enumerate() {
-                if let Err(source) = std::fs::rename(partial, target) {
-                    for (p, t) in &partials[..k] {
-                        let _ = std::fs::rename(t, p);
-                    }
-                    return Err(earmark_ledger::LedgerError::Io {
-                        path: target.clone(),
-                        source,
-                    });
-                }
-            }
-            Ok(())
-        });
-        if let Err(e) = delivered {
-            for (p, _) in &partials {
-                let _ = std::fs::remove_file(p);
-            }
-            return Err(e.into());
-        }
-        Ok(TextMarkReport {
-            work: work.id,
-            title: work.title.clone().unwrap_or(stem),
-            out: request.out.clone(),
-            words: transcript.words(),
-            slots: transcript.slots(),
-            codeword_positions: transcript.codeword_len,
-            copies: reports,
-        })
-    }
-
     /// The transcripts a leak may quote: `only`, or every transcript whose
     /// master is kept and that was delivered to someone.
     fn registered(&self, rules: &RuleSet, only: Option<i64>) -> Result<Vec<Registered>> {
