@@ -7,11 +7,17 @@
 //! `fuzz/corpus/` and every crash fixture, so a regression shows in seconds
 //! without a fuzzing build.
 //!
+//! One target is not a parser: `ledger_edits` edits a small ledger as an
+//! attacker with the database file would, and asks for a verdict.
+//!
 //! Owns: what each target asserts about its parser. Must not touch: any
 //! product rule (the parsers are called through their public API only).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+
+mod ledger;
+pub use ledger::ledger_edits;
 
 /// One fuzz target: its name (the folder of its seeds in `fuzz/corpus/`)
 /// and its body.
@@ -39,6 +45,10 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "landmark_index",
         run: landmark_index,
+    },
+    Target {
+        name: "ledger_edits",
+        run: ledger_edits,
     },
     Target {
         name: "recipient_csv",

@@ -81,6 +81,11 @@ fn landmark_index_seeds() {
 }
 
 #[test]
+fn ledger_edits_seeds() {
+    replay("ledger_edits", &corpus("ledger_edits"));
+}
+
+#[test]
 fn recipient_csv_seeds() {
     replay("recipient_csv", &corpus("recipient_csv"));
 }
