@@ -148,6 +148,12 @@ fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failure> {
             report.codeword_positions,
             100.0 * report.codeword_positions as f64 / report.words.max(1) as f64
         );
+        if report.slots_left_out > 0 {
+            outln!(
+                "{} slots left out because their other rendering would change what is said (`earmark text check` names them)",
+                report.slots_left_out
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -245,6 +251,36 @@ fn print_shortlist(list: &earmark::TextShortlist) {
     }
 }
 
+/// The slots left out because they would change the meaning, grouped by
+/// rule, each with its words and place.
+fn print_left_out(left_out: &[earmark::SlotFailure]) {
+    if left_out.is_empty() {
+        return;
+    }
+    let mut by_rule: std::collections::BTreeMap<&str, Vec<&earmark::SlotFailure>> =
+        std::collections::BTreeMap::new();
+    for f in left_out {
+        by_rule.entry(f.rule.as_str()).or_default().push(f);
+    }
+    outln!(
+        "{} slots left out because their other rendering would change what is said, by {} rules:",
+        left_out.len(),
+        by_rule.len()
+    );
+    for (rule, list) in by_rule {
+        outln!("  rule {rule}: {} slots", list.len());
+        for f in list {
+            outln!(
+                "    line {}, character {}: \"{}\" would become \"{}\"",
+                f.line,
+                f.column,
+                f.original,
+                f.variant
+            );
+        }
+    }
+}
+
 fn check(
     path: &Path,
     variants: usize,
@@ -263,7 +299,7 @@ fn check(
             report.codeword_positions,
             100.0 * report.codeword_positions as f64 / report.words.max(1) as f64,
             report.slots_found,
-            report.slots_found - report.slots
+            report.slots_found - report.slots - report.left_out.len()
         );
         outln!(
             "{} variants: {} canonical mismatches, {} structure changes, {} slots read back right, {} wrong, {} unread ({} fillers not read where a variant drops them all, as a cleaned-up quote reads)",
@@ -275,6 +311,7 @@ fn check(
             report.unread,
             report.fillers_excused
         );
+        print_left_out(&report.left_out);
     }
     if report.passed {
         if !json {

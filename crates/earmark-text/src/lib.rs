@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod align;
+mod check;
 pub mod document;
 pub mod read;
 pub mod rules;
@@ -20,6 +21,7 @@ pub mod slots;
 pub mod tokens;
 
 pub use align::{Fragment, GramIndex, MIN_MATCHED_WORDS};
+pub use check::SlotFailure;
 pub use document::{Document, DocumentError, Format};
 pub use read::{FragmentReading, SlotReading};
 pub use rules::{Kind, RuleSet, RulesError};
@@ -38,6 +40,9 @@ pub struct Transcript {
     pub positions: Vec<u32>,
     /// Number of codeword positions.
     pub codeword_len: usize,
+    /// Slots found but left out because their other rendering would change
+    /// what the transcript says: a rule at fault, named with its words.
+    pub left_out: Vec<SlotFailure>,
     index: GramIndex,
 }
 
@@ -205,6 +210,22 @@ impl Transcript {
             });
             prepared = Prepared::rebuild(rules, prepared);
         }
+        // A slot whose other rendering changes what is said is never
+        // varied: no variant may mean anything but what the original means.
+        let mut left_out = Vec::new();
+        for _ in 0..3 {
+            let failing = check::failing_slots(rules, &prepared, &document);
+            if failing.is_empty() {
+                break;
+            }
+            let mut k = 0;
+            prepared.slots.retain(|_| {
+                k += 1;
+                !failing.iter().any(|(i, _)| *i == k - 1)
+            });
+            left_out.extend(failing.into_iter().map(|(_, f)| f));
+            prepared = Prepared::rebuild(rules, prepared);
+        }
         let index = GramIndex::new(&prepared.words);
         let (positions, codeword_len) = positions(rules, &prepared);
         Transcript {
@@ -212,6 +233,7 @@ impl Transcript {
             prepared,
             positions,
             codeword_len,
+            left_out,
             index,
         }
     }

@@ -65,6 +65,9 @@ pub struct TextMarkReport {
     pub slots: usize,
     /// Independent codeword positions they carry.
     pub codeword_positions: usize,
+    /// Slots left out because their other rendering would change what the
+    /// transcript says (`text check` names them).
+    pub slots_left_out: usize,
     /// One per recipient.
     pub copies: Vec<TextCopyReport>,
 }
@@ -218,6 +221,7 @@ impl Home {
                 words: transcript.words(),
                 slots: transcript.slots(),
                 codeword_positions: transcript.codeword_len,
+                slots_left_out: transcript.left_out.len(),
                 copies: reports,
             });
         }

@@ -201,6 +201,10 @@ pub struct TextCheckReport {
     pub fillers_excused: usize,
     /// Whether every variant means exactly what the original means.
     pub passed: bool,
+    /// Slots found but left out because their other rendering would change
+    /// what the transcript says: each names its rule, its words either way
+    /// and its place. Variants never render them.
+    pub left_out: Vec<earmark_text::SlotFailure>,
 }
 
 /// Reads a text file: bounded size, UTF-8 (a byte-order mark is dropped).
@@ -538,6 +542,7 @@ pub fn text_check(
     codewords.extend((1..=variants.saturating_sub(2) as u32).map(|j| code.codeword(j)));
     let report = transcript.self_check(&rules, &codewords);
     Ok(TextCheckReport {
+        left_out: transcript.left_out.clone(),
         path: path.to_path_buf(),
         words: transcript.words(),
         slots: transcript.slots(),
