@@ -150,7 +150,7 @@ fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failure> {
         );
         if report.slots_left_out > 0 {
             outln!(
-                "{} slots left out because their other rendering would change what is said (`earmark text check` names them)",
+                "{} slots left out because their other rendering would change what is said or is not read back (`earmark text check` names them)",
                 report.slots_left_out
             );
         }
@@ -251,32 +251,44 @@ fn print_shortlist(list: &earmark::TextShortlist) {
     }
 }
 
-/// The slots left out because they would change the meaning, grouped by
-/// rule, each with its words and place.
+/// The slots left out, grouped by why and by rule, each with its words
+/// and place.
 fn print_left_out(left_out: &[earmark::SlotFailure]) {
-    if left_out.is_empty() {
-        return;
-    }
-    let mut by_rule: std::collections::BTreeMap<&str, Vec<&earmark::SlotFailure>> =
-        std::collections::BTreeMap::new();
-    for f in left_out {
-        by_rule.entry(f.rule.as_str()).or_default().push(f);
-    }
-    outln!(
-        "{} slots left out because their other rendering would change what is said, by {} rules:",
-        left_out.len(),
-        by_rule.len()
-    );
-    for (rule, list) in by_rule {
-        outln!("  rule {rule}: {} slots", list.len());
-        for f in list {
-            outln!(
-                "    line {}, character {}: \"{}\" would become \"{}\"",
-                f.line,
-                f.column,
-                f.original,
-                f.variant
-            );
+    use earmark::LeftOutBecause;
+    for (reason, said) in [
+        (
+            LeftOutBecause::ChangesMeaning,
+            "their other rendering would change what is said",
+        ),
+        (
+            LeftOutBecause::NotReadBack,
+            "they are not read back whatever their neighbours' renderings",
+        ),
+    ] {
+        let mut by_rule: std::collections::BTreeMap<&str, Vec<&earmark::SlotFailure>> =
+            std::collections::BTreeMap::new();
+        for f in left_out.iter().filter(|f| f.reason == reason) {
+            by_rule.entry(f.rule.as_str()).or_default().push(f);
+        }
+        if by_rule.is_empty() {
+            continue;
+        }
+        let count: usize = by_rule.values().map(Vec::len).sum();
+        outln!(
+            "{count} slots left out because {said}, by {} rules:",
+            by_rule.len()
+        );
+        for (rule, list) in by_rule {
+            outln!("  rule {rule}: {} slots", list.len());
+            for f in list {
+                outln!(
+                    "    line {}, character {}: \"{}\" would become \"{}\"",
+                    f.line,
+                    f.column,
+                    f.original,
+                    f.variant
+                );
+            }
         }
     }
 }
@@ -292,14 +304,14 @@ fn check(
         print_json(&report);
     } else {
         outln!(
-            "{}: {} words, {} slots in {} codeword positions ({:.1} per 100 words; {} found, {} left out because their reading depends on a neighbour)",
+            "{}: {} words, {} slots in {} codeword positions ({:.1} per 100 words; {} found, {} left out)",
             path.display(),
             report.words,
             report.slots,
             report.codeword_positions,
             100.0 * report.codeword_positions as f64 / report.words.max(1) as f64,
             report.slots_found,
-            report.slots_found - report.slots - report.left_out.len()
+            report.slots_found - report.slots
         );
         outln!(
             "{} variants: {} canonical mismatches, {} structure changes, {} slots read back right, {} wrong, {} unread ({} fillers not read where a variant drops them all, as a cleaned-up quote reads)",

@@ -10,12 +10,126 @@ use serde::Serialize;
 use crate::slots::{self, canonical, Prepared};
 use crate::{Document, RuleSet};
 
+/// Words that negate, besides "not", "cannot" and every "-n't".
+const NEGATIONS: &[&str] = &[
+    "not", "no", "never", "nobody", "nothing", "none", "nowhere", "neither", "nor", "cannot",
+];
+
+/// Number words and their values, up to nineteen; tens are added by
+/// [`number_value`].
+const UNITS: &[&str] = &[
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+];
+const TENS: &[&str] = &[
+    "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+];
+
+/// The value of a numeral or number word ("25", "twenty-five", "3.5").
+fn number_value(key: &str) -> Option<String> {
+    if key.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+        return Some(key.to_string());
+    }
+    let word = |w: &str| -> Option<u32> {
+        if let Some(v) = UNITS.iter().position(|u| *u == w) {
+            return Some(v as u32);
+        }
+        TENS.iter()
+            .position(|t| *t == w)
+            .map(|v| 20 + 10 * v as u32)
+    };
+    match key.split_once('-') {
+        Some((tens, unit)) => {
+            let t = word(tens).filter(|v| *v >= 20)?;
+            let u = word(unit).filter(|v| (1..10).contains(v))?;
+            Some((t + u).to_string())
+        }
+        None => word(key).map(|v| v.to_string()),
+    }
+}
+
+/// What no rule may change, whatever the rules say: the negations, the
+/// number values and the names (capitalised words inside a sentence) of
+/// `text`, as a sorted list. It is computed from the words as written, not
+/// through the rules, so a rule that claims "Friday" and "Monday" mean the
+/// same, or that drops a "not", is caught although the canonical text
+/// (which the rules define) would agree.
+pub(crate) fn protected(text: &str) -> Vec<String> {
+    let tokens = crate::tokens::tokenize(text);
+    let mut out = Vec::new();
+    let mut sentence_start = true;
+    let mut previous_end = 0;
+    for (k, t) in tokens.iter().enumerate() {
+        if text[previous_end..t.start].contains('\n') {
+            sentence_start = true;
+        }
+        previous_end = t.end;
+        let key = t.key.as_str();
+        if !t.is_wordlike() {
+            if matches!(key, "." | "!" | "?" | ":" | "..." | "…") {
+                sentence_start = true;
+            }
+            continue;
+        }
+        if NEGATIONS.contains(&key) || key.ends_with("n't") {
+            out.push("not".to_string());
+        }
+        // "no one" and "one another" are not counts.
+        let counted = key != "one"
+            || !(k > 0 && tokens[k - 1].key == "no"
+                || tokens.get(k + 1).is_some_and(|n| n.key == "another"));
+        if let Some(value) = number_value(key).filter(|_| counted) {
+            out.push(format!("#{value}"));
+        }
+        let raw = &text[t.start..t.end];
+        let title_case = raw.chars().next().is_some_and(char::is_uppercase)
+            && raw.chars().skip(1).any(char::is_lowercase);
+        if !sentence_start && title_case && key != "i" && !key.starts_with("i'") {
+            out.push(format!("name:{key}"));
+        }
+        sentence_start = false;
+    }
+    out.sort();
+    out
+}
+
 /// Characters of context shown on each side of a failing slot.
 const CONTEXT_CHARS: usize = 24;
 
-/// A slot whose other rendering does not mean what the original means.
+/// Why a slot was left out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LeftOutBecause {
+    /// Its other rendering changes the canonical text: what is said.
+    ChangesMeaning,
+    /// It is not read back as the bit it carries in some rendering of its
+    /// neighbours.
+    NotReadBack,
+}
+
+/// A slot left out of every variant, and why: a rule at fault.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SlotFailure {
+    /// Why it was left out.
+    pub reason: LeftOutBecause,
     /// The rule that found it (`family` or `family:first-form`).
     pub rule: String,
     /// The original's words at the slot, with context.
@@ -38,6 +152,7 @@ pub(crate) fn failing_slots(
 ) -> Vec<(usize, SlotFailure)> {
     use rayon::prelude::*;
     let master = canonical(rules, &prepared.text);
+    let master_protected = protected(&prepared.text);
     let written: Vec<u8> = prepared.slots.iter().map(|s| s.variant).collect();
     (0..prepared.slots.len())
         .into_par_iter()
@@ -51,12 +166,43 @@ pub(crate) fn failing_slots(
                 &prepared.slots,
                 &variants,
             );
-            if canonical(rules, &text) == master {
+            if canonical(rules, &text) == master && protected(&text) == master_protected {
                 return None;
             }
-            Some((i, describe(rules, prepared, document, i, &text)))
+            Some((
+                i,
+                describe(
+                    rules,
+                    prepared,
+                    document,
+                    i,
+                    &text,
+                    LeftOutBecause::ChangesMeaning,
+                ),
+            ))
         })
         .collect()
+}
+
+/// Slot `i` of `prepared` as a failure: its words as written and
+/// rendered the other way, everything else as written.
+pub(crate) fn flipped(
+    rules: &RuleSet,
+    prepared: &Prepared,
+    document: &Document,
+    i: usize,
+    reason: LeftOutBecause,
+) -> SlotFailure {
+    let mut variants: Vec<u8> = prepared.slots.iter().map(|s| s.variant).collect();
+    variants[i] ^= 1;
+    let text = slots::render(
+        rules,
+        &prepared.text,
+        &prepared.tokens,
+        &prepared.slots,
+        &variants,
+    );
+    describe(rules, prepared, document, i, &text, reason)
 }
 
 /// Slot `i` as a failure: its words in the original and in `rendered`
@@ -67,16 +213,30 @@ fn describe(
     document: &Document,
     i: usize,
     rendered: &str,
+    reason: LeftOutBecause,
 ) -> SlotFailure {
     let slot = &prepared.slots[i];
     let at = byte_range(prepared, slot);
     let text = &prepared.text;
     // The rendering differs from the original only around the slot: the
     // common prefix and suffix delimit what changed.
-    let prefix = common_prefix(text, rendered).min(at.start);
-    let suffix = common_suffix(&text[prefix..], &rendered[prefix..]);
+    let mut prefix = common_prefix(text, rendered).min(at.start);
+    let mut suffix = common_suffix(&text[prefix..], &rendered[prefix..]);
+    // Whole words either way: "[don't ]know" reads as "[don't know]".
+    let in_word = |c: char| c.is_alphanumeric() || c == '\'' || c == '’';
+    while let Some(c) = text[..prefix].chars().next_back().filter(|&c| in_word(c)) {
+        prefix -= c.len_utf8();
+    }
+    while let Some(c) = text[text.len() - suffix..]
+        .chars()
+        .next()
+        .filter(|&c| in_word(c))
+    {
+        suffix -= c.len_utf8();
+    }
     let (line, column) = place(prepared, document, prefix);
     SlotFailure {
+        reason,
         rule: rules.rules[slot.rule as usize].id.clone(),
         original: excerpt(text, prefix, text.len() - suffix),
         variant: excerpt(rendered, prefix, rendered.len() - suffix),

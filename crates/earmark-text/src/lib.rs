@@ -21,7 +21,7 @@ pub mod slots;
 pub mod tokens;
 
 pub use align::{Fragment, GramIndex, MIN_MATCHED_WORDS};
-pub use check::SlotFailure;
+pub use check::{LeftOutBecause, SlotFailure};
 pub use document::{Document, DocumentError, Format};
 pub use read::{FragmentReading, SlotReading};
 pub use rules::{Kind, RuleSet, RulesError};
@@ -40,11 +40,19 @@ pub struct Transcript {
     pub positions: Vec<u32>,
     /// Number of codeword positions.
     pub codeword_len: usize,
-    /// Slots found but left out because their other rendering would change
-    /// what the transcript says: a rule at fault, named with its words.
+    /// Slots found but left out, because their other rendering would change
+    /// what the transcript says or is not read back: a rule at fault, named
+    /// with its words.
     pub left_out: Vec<SlotFailure>,
     index: GramIndex,
 }
+
+/// Renderings tried when a transcript is prepared, to find the slots whose
+/// reading depends on a neighbour's rendering: the other way round from
+/// the original, the two alternations, and the rest drawn by a fixed linear
+/// congruence seeded with the pattern's number (the same for every
+/// transcript and home, so that marking and tracing keep the same slots).
+const NEIGHBOUR_PATTERNS: u64 = 11;
 
 /// What a self-read made of one slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,7 +133,8 @@ fn positions(rules: &RuleSet, prepared: &Prepared) -> (Vec<u32>, usize) {
 pub struct CheckReport {
     /// Variants rendered.
     pub variants: usize,
-    /// Variants whose canonical text differs from the master's.
+    /// Variants whose canonical text differs from the master's, or whose
+    /// negations, number values or names do.
     pub canonical_mismatches: usize,
     /// Slots read back, over all variants.
     pub slots_read: usize,
@@ -139,6 +148,8 @@ pub struct CheckReport {
     pub fillers_excused: usize,
     /// Structure (timings, labels) changed by rendering.
     pub structure_changed: usize,
+    /// Slots read back wrong or not at all, in any variant.
+    pub misread: std::collections::BTreeSet<usize>,
 }
 
 impl CheckReport {
@@ -152,6 +163,7 @@ impl CheckReport {
             unread: self.unread + other.unread,
             fillers_excused: self.fillers_excused + other.fillers_excused,
             structure_changed: self.structure_changed + other.structure_changed,
+            misread: self.misread.union(&other.misread).copied().collect(),
         }
     }
 
@@ -171,10 +183,12 @@ impl Transcript {
     /// every slot kept reads back whatever the codeword.
     pub fn new(rules: &RuleSet, document: Document) -> Transcript {
         let mut prepared = Prepared::new(rules, document.text(), Mode::Master);
+        let mut left_out = Vec::new();
         for _ in 0..3 {
             let mut bad = vec![false; prepared.slots.len()];
             let index = GramIndex::new(&prepared.words);
-            for pattern in 0..3u8 {
+            for pattern in 0..NEIGHBOUR_PATTERNS {
+                let mut state = pattern;
                 let bits: Vec<bool> = prepared
                     .slots
                     .iter()
@@ -182,7 +196,13 @@ impl Transcript {
                     .map(|(i, s)| match pattern {
                         0 => s.variant == 0,
                         1 => i % 2 == 0,
-                        _ => i % 2 == 1,
+                        2 => i % 2 == 1,
+                        _ => {
+                            state = state
+                                .wrapping_mul(6_364_136_223_846_793_005)
+                                .wrapping_add(1_442_695_040_888_963_407);
+                            state >> 63 == 1
+                        }
                     })
                     .collect();
                 let text = Self::render_text(rules, &prepared, &bits);
@@ -203,6 +223,9 @@ impl Transcript {
             if !bad.contains(&true) {
                 break;
             }
+            left_out.extend(bad.iter().enumerate().filter(|(_, &b)| b).map(|(i, _)| {
+                check::flipped(rules, &prepared, &document, i, LeftOutBecause::NotReadBack)
+            }));
             let mut k = 0;
             prepared.slots.retain(|_| {
                 k += 1;
@@ -212,7 +235,6 @@ impl Transcript {
         }
         // A slot whose other rendering changes what is said is never
         // varied: no variant may mean anything but what the original means.
-        let mut left_out = Vec::new();
         for _ in 0..3 {
             let failing = check::failing_slots(rules, &prepared, &document);
             if failing.is_empty() {
@@ -295,11 +317,12 @@ impl Transcript {
     pub fn self_check(&self, rules: &RuleSet, codewords: &[Vec<bool>]) -> CheckReport {
         use rayon::prelude::*;
         let master_canonical = canonical(rules, &self.prepared.text);
+        let master_protected = check::protected(&self.prepared.text);
         // Variants are independent; checked side by side, their counts
         // summed (the sum does not depend on the order).
         codewords
             .par_iter()
-            .map(|bits| self.check_variant(rules, bits, &master_canonical))
+            .map(|bits| self.check_variant(rules, bits, &master_canonical, &master_protected))
             .reduce(CheckReport::default, CheckReport::merged)
     }
 
@@ -309,13 +332,16 @@ impl Transcript {
         rules: &RuleSet,
         bits: &[bool],
         master_canonical: &[String],
+        master_protected: &[String],
     ) -> CheckReport {
         let mut report = CheckReport {
             variants: 1,
             ..CheckReport::default()
         };
         let spoken = self.render_spoken(rules, bits);
-        if canonical(rules, &spoken) != master_canonical {
+        if canonical(rules, &spoken) != master_canonical
+            || check::protected(&spoken) != master_protected
+        {
             report.canonical_mismatches += 1;
         }
         let whole = self.document.with_text(&spoken);
@@ -342,9 +368,15 @@ impl Transcript {
         for (i, s) in seen.iter().enumerate() {
             match s {
                 Seen::Bit(b) if *b == bits[self.position(i)] => report.slots_read += 1,
-                Seen::Bit(_) => report.wrong_bits += 1,
+                Seen::Bit(_) => {
+                    report.wrong_bits += 1;
+                    report.misread.insert(i);
+                }
                 Seen::Excused => report.fillers_excused += 1,
-                Seen::Unread => report.unread += 1,
+                Seen::Unread => {
+                    report.unread += 1;
+                    report.misread.insert(i);
+                }
             }
         }
         report

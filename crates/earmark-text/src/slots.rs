@@ -636,16 +636,29 @@ impl Prepared {
     }
 }
 
+/// Rounds of [`canonical`] at most: one rendering can open a slot the
+/// text did not have ("So, uh, what's" loses its filler and then has an
+/// introductory comma), and each round closes what the last one opened.
+const CANONICAL_ROUNDS: usize = 4;
+
 /// The canonical form of a text: every slot in its canonical rendering,
-/// as token keys (case and typography folded). Two renderings of one
-/// transcript have the same canonical form.
+/// as token keys (case and typography folded), rendered again until no
+/// slot changes. Two renderings of one transcript have the same canonical
+/// form.
 pub fn canonical(rules: &RuleSet, text: &str) -> Vec<String> {
-    let tokens = tokenize(text);
-    let slots = find(rules, text, &tokens, Mode::Leak);
-    let variants: Vec<u8> = slots
-        .iter()
-        .map(|s| rules.rules[s.rule as usize].kind.canonical_variant())
-        .collect();
-    let rendered = render(rules, text, &tokens, &slots, &variants);
-    tokenize(&rendered).into_iter().map(|t| t.key).collect()
+    let mut text = text.to_string();
+    for _ in 0..CANONICAL_ROUNDS {
+        let tokens = tokenize(&text);
+        let slots = find(rules, &text, &tokens, Mode::Leak);
+        let variants: Vec<u8> = slots
+            .iter()
+            .map(|s| rules.rules[s.rule as usize].kind.canonical_variant())
+            .collect();
+        let rendered = render(rules, &text, &tokens, &slots, &variants);
+        if rendered == text {
+            break;
+        }
+        text = rendered;
+    }
+    tokenize(&text).into_iter().map(|t| t.key).collect()
 }

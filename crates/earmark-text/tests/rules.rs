@@ -81,3 +81,56 @@ fn a_damaged_rules_file_is_refused() {
     .is_err());
     assert!(RuleSet::from_toml("not toml [").is_err());
 }
+
+/// A contraction that reads two ways ('s as is or has, 'd as had or would)
+/// is never expanded unless the next word decides it: a participle or an
+/// adverb that may announce one leaves it as written.
+#[test]
+fn ambiguous_contractions_are_expanded_only_where_the_next_word_decides() {
+    let rules = RuleSet::standard();
+    let varied = |text: &str, contraction: &str| {
+        let tokens = tokenize(text);
+        let at = text
+            .find(contraction)
+            .expect("the contraction is in the text");
+        find(&rules, text, &tokens, Mode::Master).iter().any(|s| {
+            !s.tokens.is_empty()
+                && tokens[s.tokens.start].start <= at
+                && at < tokens[s.tokens.end - 1].end
+        })
+    };
+    for (text, contraction) in [
+        ("So he's signed off on the first part.", "he's"),
+        ("Well, she's gone home.", "she's"),
+        ("And he's been doing it for years.", "he's"),
+        ("But he's not been paid.", "he's"),
+        ("And he's not signed it.", "he's"),
+        ("But it's not been easy.", "it's"),
+        ("Well, it's just left the port.", "it's"),
+        ("And she's probably gone.", "she's"),
+        ("Well, it's got to stop.", "it's"),
+        ("And she's had enough.", "she's"),
+        ("And she'd promised it by Friday.", "she'd"),
+        ("So I'd put it in the safe.", "I'd"),
+        ("But he'd read the file.", "he'd"),
+        ("And they'd said so.", "they'd"),
+        ("Then he'd better go.", "he'd"),
+        ("And I'd heard that too.", "I'd"),
+    ] {
+        assert!(
+            !varied(text, contraction),
+            "{contraction} expanded in {text:?}"
+        );
+    }
+    for (text, contraction) in [
+        ("So I'd like to see it.", "I'd"),
+        ("They said they'd be done.", "they'd"),
+        ("And he's waiting for the bank.", "he's"),
+        ("Well, that's the kind of thing.", "that's"),
+    ] {
+        assert!(
+            varied(text, contraction),
+            "{contraction} not varied in {text:?}"
+        );
+    }
+}

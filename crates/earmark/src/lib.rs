@@ -75,7 +75,7 @@ mod text;
 mod trace;
 
 pub use accuse::{Epsilon, Evidence, Method};
-pub use earmark_text::SlotFailure;
+pub use earmark_text::{LeftOutBecause, SlotFailure};
 pub use error::{Error, Result};
 pub use home::{
     AuditReport, DeliveredCopy, ForgetReport, Home, Selection, WorkDetail, WorkSummary,

@@ -66,7 +66,7 @@ pub struct TextMarkReport {
     /// Independent codeword positions they carry.
     pub codeword_positions: usize,
     /// Slots left out because their other rendering would change what the
-    /// transcript says (`text check` names them).
+    /// transcript says or is not read back (`text check` names them).
     pub slots_left_out: usize,
     /// One per recipient.
     pub copies: Vec<TextCopyReport>,

@@ -183,7 +183,7 @@ pub struct TextCheckReport {
     pub slots: usize,
     /// Codeword positions they carry.
     pub codeword_positions: usize,
-    /// Slots found before those whose reading depends on a neighbour were left out.
+    /// Slots found, before any was left out (see `left_out`).
     pub slots_found: usize,
     /// Variants rendered.
     pub variants: usize,
@@ -201,9 +201,9 @@ pub struct TextCheckReport {
     pub fillers_excused: usize,
     /// Whether every variant means exactly what the original means.
     pub passed: bool,
-    /// Slots found but left out because their other rendering would change
-    /// what the transcript says: each names its rule, its words either way
-    /// and its place. Variants never render them.
+    /// Slots found but left out, because their other rendering would change
+    /// what the transcript says or is not read back: each names why, its
+    /// rule, its words either way and its place. Variants never render them.
     pub left_out: Vec<earmark_text::SlotFailure>,
 }
 
