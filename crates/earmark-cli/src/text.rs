@@ -324,6 +324,16 @@ fn check(
             report.fillers_excused
         );
         print_left_out(&report.left_out);
+        for f in &report.misread {
+            outln!(
+                "not read back: rule {}, line {}, character {}: \"{}\" rendered as \"{}\"",
+                f.rule,
+                f.line,
+                f.column,
+                f.original,
+                f.variant
+            );
+        }
     }
     if report.passed {
         if !json {

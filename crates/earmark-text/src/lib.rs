@@ -260,6 +260,17 @@ impl Transcript {
         }
     }
 
+    /// Slot `slot` as a failure for `reason`: its rule, its words as
+    /// written and rendered the other way, and its place in the file.
+    pub fn describe_slot(
+        &self,
+        rules: &RuleSet,
+        slot: usize,
+        reason: LeftOutBecause,
+    ) -> SlotFailure {
+        check::flipped(rules, &self.prepared, &self.document, slot, reason)
+    }
+
     /// The codeword position slot `slot` renders.
     pub fn position(&self, slot: usize) -> usize {
         self.positions[slot] as usize

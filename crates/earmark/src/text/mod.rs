@@ -205,6 +205,9 @@ pub struct TextCheckReport {
     /// what the transcript says or is not read back: each names why, its
     /// rule, its words either way and its place. Variants never render them.
     pub left_out: Vec<earmark_text::SlotFailure>,
+    /// Slots kept that some variant of this check did not read back as
+    /// its bit (none when the check passes), named as `left_out` is.
+    pub misread: Vec<earmark_text::SlotFailure>,
 }
 
 /// Reads a text file: bounded size, UTF-8 (a byte-order mark is dropped).
@@ -543,6 +546,13 @@ pub fn text_check(
     let report = transcript.self_check(&rules, &codewords);
     Ok(TextCheckReport {
         left_out: transcript.left_out.clone(),
+        misread: report
+            .misread
+            .iter()
+            .map(|&slot| {
+                transcript.describe_slot(&rules, slot, earmark_text::LeftOutBecause::NotReadBack)
+            })
+            .collect(),
         path: path.to_path_buf(),
         words: transcript.words(),
         slots: transcript.slots(),
