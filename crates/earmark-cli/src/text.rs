@@ -324,14 +324,16 @@ fn check(
             report.fillers_excused
         );
         print_left_out(&report.left_out);
-        for f in &report.misread {
+        for m in &report.misread {
+            let variants: Vec<String> = m.variants.iter().map(|v| v.to_string()).collect();
             outln!(
-                "not read back: rule {}, line {}, character {}: \"{}\" rendered as \"{}\"",
-                f.rule,
-                f.line,
-                f.column,
-                f.original,
-                f.variant
+                "not read back by variants {}: rule {}, line {}, character {}: \"{}\" rendered as \"{}\"",
+                variants.join(", "),
+                m.slot.rule,
+                m.slot.line,
+                m.slot.column,
+                m.slot.original,
+                m.slot.variant
             );
         }
     }

@@ -148,8 +148,9 @@ pub struct CheckReport {
     pub fillers_excused: usize,
     /// Structure (timings, labels) changed by rendering.
     pub structure_changed: usize,
-    /// Slots read back wrong or not at all, in any variant.
-    pub misread: std::collections::BTreeSet<usize>,
+    /// Slots read back wrong or not at all, each with the variants (by
+    /// their index among the codewords checked) that misread it.
+    pub misread: std::collections::BTreeMap<usize, Vec<usize>>,
 }
 
 impl CheckReport {
@@ -163,7 +164,15 @@ impl CheckReport {
             unread: self.unread + other.unread,
             fillers_excused: self.fillers_excused + other.fillers_excused,
             structure_changed: self.structure_changed + other.structure_changed,
-            misread: self.misread.union(&other.misread).copied().collect(),
+            misread: {
+                let mut misread = self.misread;
+                for (slot, variants) in other.misread {
+                    let entry = misread.entry(slot).or_default();
+                    entry.extend(variants);
+                    entry.sort_unstable();
+                }
+                misread
+            },
         }
     }
 
@@ -333,7 +342,10 @@ impl Transcript {
         // summed (the sum does not depend on the order).
         codewords
             .par_iter()
-            .map(|bits| self.check_variant(rules, bits, &master_canonical, &master_protected))
+            .enumerate()
+            .map(|(k, bits)| {
+                self.check_variant(rules, (k, bits), &master_canonical, &master_protected)
+            })
             .reduce(CheckReport::default, CheckReport::merged)
     }
 
@@ -341,7 +353,7 @@ impl Transcript {
     fn check_variant(
         &self,
         rules: &RuleSet,
-        bits: &[bool],
+        (variant, bits): (usize, &[bool]),
         master_canonical: &[String],
         master_protected: &[String],
     ) -> CheckReport {
@@ -381,12 +393,12 @@ impl Transcript {
                 Seen::Bit(b) if *b == bits[self.position(i)] => report.slots_read += 1,
                 Seen::Bit(_) => {
                     report.wrong_bits += 1;
-                    report.misread.insert(i);
+                    report.misread.insert(i, vec![variant]);
                 }
                 Seen::Excused => report.fillers_excused += 1,
                 Seen::Unread => {
                     report.unread += 1;
-                    report.misread.insert(i);
+                    report.misread.insert(i, vec![variant]);
                 }
             }
         }

@@ -85,9 +85,9 @@ pub use keyed::{create_key_file, embed_file, extract_file, load_key_file, parse_
 pub use mark::{CopyReport, Format, MarkReport, MarkRequest, ENGINE_KEY_LABEL};
 pub use output::create_output_file;
 pub use text::{
-    load_transcript, read_text, text_check, ShortlistEntry, TextCheckReport, TextCopyReport,
-    TextFormat, TextMarkReport, TextMarkRequest, TextShortlist, TextTraceReport, MAX_TEXT_BYTES,
-    MIN_SLOTS,
+    load_transcript, read_text, text_check, Misread, ShortlistEntry, TextCheckReport,
+    TextCopyReport, TextFormat, TextMarkReport, TextMarkRequest, TextShortlist, TextTraceReport,
+    MAX_TEXT_BYTES, MIN_SLOTS,
 };
 pub use trace::{
     Accusation, RankedRecipient, RegistrationReport, TraceReport, TraceRequest, WorkRef,

@@ -500,6 +500,16 @@ fn a_plain_text_call_transcript_passes_and_names_what_it_leaves_out() {
     let density =
         report["codeword_positions"].as_f64().unwrap() / report["words"].as_f64().unwrap();
     assert!(density >= 0.083, "{density} positions per word");
+    let counted: u64 = report["left_out_by_rule"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        counted as usize,
+        report["left_out"].as_array().unwrap().len()
+    );
     for slot in report["left_out"].as_array().unwrap() {
         let line = slot["line"].as_u64().unwrap() as usize;
         let text = std::fs::read_to_string(&call).unwrap();

@@ -205,9 +205,21 @@ pub struct TextCheckReport {
     /// what the transcript says or is not read back: each names why, its
     /// rule, its words either way and its place. Variants never render them.
     pub left_out: Vec<earmark_text::SlotFailure>,
+    /// How many slots each rule had left out.
+    pub left_out_by_rule: std::collections::BTreeMap<String, usize>,
     /// Slots kept that some variant of this check did not read back as
     /// its bit (none when the check passes), named as `left_out` is.
-    pub misread: Vec<earmark_text::SlotFailure>,
+    pub misread: Vec<Misread>,
+}
+
+/// A slot some variant of `text check` did not read back as its bit.
+#[derive(Clone, Debug, Serialize)]
+pub struct Misread {
+    /// The rule, the words either way and the place.
+    #[serde(flatten)]
+    pub slot: earmark_text::SlotFailure,
+    /// The variants (numbered from 0 among those checked) that misread it.
+    pub variants: Vec<usize>,
 }
 
 /// Reads a text file: bounded size, UTF-8 (a byte-order mark is dropped).
@@ -546,11 +558,23 @@ pub fn text_check(
     let report = transcript.self_check(&rules, &codewords);
     Ok(TextCheckReport {
         left_out: transcript.left_out.clone(),
+        left_out_by_rule: transcript.left_out.iter().fold(
+            std::collections::BTreeMap::new(),
+            |mut counts, f| {
+                *counts.entry(f.rule.clone()).or_insert(0) += 1;
+                counts
+            },
+        ),
         misread: report
             .misread
             .iter()
-            .map(|&slot| {
-                transcript.describe_slot(&rules, slot, earmark_text::LeftOutBecause::NotReadBack)
+            .map(|(&slot, variants)| Misread {
+                slot: transcript.describe_slot(
+                    &rules,
+                    slot,
+                    earmark_text::LeftOutBecause::NotReadBack,
+                ),
+                variants: variants.clone(),
             })
             .collect(),
         path: path.to_path_buf(),
