@@ -436,10 +436,125 @@ pub(crate) fn check(
             "the {format} copy of work {work} for recipient {recipient} (audit row {seq}) is missing from the copies table"
         ));
     }
+    names_follow_history(snapshot)?;
     Ok(Counts {
         audit_rows,
         recipients: snapshot.recipients.len(),
         works: snapshot.works.len(),
         copies: snapshot.copies.len(),
     })
+}
+
+/// Every recipient's name is the one the audit chain last gave them: added
+/// or imported under it, then renamed. The rows' MACs already say a row
+/// was written under the key; this says it was written through a command
+/// the chain recorded, so that even rows sealed again with the key cannot
+/// swap two people's names unseen. Ids the chain never named (imports
+/// recorded before imports listed their names) are not checked.
+fn names_follow_history(snapshot: &Snapshot) -> Result<(), String> {
+    let mut named: BTreeMap<i64, (String, i64)> = BTreeMap::new();
+    for entry in snapshot.audit.iter().filter(|e| e.action == "recipient") {
+        let Ok(detail) = serde_json::from_str::<serde_json::Value>(&entry.detail) else {
+            continue;
+        };
+        let id = |key: &str| detail.get(key).and_then(|v| v.as_i64());
+        let text = |key: &str| detail.get(key).and_then(|v| v.as_str()).map(str::to_string);
+        if let (Some(id), Some(name)) = (id("added"), text("name")) {
+            named.insert(id, (name, entry.seq));
+        } else if let (Some(id), Some(to)) = (id("renamed"), text("to")) {
+            named.insert(id, (to, entry.seq));
+        } else if let Some(id) = id("removed") {
+            named.remove(&id);
+        } else if let Some(list) = detail.get("recipients").and_then(|v| v.as_array()) {
+            for r in list {
+                if let (Some(id), Some(name)) = (
+                    r.get("id").and_then(|v| v.as_i64()),
+                    r.get("name").and_then(|v| v.as_str()),
+                ) {
+                    named.insert(id, (name.to_string(), entry.seq));
+                }
+            }
+        }
+    }
+    for (r, _) in &snapshot.recipients {
+        if let Some((name, seq)) = named.get(&r.id) {
+            if *name != r.name {
+                return Err(format!(
+                    "recipient row {} is named {}, but the audit chain (row {seq}) last named them {}",
+                    r.id,
+                    crate::names::printable(&r.name),
+                    crate::names::printable(name)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{names_follow_history, Snapshot};
+    use crate::{AuditEntry, Recipient};
+
+    fn entry(seq: i64, detail: serde_json::Value) -> AuditEntry {
+        AuditEntry {
+            seq,
+            at: String::new(),
+            action: "recipient".into(),
+            detail: detail.to_string(),
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    fn recipient(id: i64, name: &str) -> (Recipient, Option<String>) {
+        let r = Recipient {
+            id,
+            name: name.into(),
+            email: None,
+            org: None,
+            created_at: String::new(),
+            retired_at: None,
+        };
+        (r, None)
+    }
+
+    /// Names that follow their additions, imports and renames pass; two
+    /// names swapped behind the chain's back are refused, naming the row.
+    #[test]
+    fn names_must_be_the_ones_the_chain_last_gave() {
+        let audit = vec![
+            entry(2, serde_json::json!({"added": 1, "name": "Ana"})),
+            entry(
+                3,
+                serde_json::json!({"imported": 2, "from": "p.csv",
+                    "recipients": [{"id": 2, "name": "Bo"}, {"id": 3, "name": "Cy"}]}),
+            ),
+            entry(
+                4,
+                serde_json::json!({"renamed": 3, "from": "Cy", "to": "Cyd"}),
+            ),
+            // An import recorded before imports listed their names.
+            entry(5, serde_json::json!({"imported": 1, "from": "old.csv"})),
+        ];
+        let snapshot = |names: &[(i64, &str)]| Snapshot {
+            head: None,
+            audit: audit.clone(),
+            recipients: names.iter().map(|&(id, n)| recipient(id, n)).collect(),
+            works: Vec::new(),
+            copies: Vec::new(),
+        };
+        assert_eq!(
+            names_follow_history(&snapshot(&[(1, "Ana"), (2, "Bo"), (3, "Cyd"), (4, "Dee")])),
+            Ok(())
+        );
+        let swapped = names_follow_history(&snapshot(&[(1, "Bo"), (2, "Ana"), (3, "Cyd")]));
+        assert!(
+            swapped
+                .as_ref()
+                .is_err_and(|e| e.contains("recipient row 1 is named 'Bo'")),
+            "{swapped:?}"
+        );
+        assert!(names_follow_history(&snapshot(&[(3, "Cy")])).is_err());
+    }
 }
