@@ -68,7 +68,7 @@ impl Probe {
 }
 
 fn missing(program: &str, name: &str, why: &AudioError) -> AudioError {
-    AudioError::Unsupported {
+    AudioError::MissingTool {
         path: name.to_string(),
         detail: format!(
             "{}; formats such as AMR, GSM WAV and WMA are read through {program}, which is not installed (Debian package {PACKAGE})",
@@ -242,7 +242,7 @@ impl Stream {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => AudioError::Unsupported {
+                std::io::ErrorKind::NotFound => AudioError::MissingTool {
                     path: name.to_string(),
                     detail: format!(
                         "{} audio is read through ffmpeg, which is not installed (Debian package {PACKAGE})",

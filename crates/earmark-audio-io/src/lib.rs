@@ -142,6 +142,14 @@ pub enum AudioError {
         /// Which limit.
         detail: String,
     },
+    /// Reading it needs a program that is not installed.
+    #[error("{path}: {detail}")]
+    MissingTool {
+        /// The path.
+        path: String,
+        /// What is needed, and why.
+        detail: String,
+    },
     /// The path names a directory, device or pipe.
     #[error("{0}: not a regular file (a directory, device or pipe); give an audio file")]
     NotARegularFile(String),
@@ -171,6 +179,9 @@ impl AudioError {
             }
             AudioError::Corrupt { detail, .. } => AudioError::Corrupt { path: name, detail },
             AudioError::Limits { detail, .. } => AudioError::Limits { path: name, detail },
+            AudioError::MissingTool { detail, .. } => {
+                AudioError::MissingTool { path: name, detail }
+            }
             AudioError::NotARegularFile(_) => AudioError::NotARegularFile(name),
             other @ (AudioError::UnsupportedOutput(_) | AudioError::Write { .. }) => other,
         }

@@ -1,6 +1,6 @@
 //! Exit codes and the one-line failure messages behind them.
 
-use earmark::{AudioError, EngineError, Error, LedgerError};
+use earmark::{Error, ErrorKind};
 
 /// Usage error: bad arguments or payload (clap also exits 2).
 pub const USAGE: i32 = 2;
@@ -14,7 +14,7 @@ pub const BAD_KEY: i32 = 5;
 pub const WRITE_FAILED: i32 = 6;
 /// The input is too short or too silent to carry the mark.
 pub const TOO_LITTLE_SIGNAL: i32 = 7;
-/// A program the benchmark needs (ffmpeg, sox) is not installed.
+/// A program that is needed (ffmpeg, ffprobe, sox) is not installed.
 pub const MISSING_TOOL: i32 = 8;
 /// The benchmark ran, but its gate (required recovery, no false alarm) failed.
 pub const GATE_FAILED: i32 = 9;
@@ -27,23 +27,80 @@ pub const BAD_RECIPIENTS: i32 = 12;
 /// A transcript or leaked text could not be read: missing, empty, binary,
 /// not UTF-8, too large, or malformed subtitles.
 pub const BAD_TEXT: i32 = 13;
+/// A work id the ledger does not hold.
+pub const UNKNOWN_WORK: i32 = 14;
 
-/// The exit codes, for `earmark --help` (kept beside the constants above).
-pub const HELP: &str = "\
-Exit codes:
-  0   done; `trace`/`extract` found a mark
-  2   usage: bad arguments, payload or epsilon
-  3   no watermark found; `trace` accuses nobody
-  4   unreadable audio: missing, empty, corrupt, unsupported, too long
-  5   key file missing, damaged or about to be overwritten
-  6   output not writable (disk full, no such directory)
-  7   audio too short or too silent to carry the mark
-  8   a program that is needed (ffmpeg, sox) is missing
-  9   `bench --gate` failed
-  10  no home, or `init` on an existing one
-  11  ledger: damaged, altered, lost, unwritable or locked; a bad backup
-  12  unknown, duplicate, look-alike or malformed recipients
-  13  unreadable transcript or leaked text";
+/// One exit code: the number, the library's kind of failure it stands
+/// for (none for the codes that are not failures of the library), and its
+/// meaning as `--help`, the man pages and the README say it.
+pub struct ExitStatus {
+    /// The code.
+    pub code: i32,
+    /// The failures it stands for.
+    pub kind: Option<ErrorKind>,
+    /// What it means, in one line.
+    pub meaning: &'static str,
+}
+
+/// Every exit code: the one table the help, the man pages and the README
+/// come from (the README's copy is checked against it by a test).
+pub const TABLE: &[ExitStatus] = &[
+    ExitStatus { code: 0, kind: None, meaning: "done; `trace` or `extract` found a mark" },
+    ExitStatus { code: USAGE, kind: Some(ErrorKind::Usage), meaning: "usage: bad arguments, payload or ε" },
+    ExitStatus { code: NOT_FOUND, kind: None, meaning: "no watermark found; nobody accused" },
+    ExitStatus {
+        code: BAD_AUDIO,
+        kind: Some(ErrorKind::BadAudio),
+        meaning: "unreadable audio: missing, empty, corrupt, unsupported, too long, or changed while read",
+    },
+    ExitStatus {
+        code: BAD_KEY,
+        kind: Some(ErrorKind::BadKey),
+        meaning: "key file missing, damaged, about to be overwritten, or not this home's",
+    },
+    ExitStatus { code: WRITE_FAILED, kind: Some(ErrorKind::WriteFailed), meaning: "output not writable" },
+    ExitStatus {
+        code: TOO_LITTLE_SIGNAL,
+        kind: Some(ErrorKind::TooLittleSignal),
+        meaning: "audio too short or too silent to carry the mark; a transcript with too few slots",
+    },
+    ExitStatus {
+        code: MISSING_TOOL,
+        kind: Some(ErrorKind::MissingTool),
+        meaning: "a program that is needed (ffmpeg, ffprobe, sox) is missing",
+    },
+    ExitStatus { code: GATE_FAILED, kind: None, meaning: "`bench --gate` failed" },
+    ExitStatus { code: NO_HOME, kind: Some(ErrorKind::NoHome), meaning: "no home, or `init` on an existing one" },
+    ExitStatus {
+        code: LEDGER,
+        kind: Some(ErrorKind::Ledger),
+        meaning: "ledger damaged, altered, lost, unwritable or locked; a bad backup",
+    },
+    ExitStatus {
+        code: BAD_RECIPIENTS,
+        kind: Some(ErrorKind::BadRecipients),
+        meaning: "unknown, duplicate, look-alike or malformed recipients",
+    },
+    ExitStatus { code: BAD_TEXT, kind: Some(ErrorKind::BadText), meaning: "unreadable transcript or leaked text" },
+    ExitStatus { code: UNKNOWN_WORK, kind: Some(ErrorKind::UnknownWork), meaning: "no work with that id" },
+];
+
+/// The exit codes as `earmark --help` ends with them.
+pub fn help() -> String {
+    let mut out = String::from("Exit codes:");
+    for status in TABLE {
+        out.push_str(&format!("\n  {:<3} {}", status.code, status.meaning));
+    }
+    out
+}
+
+/// The exit code of a kind of failure.
+pub fn code_of(kind: ErrorKind) -> i32 {
+    TABLE
+        .iter()
+        .find(|s| s.kind == Some(kind))
+        .map_or(USAGE, |s| s.code)
+}
 
 /// A failure with its exit code and one-line message.
 #[derive(Debug)]
@@ -84,55 +141,31 @@ impl Failure {
     }
 }
 
-/// The exit code of each library error.
-fn code_of(error: &Error) -> i32 {
-    match error {
-        Error::Usage(_) | Error::Epsilon(_) => USAGE,
-        Error::Audio(AudioError::Write { .. } | AudioError::UnsupportedOutput(_)) => WRITE_FAILED,
-        Error::Audio(_) => BAD_AUDIO,
-        Error::Engine(EngineError::TooLittleSignal { .. }) => TOO_LITTLE_SIGNAL,
-        Error::Engine(EngineError::BadStrength(_) | EngineError::BadFingerprint(_)) => USAGE,
-        Error::Engine(EngineError::BadChannels | EngineError::BadRate(_)) => BAD_AUDIO,
-        Error::Ledger(
-            LedgerError::NoHomeDirectory
-            | LedgerError::NotInitialised(_)
-            | LedgerError::AlreadyInitialised(_),
-        ) => NO_HOME,
-        Error::Ledger(LedgerError::MasterKey { .. }) => BAD_KEY,
-        Error::Ledger(LedgerError::BackupTarget(_)) => WRITE_FAILED,
-        Error::Ledger(
-            LedgerError::DuplicateRecipient(_)
-            | LedgerError::BadName(_)
-            | LedgerError::ConfusableRecipient { .. }
-            | LedgerError::UnknownRecipient(_)
-            | LedgerError::UnknownWork(_)
-            | LedgerError::BadCsv { .. },
-        ) => BAD_RECIPIENTS,
-        Error::Ledger(
-            LedgerError::Io { .. }
-            | LedgerError::Database(_)
-            | LedgerError::LedgerLost { .. }
-            | LedgerError::Tampered(_)
-            | LedgerError::BadBackup(_)
-            | LedgerError::ReadOnlyHome { .. }
-            | LedgerError::Conflict(_),
-        ) => LEDGER,
-        Error::Ledger(LedgerError::SourceChanged(_)) => BAD_AUDIO,
-        Error::Key(_) => BAD_KEY,
-        Error::Write(_) => WRITE_FAILED,
-        Error::Recipients(_) => BAD_RECIPIENTS,
-        Error::Text(_) => BAD_TEXT,
-        Error::TooLittleSignal(_) => TOO_LITTLE_SIGNAL,
-        Error::MissingTool(_) => MISSING_TOOL,
-        Error::Integrity(_) => LEDGER,
-    }
-}
-
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
         Failure {
-            code: code_of(&error),
+            code: code_of(error.kind()),
             message: error.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind of failure has exactly one code, and no two rows share one.
+    #[test]
+    fn every_kind_has_one_code_and_codes_are_distinct() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(
+                TABLE.iter().filter(|s| s.kind == Some(kind)).count(),
+                1,
+                "{kind:?}"
+            );
+        }
+        let mut codes: Vec<i32> = TABLE.iter().map(|s| s.code).collect();
+        codes.dedup();
+        assert_eq!(codes.len(), TABLE.len());
     }
 }

@@ -249,12 +249,12 @@ pub fn backup(
     } else {
         let m = &report.manifest;
         outln!(
-            "backed up {} audit rows, {} recipients, {} works, {} copies and {} masters to {}{}",
-            m.audit_rows,
-            m.recipients,
-            m.works,
-            m.copies,
-            m.masters.len(),
+            "backed up {}, {}, {}, {} and {} to {}{}",
+            count(m.audit_rows, "audit row", "audit rows"),
+            count(m.recipients, "recipient", "recipients"),
+            count(m.works, "work", "works"),
+            count(m.copies, "copy", "copies"),
+            count(m.masters.len(), "master", "masters"),
             report.path.display(),
             if m.key_included {
                 " (with the master key: keep it as safe as the home)"
@@ -281,13 +281,13 @@ pub fn restore(
     } else {
         let r = &report.records;
         outln!(
-            "restored the home at {} from the backup of {}: {} audit rows; {} recipients, {} works and {} copies authenticated",
+            "restored the home at {} from the backup of {}: {}; {}, {} and {} authenticated",
             report.home.display(),
             report.manifest.created_at,
-            r.audit_rows,
-            r.recipients,
-            r.works,
-            r.copies
+            count(r.audit_rows, "audit row", "audit rows"),
+            count(r.recipients, "recipient", "recipients"),
+            count(r.works, "work", "works"),
+            count(r.copies, "copy", "copies")
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -441,12 +441,23 @@ pub fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> 
     })
 }
 
+/// `n` with its noun, singular or plural: "1 work", "2 works".
+fn count(n: usize, singular: &str, plural: &str) -> String {
+    format!("{n} {}", if n == 1 { singular } else { plural })
+}
+
+/// An RFC 3339 time to the second, so that columns line up whatever the
+/// fraction the ledger recorded.
+fn to_the_second(at: &str) -> String {
+    match at.get(..19) {
+        Some(seconds) if at.len() > 19 => format!("{seconds}Z"),
+        _ => at.to_string(),
+    }
+}
+
 fn print_trace(report: &TraceReport, leak: &Path) {
     if report.accused.is_empty() {
         print_nobody_accused(report, leak);
-        for n in &report.notes {
-            outln!("  note: {n}");
-        }
     } else {
         let work = report.work.as_ref().expect("accusations name a work");
         outln!(
@@ -489,6 +500,10 @@ fn print_trace(report: &TraceReport, leak: &Path) {
     }
     if let Some(r) = &report.tamper_map {
         print_tamper_map(r);
+    }
+    // Every note, accused or not, as the JSON has them.
+    for n in &report.notes {
+        outln!("note: {n}");
     }
 }
 
@@ -697,11 +712,11 @@ pub fn audit(home: Option<&Path>, action: AuditAction) -> Result<ExitCode, Failu
                 None => {
                     let r = &report.records;
                     outln!(
-                        "audit chain intact: {} rows; {} recipients, {} works and {} copies authenticated",
-                        report.rows,
-                        r.recipients,
-                        r.works,
-                        r.copies
+                        "audit chain intact: {}; {}, {} and {} authenticated",
+                        count(report.rows, "row", "rows"),
+                        count(r.recipients, "recipient", "recipients"),
+                        count(r.works, "work", "works"),
+                        count(r.copies, "copy", "copies")
                     );
                     Ok(ExitCode::SUCCESS)
                 }
@@ -717,7 +732,13 @@ pub fn audit(home: Option<&Path>, action: AuditAction) -> Result<ExitCode, Failu
                 print_json(&log);
             } else {
                 for e in log {
-                    outln!("{:>6}  {}  {:<10} {}", e.seq, e.at, e.action, e.detail);
+                    outln!(
+                        "{:>6}  {}  {:<10} {}",
+                        e.seq,
+                        to_the_second(&e.at),
+                        e.action,
+                        e.detail
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)

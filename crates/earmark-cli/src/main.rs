@@ -60,7 +60,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Leak tracing for sensitive audio: keyed, inaudible watermarks that survive
 /// the channels leaks go through.
 #[derive(Parser)]
-#[command(name = "earmark", version, about, after_help = exit::HELP)]
+#[command(name = "earmark", version, about, after_help = exit::help())]
 struct Cli {
     /// The earmark home (keystore and ledger); default $EARMARK_HOME,
     /// else the XDG data directory.

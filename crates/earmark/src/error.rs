@@ -4,6 +4,7 @@
 use earmark_audio_io::AudioError;
 use earmark_engine::EngineError;
 use earmark_ledger::LedgerError;
+use serde::Serialize;
 
 use crate::accuse::BadEpsilon;
 
@@ -52,3 +53,105 @@ pub enum Error {
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What kind of failure an [`Error`] is: the one classification every
+/// front end maps to its own signal (the command's exit code, the
+/// service's HTTP status), each in one table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// Bad arguments, payload or ε.
+    Usage,
+    /// Audio that cannot be read: missing, empty, corrupt, unsupported,
+    /// too long, or changed while read.
+    BadAudio,
+    /// A key file missing, damaged, about to be overwritten, or not this
+    /// home's.
+    BadKey,
+    /// An output that cannot be written.
+    WriteFailed,
+    /// Audio too short or too silent to carry the mark; a transcript with
+    /// too few slots.
+    TooLittleSignal,
+    /// A program that is needed (ffmpeg, ffprobe, sox) is not installed.
+    MissingTool,
+    /// No home, or `init` on an existing one.
+    NoHome,
+    /// The ledger is damaged, altered, lost, unwritable or locked, or a
+    /// backup is bad.
+    Ledger,
+    /// Unknown, duplicate, look-alike or malformed recipients.
+    BadRecipients,
+    /// A transcript or leaked text that cannot be read.
+    BadText,
+    /// A work id the ledger does not hold.
+    UnknownWork,
+}
+
+impl ErrorKind {
+    /// Every kind, for front ends that check their table covers them all.
+    pub const ALL: [ErrorKind; 11] = [
+        ErrorKind::Usage,
+        ErrorKind::BadAudio,
+        ErrorKind::BadKey,
+        ErrorKind::WriteFailed,
+        ErrorKind::TooLittleSignal,
+        ErrorKind::MissingTool,
+        ErrorKind::NoHome,
+        ErrorKind::Ledger,
+        ErrorKind::BadRecipients,
+        ErrorKind::BadText,
+        ErrorKind::UnknownWork,
+    ];
+}
+
+impl Error {
+    /// The kind of this failure.
+    pub fn kind(&self) -> ErrorKind {
+        use ErrorKind as K;
+        match self {
+            Error::Usage(_) | Error::Epsilon(_) => K::Usage,
+            Error::Audio(AudioError::Write { .. } | AudioError::UnsupportedOutput(_)) => {
+                K::WriteFailed
+            }
+            Error::Audio(AudioError::MissingTool { .. }) => K::MissingTool,
+            Error::Audio(_) => K::BadAudio,
+            Error::Engine(EngineError::TooLittleSignal { .. }) => K::TooLittleSignal,
+            Error::Engine(EngineError::BadStrength(_) | EngineError::BadFingerprint(_)) => K::Usage,
+            Error::Engine(EngineError::BadChannels | EngineError::BadRate(_)) => K::BadAudio,
+            Error::Ledger(e) => ledger_kind(e),
+            Error::Key(_) => K::BadKey,
+            Error::Write(_) => K::WriteFailed,
+            Error::Recipients(_) => K::BadRecipients,
+            Error::Text(_) => K::BadText,
+            Error::TooLittleSignal(_) => K::TooLittleSignal,
+            Error::MissingTool(_) => K::MissingTool,
+            Error::Integrity(_) => K::Ledger,
+        }
+    }
+}
+
+fn ledger_kind(error: &LedgerError) -> ErrorKind {
+    use ErrorKind as K;
+    match error {
+        LedgerError::NoHomeDirectory
+        | LedgerError::NotInitialised(_)
+        | LedgerError::AlreadyInitialised(_) => K::NoHome,
+        LedgerError::MasterKey { .. } => K::BadKey,
+        LedgerError::BackupTarget(_) => K::WriteFailed,
+        LedgerError::UnknownWork(_) => K::UnknownWork,
+        LedgerError::SourceChanged(_) => K::BadAudio,
+        LedgerError::DuplicateRecipient(_)
+        | LedgerError::BadName(_)
+        | LedgerError::ConfusableRecipient { .. }
+        | LedgerError::UnknownRecipient(_)
+        | LedgerError::BadCsv { .. } => K::BadRecipients,
+        LedgerError::Io { .. }
+        | LedgerError::Database(_)
+        | LedgerError::LedgerLost { .. }
+        | LedgerError::Tampered(_)
+        | LedgerError::BadBackup(_)
+        | LedgerError::ReadOnlyHome { .. }
+        | LedgerError::Conflict(_) => K::Ledger,
+    }
+}

@@ -76,7 +76,7 @@ mod trace;
 
 pub use accuse::{Epsilon, Evidence, Method};
 pub use earmark_text::{LeftOutBecause, SlotFailure};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use home::{
     AuditReport, DeliveredCopy, ForgetReport, Home, Selection, WorkDetail, WorkSummary,
 };

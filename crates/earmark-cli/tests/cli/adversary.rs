@@ -583,3 +583,51 @@ fn the_printed_bound_is_the_one_compared_with_epsilon() {
     assert!(text.contains("withheld Bo"), "{text}");
     assert!(!text.contains("nothing found"), "{text}");
 }
+
+/// A work the ledger does not hold is its own failure, exit 14, and said
+/// as such, whether traced by audio or by text.
+#[test]
+fn an_unknown_work_has_its_own_exit_code() {
+    let case = Case::new();
+    let out = case
+        .home
+        .run(&["trace", case.leak.to_str().unwrap(), "--work", "9"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(14), "{stderr}");
+    assert!(stderr.contains("no work with id 9"), "{stderr}");
+}
+
+/// A missing helper program is exit 8 wherever it is needed: an AMR leak
+/// without ffmpeg's tools, as MP3 copies without ffmpeg are.
+#[test]
+fn a_missing_helper_program_is_exit_8_for_reading_too() {
+    let case = Case::new();
+    let amr = case.home.path("leak.amr");
+    let wav = case.home.path("leak.wav");
+    ffmpeg(&["-i", case.leak.to_str().unwrap(), wav.to_str().unwrap()]);
+    tool(
+        "sox",
+        &[
+            wav.to_str().unwrap(),
+            "-r",
+            "8000",
+            "-c",
+            "1",
+            "-t",
+            "amr-nb",
+            amr.to_str().unwrap(),
+        ],
+    );
+    let no_tools = case.home.path("no-tools");
+    std::fs::create_dir(&no_tools).unwrap();
+    let out = case
+        .home
+        .command(&["trace", amr.to_str().unwrap()])
+        .env("PATH", &no_tools)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{stderr}");
+    assert!(stderr.contains("not installed"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+}

@@ -296,7 +296,7 @@ fn records_altered_behind_the_ledgers_back_accuse_nobody() {
     assert_eq!(common::home::accused(&verdict), ["r03"]);
     let intact = home.ok(&["audit", "verify"]);
     assert!(
-        intact.contains("3 recipients, 1 works and 3 copies authenticated"),
+        intact.contains("3 recipients, 1 work and 3 copies authenticated"),
         "{intact}"
     );
 
@@ -591,7 +591,7 @@ fn a_home_restored_from_its_backup_gives_the_same_verdict() {
     let backup = home.path("backup");
     let said = home.ok(&["backup", backup.to_str().unwrap()]);
     assert!(
-        said.contains("3 recipients, 1 works, 3 copies and 1 masters"),
+        said.contains("3 recipients, 1 work, 3 copies and 1 master"),
         "{said}"
     );
     assert_eq!(mode(&backup), 0o700);

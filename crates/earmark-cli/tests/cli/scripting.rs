@@ -72,7 +72,7 @@ fn every_reporting_command_speaks_json() {
 fn help_lists_exit_codes_and_completions_and_man_page_come_from_it() {
     let help = String::from_utf8(earmark(&["--help"]).stdout).unwrap();
     assert!(help.contains("Exit codes:"), "{help}");
-    for code in 2..=13 {
+    for code in 2..=14 {
         assert!(
             help.contains(&format!("\n  {code:<3} ")),
             "exit {code} missing: {help}"
@@ -183,4 +183,37 @@ fn long_inputs_show_progress_on_a_terminal_only() {
     .contains("extracting ["));
     let piped = earmark(&["extract", marked.to_str().unwrap(), "--key", s.key_str()]);
     assert!(piped.stderr.is_empty());
+}
+
+/// The README's exit-code table is the one `--help` prints, row for row.
+#[test]
+fn the_readmes_exit_codes_are_the_programs() {
+    let help = String::from_utf8(earmark(&["--help"]).stdout).unwrap();
+    let from_help: Vec<(String, String)> = help
+        .split("Exit codes:")
+        .nth(1)
+        .expect("--help lists exit codes")
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let (code, meaning) = l.split_once(char::is_whitespace)?;
+            Some((code.to_string(), meaning.trim().to_string()))
+        })
+        .collect();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let table = readme
+        .split("| code | meaning |")
+        .nth(1)
+        .expect("the README has an exit-code table");
+    let from_readme: Vec<(String, String)> = table
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split(" | ").map(str::trim).collect();
+            (cells[0].to_string(), cells[1].to_string())
+        })
+        .collect();
+    assert_eq!(from_readme, from_help);
 }

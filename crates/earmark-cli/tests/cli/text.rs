@@ -361,7 +361,7 @@ fn bad_text_input_gets_one_line_and_its_own_exit_code() {
         b"Please enter your password followed by the pound key.",
     );
     let out = home.run(&["text", "trace", leak.to_str().unwrap(), "--work", "42"]);
-    assert_eq!(out.status.code(), Some(12));
+    assert_eq!(out.status.code(), Some(14));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no work with id 42"));
     // Nothing was registered by any failure.
     let list = home.ok(&["work", "list", "--json"]);
