@@ -523,6 +523,40 @@ pub(super) fn refine_bounds(
     (start, best.1.max(start + 1))
 }
 
+/// Leak and master gaps below which two consecutive stretches play on
+/// from one another, seconds: less than a feature frame either way.
+const JOIN_S: f64 = 0.05;
+
+/// Joins consecutive stretches that continue one another in the leak and
+/// in the master alike: one continuous piece reads as one stretch, not as
+/// two with an edit between them that nobody made.
+pub(super) fn join_continuing(stretches: &mut Vec<Stretch>) {
+    let mut joined: Vec<Stretch> = Vec::with_capacity(stretches.len());
+    for s in stretches.drain(..) {
+        match joined.last_mut() {
+            Some(last)
+                if (s.leak_start_s - last.leak_end_s).abs() < JOIN_S
+                    && (s.master_start_s - last.master_end_s).abs() < JOIN_S =>
+            {
+                let (leak_end, master_end) = last
+                    .anchors
+                    .last()
+                    .copied()
+                    .unwrap_or((last.leak_end_s, last.master_end_s));
+                last.anchors.extend(
+                    s.anchors
+                        .iter()
+                        .filter(|&&(l, m)| l > leak_end && m > master_end),
+                );
+                last.leak_end_s = s.leak_end_s;
+                last.master_end_s = s.master_end_s;
+            }
+            _ => joined.push(s),
+        }
+    }
+    *stretches = joined;
+}
+
 /// Insertions (leak time no stretch covers) and removals (master time
 /// skipped between consecutive stretches), each at least [`EDIT_MIN_S`] long.
 pub(super) fn edits(stretches: &[Stretch], leak_s: f64) -> (Vec<Edit>, Vec<Edit>) {

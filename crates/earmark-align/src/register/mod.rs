@@ -291,6 +291,7 @@ pub fn register(master: &[f32], leak: &[f32]) -> Result<Registration, RegisterEr
     close_gaps(&mut stretches, &features, gap_threshold, leak_s, master_s);
     place_unmatched_pieces(&mut stretches, &features, &path, leak_s);
     settle_edits(&mut stretches, &features, gap_threshold);
+    join_continuing(&mut stretches);
     let (inserted, removed) = edits(&stretches, leak_s);
     // The rate at which the matched stretches play the master (the coarse
     // line's slope also counts cuts and insertions).

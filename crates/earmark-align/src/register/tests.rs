@@ -337,3 +337,30 @@ fn split_at_jumps_needs_a_confirmed_jump_and_outliers_go() {
     assert_eq!(first.len(), 9);
     assert!(first.iter().all(|a| (a.1 - a.0 - 100.0).abs() < 1e-9));
 }
+
+/// A piece cut from one place of the master, which registration found as
+/// two stretches meeting end to end, is one stretch with no edit; two
+/// stretches with a cut between them stay two.
+#[test]
+fn stretches_that_continue_one_another_are_one() {
+    let mut one_piece = vec![
+        stretch((0.0, 13.74), (119.99, 133.74)),
+        stretch((13.74, 15.0), (133.74, 135.0)),
+    ];
+    join_continuing(&mut one_piece);
+    assert_eq!(one_piece.len(), 1);
+    let s = &one_piece[0];
+    assert_eq!((s.leak_start_s, s.leak_end_s), (0.0, 15.0));
+    assert_eq!((s.master_start_s, s.master_end_s), (119.99, 135.0));
+    assert_eq!(s.anchors.len(), 3);
+    let (inserted, removed) = edits(&one_piece, 15.0);
+    assert!(inserted.is_empty() && removed.is_empty());
+
+    let mut cut = vec![
+        stretch((0.0, 10.0), (20.0, 30.0)),
+        stretch((10.0, 15.0), (40.0, 45.0)),
+    ];
+    join_continuing(&mut cut);
+    assert_eq!(cut.len(), 2);
+    assert_eq!(edits(&cut, 15.0).1.len(), 1);
+}

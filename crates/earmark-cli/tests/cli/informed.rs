@@ -253,3 +253,29 @@ fn without_its_master_a_work_is_traced_blind() {
         "{value:#}"
     );
 }
+
+/// A leak cut from one piece of a copy, through a phone codec, reads as one
+/// stretch of the master: no edit that nobody made, and the accused's mark
+/// covers it without a gap.
+#[test]
+fn a_leak_cut_from_one_piece_is_one_stretch() {
+    let (home, copies) = marked_home();
+    let piece = home.path("piece.wav");
+    cut(&copy(&copies, 2), &piece, 120.0, 15.0);
+    let leak = home.path("piece-amr.wav");
+    through("amr-nb-12.2k", &piece, &leak, &home.path(""));
+    let (code, value) = home.trace(&leak);
+    assert_eq!(code, 0, "{value:#}");
+    assert_eq!(accused(&value), vec!["r02"], "{value:#}");
+    let stretches = value["alignment"].as_array().unwrap();
+    assert_eq!(stretches.len(), 1, "{value:#}");
+    assert!(
+        value["inserted"].as_array().unwrap().is_empty(),
+        "{value:#}"
+    );
+    assert!(value["removed"].as_array().unwrap().is_empty(), "{value:#}");
+    let master_start = stretches[0]["master_start_s"].as_f64().unwrap();
+    assert!((master_start - 120.0).abs() <= 0.25, "{value:#}");
+    let segments = value["accused"][0]["segments"].as_array().unwrap();
+    assert_eq!(segments.len(), 1, "{value:#}");
+}
