@@ -39,6 +39,7 @@ macro_rules! out {
 mod bench;
 mod exit;
 mod home;
+mod manual;
 mod plot;
 mod progress;
 mod text;
@@ -60,18 +61,32 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Leak tracing for sensitive audio: keyed, inaudible watermarks that survive
 /// the channels leaks go through.
 #[derive(Parser)]
-#[command(name = "earmark", version, about, after_help = exit::help())]
+#[command(
+    name = "earmark",
+    version,
+    about = "earmark: find who leaked a recording or its transcript. Give each recipient their own \
+             inaudibly marked copy (and transcript variant), recorded in a ledger; when a copy or a \
+             quote turns up, `earmark trace` names whose it was, with a bound on the chance that \
+             the accusation is wrong.",
+    after_help = exit::help()
+)]
 struct Cli {
     /// The earmark home (keystore and ledger); default $EARMARK_HOME,
     /// else the XDG data directory.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     home: Option<PathBuf>,
     /// Nothing on standard error but errors: no progress bars, no log.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        help_heading = "Global options"
+    )]
     quiet: bool,
     /// Log what is done to standard error (-v steps, -vv details);
     /// RUST_LOG, when set, takes precedence.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Global options")]
     verbose: u8,
     #[command(subcommand)]
     command: Command,
@@ -196,8 +211,13 @@ enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff), e.g. `earmark man | man -l -`.
-    Man,
+    /// Print the manual page (roff), e.g. `earmark man | man -l -`, or
+    /// write one page per command with --dir.
+    Man {
+        /// Write `earmark.1` and a page for every command here instead.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Find and read the payload of a (possibly excerpted and damaged) copy.
     Extract {
         /// Audio to examine.
@@ -244,7 +264,13 @@ fn main() -> ExitCode {
             report(info);
         }
     }));
-    let cli = Cli::parse();
+    let cli = match manual::command()
+        .try_get_matches()
+        .and_then(|matches| <Cli as clap::FromArgMatches>::from_arg_matches(&matches))
+    {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     start_logging(cli.quiet, cli.verbose);
     let code = run(cli.command, cli.home.as_deref());
     record_peak_memory();
@@ -326,12 +352,11 @@ fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCode, Fai
             out!("{}", String::from_utf8_lossy(&script));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Man => {
-            let mut page = Vec::new();
-            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
-                .render(&mut page)
-                .map_err(|e| Failure::write(format!("cannot render the manual page: {e}")))?;
-            out!("{}", String::from_utf8_lossy(&page));
+        Command::Man { dir } => {
+            let written = manual::man(dir.as_deref())?;
+            if let Some(dir) = &dir {
+                outln!("wrote {} manual pages to {}", written.len(), dir.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Extract { input, key, json } => {

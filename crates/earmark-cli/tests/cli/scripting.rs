@@ -98,9 +98,80 @@ fn help_lists_exit_codes_and_completions_and_man_page_come_from_it() {
     }
     let man = String::from_utf8(earmark(&["man"]).stdout).unwrap();
     assert!(
-        man.contains(".TH earmark 1") && man.contains("Exit codes"),
+        man.contains(".TH earmark 1") && man.contains(".SH \"EXIT STATUS\""),
         "{man}"
     );
+    assert!(!man.contains("EXTRA"), "{man}");
+}
+
+/// The help reads in the order of the work, with the global options under
+/// their own heading; `man --dir` writes a page for every command, each
+/// with its exit status, and every page the top one refers to exists.
+#[test]
+fn help_is_grouped_and_every_command_has_a_manual_page() {
+    let help = String::from_utf8(earmark(&["--help"]).stdout).unwrap();
+    let at = |needle: &str| {
+        help.find(needle)
+            .unwrap_or_else(|| panic!("{needle}: {help}"))
+    };
+    assert!(help.starts_with("earmark: find who leaked"), "{help}");
+    assert!(at("Set up:") < at("Recipients:"));
+    assert!(at("  init ") < at("  mark ") && at("  mark ") < at("  trace "));
+    assert!(at("  trace ") < at("  keygen ") && at("  keygen ") < at("  completions "));
+    assert!(at("Global options:") < at("Exit codes:"));
+    let trace_help = String::from_utf8(earmark(&["trace", "--help"]).stdout).unwrap();
+    let options = trace_help.find("Options:").unwrap();
+    let global = trace_help.find("Global options:").unwrap();
+    assert!(
+        options < global && trace_help[global..].contains("--home"),
+        "{trace_help}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let pages = dir.path().join("man");
+    let out = earmark(&["man", "--dir", pages.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written: Vec<String> = std::fs::read_dir(&pages)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for page in [
+        "earmark.1",
+        "earmark-init.1",
+        "earmark-mark.1",
+        "earmark-trace.1",
+        "earmark-recipient-add.1",
+        "earmark-text-mark.1",
+        "earmark-audit-verify.1",
+        "earmark-man.1",
+    ] {
+        assert!(written.iter().any(|w| w == page), "{page} in {written:?}");
+    }
+    for page in &written {
+        let text = std::fs::read_to_string(pages.join(page)).unwrap();
+        assert!(text.contains(".SH \"EXIT STATUS\""), "{page}");
+        assert!(text.contains("\\fB14\\fR"), "{page}");
+        // Every page another page refers to was written.
+        for (k, _) in text.match_indices("(1)") {
+            let start = text[..k]
+                .rfind(|c: char| !(c.is_alphanumeric() || c == '-' || c == '\\'))
+                .map_or(0, |i| i + 1);
+            let name = text[start..k].replace("\\-", "-");
+            if name.starts_with("earmark") {
+                assert!(
+                    written.contains(&format!("{name}.1")),
+                    "{page} refers to {name}(1)"
+                );
+            }
+        }
+    }
+    // Pages are never overwritten.
+    let again = earmark(&["man", "--dir", pages.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(6));
 }
 
 /// `-v` logs the steps to standard error, `RUST_LOG` is honoured, and by
