@@ -16,3 +16,4 @@ mod integrity;
 mod scripting;
 mod streaming;
 mod text;
+mod walkthrough;
