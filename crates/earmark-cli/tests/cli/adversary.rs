@@ -631,3 +631,19 @@ fn a_missing_helper_program_is_exit_8_for_reading_too() {
     assert!(stderr.contains("not installed"), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
 }
+
+/// Notes print after a verdict that accuses, as they do after one that
+/// does not: a leak whose file ends early names Bo and says so.
+#[test]
+fn notes_print_when_someone_is_accused() {
+    let case = Case::new();
+    let copy = common::copy_named(&case.home.path("C"), "call", "Bo", "wav");
+    let bytes = std::fs::read(&copy).unwrap();
+    let cut = case.home.path("cut.wav");
+    std::fs::write(&cut, &bytes[..bytes.len() * 7 / 10]).unwrap();
+    let out = case.home.run(&["trace", cut.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("ACCUSED Bo "), "{text}");
+    assert!(text.contains("note: the file ends early"), "{text}");
+}

@@ -288,3 +288,22 @@ fn the_readmes_exit_codes_are_the_programs() {
         .collect();
     assert_eq!(from_readme, from_help);
 }
+
+/// The audit log's columns line up: every time is given to the second.
+#[test]
+fn the_audit_log_lines_up() {
+    let home = common::home::TestHome::new();
+    for name in ["Ana", "Bo", "Cy"] {
+        home.ok(&["recipient", "add", name]);
+    }
+    let log = home.ok(&["audit", "log"]);
+    let times: Vec<&str> = log
+        .lines()
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(times.len(), 3, "{log}");
+    for t in times {
+        assert_eq!(t.len(), "2026-01-01T00:00:00Z".len(), "{log}");
+        assert!(t.ends_with('Z') && t.as_bytes()[10] == b'T', "{log}");
+    }
+}
