@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use earmark_keys::{Label, SecretKey};
 
-use crate::{AuditEntry, Copy, Recipient, Work, AUDIT_GENESIS};
+use crate::{AuditEntry, CopyRecord, Recipient, Work, AUDIT_GENESIS};
 
 /// Label of the key that MACs recipient, work and copy rows.
 pub const ROW_LABEL: Label = Label("earmark/v1/ledger/row");
@@ -24,7 +24,7 @@ pub const HEAD_LABEL: Label = Label("earmark/v1/ledger/audit-head");
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CopyRow {
     pub id: i64,
-    pub copy: Copy,
+    pub copy: CopyRecord,
     pub mac: Option<String>,
 }
 

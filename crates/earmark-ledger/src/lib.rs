@@ -628,7 +628,7 @@ pub const TRANSCRIPT: &str = "transcript";
 
 /// A delivered copy.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Copy {
+pub struct CopyRecord {
     /// The work.
     pub work_id: i64,
     /// The recipient.
@@ -673,8 +673,8 @@ pub struct Ledger {
     head_path: PathBuf,
 }
 
-fn copy_from_row(row: &sqlx::sqlite::SqliteRow) -> Copy {
-    Copy {
+fn copy_from_row(row: &sqlx::sqlite::SqliteRow) -> CopyRecord {
+    CopyRecord {
         work_id: row.get("work_id"),
         recipient_id: row.get("recipient_id"),
         payload: row.get("payload"),

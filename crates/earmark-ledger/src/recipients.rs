@@ -20,19 +20,12 @@ impl Ledger {
     ) -> Result<Recipient, LedgerError> {
         let name = names::normalise(name)?;
         let name = name.as_str();
-        let existing = self.recipients()?;
-        if existing.iter().any(|r| r.name == name) {
-            return Err(LedgerError::DuplicateRecipient(names::printable(name)));
-        }
-        if let Some(other) = names::confusable_with(name, existing.iter().map(|r| r.name.as_str()))
-        {
-            return Err(LedgerError::ConfusableRecipient {
-                name: names::printable(name),
-                existing: names::printable(other),
-            });
-        }
         self.run(async {
+            // Checked inside the write transaction: a concurrent "Bob" and
+            // Cyrillic "Вob" cannot both get in.
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let existing = names_in(&mut tx, None).await?;
+            new_name_fits(name, existing.iter().map(String::as_str))?;
             let recipient = insert_recipient(&mut tx, &self.row_key, name, email, org)
                 .await
                 .map_err(|e| {
@@ -65,17 +58,6 @@ impl Ledger {
     pub fn rename_recipient(&self, old: &str, new: &str) -> Result<Recipient, LedgerError> {
         let current = self.recipients_named(&[old.to_string()])?.remove(0);
         let new = names::normalise(new)?;
-        let others = self.recipients()?;
-        let others = others.iter().filter(|r| r.id != current.id);
-        if others.clone().any(|r| r.name == new) {
-            return Err(LedgerError::DuplicateRecipient(names::printable(&new)));
-        }
-        if let Some(other) = names::confusable_with(&new, others.map(|r| r.name.as_str())) {
-            return Err(LedgerError::ConfusableRecipient {
-                name: names::printable(&new),
-                existing: names::printable(other),
-            });
-        }
         let renamed = Recipient {
             name: new,
             ..current.clone()
@@ -88,6 +70,8 @@ impl Ledger {
         .to_string();
         self.run(async {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let others = names_in(&mut tx, Some(current.id)).await?;
+            new_name_fits(&renamed.name, others.iter().map(String::as_str))?;
             sqlx::query("UPDATE recipients SET name = ? WHERE id = ?")
                 .bind(&renamed.name)
                 .bind(renamed.id)
@@ -192,39 +176,41 @@ impl Ledger {
         path: &Path,
     ) -> Result<Vec<Recipient>, LedgerError> {
         let rows = read_recipient_csv(source, path)?;
-        let existing = self.recipients()?;
         let bad = |line: u64, message: String| LedgerError::BadCsv {
             path: path.to_path_buf(),
             line,
             message,
         };
-        let mut seen = names::Lookalikes::default();
-        for r in &existing {
-            seen.insert(&r.name);
-        }
-        for (line, name, _, _) in &rows {
-            if existing.iter().any(|r| &r.name == name) {
-                return Err(bad(
-                    *line,
-                    format!(
-                        "a recipient named {} already exists",
-                        names::printable(name)
-                    ),
-                ));
-            }
-            if let Some(other) = seen.insert(name) {
-                return Err(bad(
-                    *line,
-                    format!(
-                        "the name {} looks like {}; add something that tells them apart",
-                        names::printable(name),
-                        names::printable(&other)
-                    ),
-                ));
-            }
-        }
         self.run(async {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            // Checked inside the write transaction, against the recipients
+            // as they are when the rows go in.
+            let existing = names_in(&mut tx, None).await?;
+            let mut seen = names::Lookalikes::default();
+            for name in &existing {
+                seen.insert(name);
+            }
+            for (line, name, _, _) in &rows {
+                if existing.iter().any(|e| e == name) {
+                    return Err(bad(
+                        *line,
+                        format!(
+                            "a recipient named {} already exists",
+                            names::printable(name)
+                        ),
+                    ));
+                }
+                if let Some(other) = seen.insert(name) {
+                    return Err(bad(
+                        *line,
+                        format!(
+                            "the name {} looks like {}; add something that tells them apart",
+                            names::printable(name),
+                            names::printable(&other)
+                        ),
+                    ));
+                }
+            }
             let mut added = Vec::new();
             for (line, name, email, org) in &rows {
                 let recipient = insert_recipient(
@@ -339,4 +325,37 @@ pub fn read_recipient_csv(
         return Err(bad(1, "no recipients in the file".into()));
     }
     Ok(rows)
+}
+
+/// The names of the recipients, but the one with id `except`, as the
+/// transaction `tx` sees them.
+async fn names_in(
+    tx: &mut sqlx::SqliteConnection,
+    except: Option<i64>,
+) -> Result<Vec<String>, LedgerError> {
+    let names: Vec<(i64, String)> = sqlx::query_as("SELECT id, name FROM recipients")
+        .fetch_all(&mut *tx)
+        .await?;
+    Ok(names
+        .into_iter()
+        .filter(|(id, _)| Some(*id) != except)
+        .map(|(_, name)| name)
+        .collect())
+}
+
+/// Refuses `name` if one of `existing` is it, or looks like it.
+fn new_name_fits<'a>(
+    name: &str,
+    existing: impl Iterator<Item = &'a str> + Clone,
+) -> Result<(), LedgerError> {
+    if existing.clone().any(|e| e == name) {
+        return Err(LedgerError::DuplicateRecipient(names::printable(name)));
+    }
+    if let Some(other) = names::confusable_with(name, existing) {
+        return Err(LedgerError::ConfusableRecipient {
+            name: names::printable(name),
+            existing: names::printable(other),
+        });
+    }
+    Ok(())
 }

@@ -3,8 +3,8 @@
 //! behind, and no work id is ever taken by one that was not delivered.
 
 use crate::{
-    copy_from_row, copy_row_from, next_id_sql, now, seal_copy, seal_work, work_from, Copy, Ledger,
-    LedgerError, Work,
+    copy_from_row, copy_row_from, next_id_sql, now, seal_copy, seal_work, work_from, CopyRecord,
+    Ledger, LedgerError, Work,
 };
 
 /// What a work is registered as: everything of [`Work`] but its id and time.
@@ -88,7 +88,7 @@ impl Ledger {
 
     /// Records a delivered copy (replacing the record of the same work,
     /// recipient and format) and appends the audit row, in one transaction.
-    pub fn record_copy(&self, copy: &Copy) -> Result<(), LedgerError> {
+    pub fn record_copy(&self, copy: &CopyRecord) -> Result<(), LedgerError> {
         self.record_copies(std::slice::from_ref(copy), || Ok(()))
     }
 
@@ -97,7 +97,7 @@ impl Ledger {
     /// [`Ledger::record_delivery`].
     pub fn record_copies(
         &self,
-        copies: &[Copy],
+        copies: &[CopyRecord],
         deliver: impl FnOnce() -> Result<(), LedgerError> + Send,
     ) -> Result<(), LedgerError> {
         self.record(None, copies, deliver).map(|_| ())
@@ -118,7 +118,7 @@ impl Ledger {
     pub fn record_delivery(
         &self,
         reservation: &Reservation,
-        copies: &[Copy],
+        copies: &[CopyRecord],
         deliver: impl FnOnce() -> Result<(), LedgerError> + Send,
     ) -> Result<Work, LedgerError> {
         self.record(Some(reservation), copies, deliver)
@@ -128,7 +128,7 @@ impl Ledger {
     fn record(
         &self,
         reservation: Option<&Reservation>,
-        copies: &[Copy],
+        copies: &[CopyRecord],
         deliver: impl FnOnce() -> Result<(), LedgerError> + Send,
     ) -> Result<Option<Work>, LedgerError> {
         self.run(async {
@@ -193,7 +193,7 @@ impl Ledger {
     }
 
     /// The copies of `work` delivered to `recipient`.
-    pub fn copies_for(&self, work: i64, recipient: i64) -> Result<Vec<Copy>, LedgerError> {
+    pub fn copies_for(&self, work: i64, recipient: i64) -> Result<Vec<CopyRecord>, LedgerError> {
         self.run(async {
             let rows = sqlx::query(
                 "SELECT * FROM copies WHERE work_id = ? AND recipient_id = ? ORDER BY id",
@@ -207,7 +207,7 @@ impl Ledger {
     }
 
     /// Every copy of `work`, in the order recorded.
-    pub fn copies_of(&self, work: i64) -> Result<Vec<Copy>, LedgerError> {
+    pub fn copies_of(&self, work: i64) -> Result<Vec<CopyRecord>, LedgerError> {
         self.run(async {
             let rows = sqlx::query("SELECT * FROM copies WHERE work_id = ? ORDER BY id")
                 .bind(work)

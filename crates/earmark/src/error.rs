@@ -8,8 +8,11 @@ use serde::Serialize;
 
 use crate::accuse::BadEpsilon;
 
-/// Why an operation failed. Each message is one line meant for the user.
+/// Why an operation failed. Each message is one line meant for the user;
+/// [`Error::kind`] classifies it for a front end. New kinds of failure may
+/// be added, so a match on the variants needs a catch-all.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A request that makes no sense as given (an argument, a payload, a
     /// confirmation missing).
@@ -59,6 +62,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// service's HTTP status), each in one table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// Bad arguments, payload or ε.
     Usage,
@@ -153,5 +157,16 @@ fn ledger_kind(error: &LedgerError) -> ErrorKind {
         | LedgerError::BadBackup(_)
         | LedgerError::ReadOnlyHome { .. }
         | LedgerError::Conflict(_) => K::Ledger,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A service shares one home between its tasks and threads.
+    #[test]
+    fn a_home_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<crate::Home>();
+        shared::<crate::Error>();
     }
 }

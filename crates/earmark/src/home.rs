@@ -401,11 +401,17 @@ pub(crate) fn copy_file_name(stem: &str, recipient: &Recipient, ext: &str) -> St
 /// The temporary name `recipient`'s copy is written under before it is
 /// moved into place as [`copy_file_name`].
 pub(crate) fn partial_file_name(stem: &str, recipient: &Recipient, ext: &str) -> String {
-    // The process id lets the next run tell a killed run's file (removed
-    // by [`earmark_ledger::remove_stale_partials`]) from a live one's.
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // Unique per call, so that two marks of one work for one recipient in
+    // one process (a service) never share a file.
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    // The process id, last, lets the next run tell a killed run's file
+    // (removed by [`earmark_ledger::remove_stale_partials`]) from a live
+    // one's.
     format!(
-        ".{stem}.r{}.{}.partial.{ext}",
+        ".{stem}.r{}.{}.{}.partial.{ext}",
         recipient.id,
+        CALLS.fetch_add(1, Ordering::Relaxed),
         std::process::id()
     )
 }

@@ -93,12 +93,15 @@ pub use trace::{
     Accusation, RankedRecipient, RegistrationReport, TraceReport, TraceRequest, WorkRef,
 };
 
-pub use earmark_align::Registration;
+pub use earmark_align::{Edit, Match, Registration, Stretch};
 pub use earmark_audio_io::{inside_decoder, AudioError};
-pub use earmark_engine::{Detection, EmbedReport, EngineError};
+pub use earmark_engine::{Detection, EmbedReport, EngineError, Found, Segment};
 pub use earmark_keys::SecretKey;
 pub use earmark_ledger::names::terminal_safe;
-pub use earmark_ledger::{AuditEntry, LedgerError, Recipient, Removal, Work};
+pub use earmark_ledger::{
+    AuditEntry, BackupReport, CopyRecord, Counts, LedgerError, Recipient, Removal, RestoreReport,
+    Work,
+};
 
 /// Where a long operation stands, for a front end to show. Every method
 /// has an empty default, so a caller that shows nothing passes

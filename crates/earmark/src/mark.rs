@@ -8,7 +8,7 @@ use earmark_codes::{Identifier, IdentifierCipher, TardosCode};
 use earmark_engine::layout::FINGERPRINT_POSITIONS;
 use earmark_engine::SearchGrid;
 use earmark_keys::{Label, SecretKey};
-use earmark_ledger::{Copy, LedgerError, Recipient, WorkSpec};
+use earmark_ledger::{CopyRecord, LedgerError, Recipient, WorkSpec};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -212,9 +212,9 @@ impl Home {
             // Its landmarks let `trace` name the work from a leak alone.
             crate::informed::index_master(self, work.id, &analysis)?;
             let ext = request.format.extension();
-            let copies: Vec<Copy> = prepared
+            let copies: Vec<CopyRecord> = prepared
                 .iter()
-                .map(|p| Copy {
+                .map(|p| CopyRecord {
                     work_id: work.id,
                     recipient_id: p.recipient.id,
                     payload: format!("{:016x}", p.payload),

@@ -703,3 +703,27 @@ fn an_identifier_on_the_wrong_recording_accuses_nobody() {
         "{value}"
     );
 }
+
+/// Two look-alike names added at the same moment: the check runs inside
+/// the transaction that inserts, so exactly one gets in, whatever the
+/// timing.
+#[test]
+fn concurrent_look_alikes_cannot_both_get_in() {
+    for _ in 0..5 {
+        let home = TestHome::new();
+        let added: Vec<bool> = std::thread::scope(|scope| {
+            let runs: Vec<_> = ["Bob", "\u{412}ob"]
+                .into_iter()
+                .map(|name| {
+                    let home = &home;
+                    scope.spawn(move || home.run(&["recipient", "add", name]).status.success())
+                })
+                .collect();
+            runs.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        assert_eq!(added.iter().filter(|&&ok| ok).count(), 1, "{added:?}");
+        let list = home.ok(&["recipient", "list", "--json"]);
+        let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+        assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    }
+}

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use earmark_ledger::{Copy, LedgerError, Recipient, WorkSpec, TRANSCRIPT};
+use earmark_ledger::{CopyRecord, LedgerError, Recipient, WorkSpec, TRANSCRIPT};
 use earmark_text::{RuleSet, Transcript};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -185,7 +185,7 @@ impl Home {
                     )));
                 }
                 let output_hash = hex(&Sha256::digest(text.as_bytes()));
-                copies.push(Copy {
+                copies.push(CopyRecord {
                     work_id: work.id,
                     recipient_id: r.id,
                     payload: format!("slots:{}", transcript.codeword_len),
