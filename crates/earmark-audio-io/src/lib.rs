@@ -323,10 +323,27 @@ pub fn inside_decoder() -> bool {
     INSIDE_DECODER.with(|inside| inside.get())
 }
 
+/// Installs, once per process, a panic hook that says nothing of a panic
+/// inside a guarded decoder call (it becomes an error, see [`guarded`]) and
+/// hands every other panic to the hook that was there before: no front end
+/// needs a hook of its own for the one-line error a user should see.
+fn quiet_decoder_panics() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !inside_decoder() {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// Runs `decode` (which calls into symphonia or libopus) so that a panic
 /// in it (fuzzing found symphonia's Matroska reader overflowing on a
 /// malformed header) becomes a corrupt-file error for `name`.
 fn guarded<T>(name: &str, decode: impl FnOnce() -> Result<T, AudioError>) -> Result<T, AudioError> {
+    quiet_decoder_panics();
     let was = INSIDE_DECODER.with(|inside| inside.replace(true));
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode));
     INSIDE_DECODER.with(|inside| inside.set(was));
@@ -339,16 +356,15 @@ fn guarded<T>(name: &str, decode: impl FnOnce() -> Result<T, AudioError>) -> Res
 }
 
 impl AudioReader {
-    /// Opens and probes `path`, decoding its first audio packet.
+    /// Opens and probes `path`, decoding its first audio packet:
+    /// symphonia (and libopus) first; ffmpeg for a file they cannot read
+    /// when it is in a format they do not know (see [`ffmpeg`]). A file
+    /// whose bytes make symphonia's probe fail, panic included (an AMR-NB
+    /// file can look like the start of another format), still goes to
+    /// ffmpeg.
     pub fn open(path: &Path) -> Result<Self, AudioError> {
         let name = path.display().to_string();
-        guarded(&name, || Self::open_unguarded(path, name.clone()))
-    }
-
-    /// symphonia (and libopus) first; ffmpeg for a file they cannot read
-    /// when it is in a format they do not know (see [`ffmpeg`]).
-    fn open_unguarded(path: &Path, name: String) -> Result<Self, AudioError> {
-        match Self::open_symphonia(path, name.clone()) {
+        match guarded(&name, || Self::open_symphonia(path, name.clone())) {
             Err(why @ (AudioError::Unsupported { .. } | AudioError::Corrupt { .. })) => {
                 Self::open_ffmpeg(path, name, why)
             }

@@ -256,14 +256,6 @@ fn write_stdout(args: std::fmt::Arguments) {
 }
 
 fn main() -> ExitCode {
-    // A decoder's panic on a malformed file is turned into a one-line
-    // error by the audio reader; its backtrace would only bury that line.
-    let report = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if !earmark::inside_decoder() {
-            report(info);
-        }
-    }));
     let cli = match manual::command()
         .try_get_matches()
         .and_then(|matches| <Cli as clap::FromArgMatches>::from_arg_matches(&matches))

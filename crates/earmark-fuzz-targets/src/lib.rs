@@ -72,20 +72,13 @@ pub fn attack_chain(data: &[u8]) {
     }
 }
 
-/// Prepares this process for [`audio_front`]; call once, first.
-///
-/// - ffmpeg's own decoders are not what is fuzzed: with an empty `PATH` the
-///   fallback to it fails at once, as on a machine without it.
-/// - A decoder's panic is caught by the reader and becomes an error (what
-///   the target checks), so it is kept quiet; any other panic still reports.
+/// Prepares this process for [`audio_front`]; call once, first. ffmpeg's
+/// own decoders are not what is fuzzed: with an empty `PATH` the fallback
+/// to it fails at once, as on a machine without it. (A decoder's panic is
+/// caught by the reader, kept quiet by it, and becomes an error: what the
+/// target checks.)
 pub fn audio_front_init() {
     std::env::set_var("PATH", "");
-    let report = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if !earmark_audio_io::inside_decoder() {
-            report(info);
-        }
-    }));
 }
 
 /// A scratch file of this process's own, in memory-backed `/dev/shm` when
