@@ -358,7 +358,7 @@ fn guarded<T>(name: &str, decode: impl FnOnce() -> Result<T, AudioError>) -> Res
 impl AudioReader {
     /// Opens and probes `path`, decoding its first audio packet:
     /// symphonia (and libopus) first; ffmpeg for a file they cannot read
-    /// when it is in a format they do not know (see [`ffmpeg`]). A file
+    /// when it is in a format they do not know (see the `ffmpeg` module). A file
     /// whose bytes make symphonia's probe fail, panic included (an AMR-NB
     /// file can look like the start of another format), still goes to
     /// ffmpeg.

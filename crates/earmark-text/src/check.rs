@@ -164,15 +164,13 @@ pub(crate) fn flipped(
 /// `prepared`'s text with slot `i` rendered the other way, every other slot
 /// as written.
 fn render_flipped(rules: &RuleSet, prepared: &Prepared, i: usize) -> String {
-    let mut variants: Vec<u8> = prepared.slots.iter().map(|s| s.variant).collect();
-    variants[i] ^= 1;
-    slots::render(
-        rules,
-        &prepared.text,
-        &prepared.tokens,
-        &prepared.slots,
-        &variants,
-    )
+    let bits: Vec<bool> = prepared
+        .slots
+        .iter()
+        .enumerate()
+        .map(|(k, s)| (s.variant == 1) != (k == i))
+        .collect();
+    crate::Transcript::render_text(rules, prepared, &bits)
 }
 
 /// Slot `i` as a failure: its words in the original and in `rendered`
