@@ -143,11 +143,38 @@ impl Failure {
 
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
+        let message = match hint(&error) {
+            Some(hint) => format!("{error}; {hint}"),
+            None => error.to_string(),
+        };
         Failure {
             code: code_of(error.kind()),
-            message: error.to_string(),
+            message,
         }
     }
+}
+
+/// What to do about `error` on the command line: the library's messages
+/// say what is wrong and name no command or flag; the commands and flags
+/// that mend it are this front end's to name.
+fn hint(error: &Error) -> Option<&'static str> {
+    use earmark::LedgerError as L;
+    Some(match error {
+        Error::Ledger(L::NoHomeDirectory) => "set one of them, or pass --home",
+        Error::Ledger(L::NotInitialised(_)) => "run `earmark init` first",
+        Error::Ledger(L::Tampered(_)) => {
+            "restore the home from a backup (`earmark restore`) or find out who changed it"
+        }
+        Error::Ledger(L::Rollback(_)) => "pass --allow-rollback to accept that",
+        Error::Ledger(L::BackupWithoutKey(_)) => "pass the key file with --key",
+        Error::OtherKindOfWork {
+            transcript: true, ..
+        } => "trace text with `earmark text trace`",
+        Error::OtherKindOfWork {
+            transcript: false, ..
+        } => "trace it with `earmark trace`",
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

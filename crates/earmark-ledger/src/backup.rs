@@ -108,8 +108,8 @@ fn rollback(
         return Ok(None);
     }
     if !allow {
-        return Err(bad(format!(
-            "the home at {} had issued recipient or work ids that the backup does not hold (audit rows {}–{} would be lost): restoring it would roll the home back and hand the same identifiers out again; nothing restored (pass --allow-rollback to accept that)",
+        return Err(LedgerError::Rollback(format!(
+            "the home at {} had issued recipient or work ids that the backup does not hold (audit rows {}–{} would be lost): restoring it would roll the home back and hand the same identifiers out again; nothing restored",
             root.display(),
             backup_head.seq + 1,
             current.seq
@@ -324,12 +324,7 @@ pub fn restore(
         }
         (true, None) => read_key(&backup_key)?,
         (false, Some(given)) => read_key(given)?,
-        (false, None) => {
-            return Err(bad(format!(
-                "{} holds no master key (it was taken without one): pass the key file with --key",
-                backup.display()
-            )))
-        }
+        (false, None) => return Err(LedgerError::BackupWithoutKey(backup.to_path_buf())),
     };
     let home_key = root.join(MASTER_KEY_FILE);
     let repaired = home_key.exists();

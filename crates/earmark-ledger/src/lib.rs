@@ -72,10 +72,10 @@ const LANDMARKS_LOCK: &str = "landmarks.lock";
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     /// No home directory could be determined.
-    #[error("no home directory: set EARMARK_HOME, XDG_DATA_HOME or HOME, or pass --home")]
+    #[error("no home directory: EARMARK_HOME, XDG_DATA_HOME and HOME are all unset")]
     NoHomeDirectory,
     /// The home has not been created.
-    #[error("no earmark home at {0}: run `earmark init` first")]
+    #[error("no earmark home at {0}")]
     NotInitialised(PathBuf),
     /// `init` on an existing home.
     #[error("an earmark home already exists at {0}")]
@@ -145,8 +145,14 @@ pub enum LedgerError {
     },
     /// A record a verdict relies on fails its check: nobody is accused on
     /// such a ledger.
-    #[error("the ledger fails its integrity check: {0}. Nobody is accused on records that may have been altered; restore the home from a backup (`earmark restore`) or find out who changed it")]
+    #[error("the ledger fails its integrity check: {0}. Nobody is accused on records that may have been altered")]
     Tampered(String),
+    /// A restore would roll the home back below the ids it had issued.
+    #[error("{0}")]
+    Rollback(String),
+    /// A backup taken without the master key, restored without one.
+    #[error("{0} holds no master key (it was taken without one)")]
+    BackupWithoutKey(PathBuf),
     /// A backup cannot be written where asked.
     #[error("{0}")]
     BackupTarget(String),
@@ -260,7 +266,7 @@ pub fn init(root: &Path) -> Result<(), LedgerError> {
         } else {
             return Err(LedgerError::MasterKey {
                 path: key_path,
-                message: "missing, while the ledger beside it holds records: restore the key (or the whole home, `earmark restore`) from a backup; nothing was changed".into(),
+                message: "missing, while the ledger beside it holds records: restore the key (or the whole home) from a backup; nothing was changed".into(),
             });
         }
     }

@@ -49,6 +49,15 @@ pub enum Error {
     /// An outside program the request needs is not installed.
     #[error("{0}")]
     MissingTool(String),
+    /// A work asked for by id is of the other kind (a transcript given to
+    /// audio tracing, or a recording to text tracing).
+    #[error("work {work} is a {}, not a {}", if *.transcript { "transcript" } else { "recording" }, if *.transcript { "recording" } else { "transcript" })]
+    OtherKindOfWork {
+        /// The work's id.
+        work: i64,
+        /// Whether it is a transcript.
+        transcript: bool,
+    },
     /// A record the verdict relies on is missing or inconsistent.
     #[error("{0}")]
     Integrity(String),
@@ -130,6 +139,7 @@ impl Error {
             Error::Text(_) => K::BadText,
             Error::TooLittleSignal(_) => K::TooLittleSignal,
             Error::MissingTool(_) => K::MissingTool,
+            Error::OtherKindOfWork { .. } => K::Usage,
             Error::Integrity(_) => K::Ledger,
         }
     }
@@ -156,7 +166,9 @@ fn ledger_kind(error: &LedgerError) -> ErrorKind {
         | LedgerError::Tampered(_)
         | LedgerError::BadBackup(_)
         | LedgerError::ReadOnlyHome { .. }
-        | LedgerError::Conflict(_) => K::Ledger,
+        | LedgerError::Conflict(_)
+        | LedgerError::Rollback(_)
+        | LedgerError::BackupWithoutKey(_) => K::Ledger,
     }
 }
 

@@ -224,10 +224,10 @@ impl Home {
             .as_ref()
             .filter(|w| w.kind != earmark_ledger::AUDIO)
         {
-            return Err(Error::Usage(format!(
-                "work {} is a transcript, not a recording: trace text with `earmark text trace`",
-                w.id
-            )));
+            return Err(Error::OtherKindOfWork {
+                work: w.id,
+                transcript: true,
+            });
         }
         let engine_key = self.inner.master.derive(ENGINE_KEY_LABEL);
         let mut notes = Vec::new();

@@ -647,3 +647,25 @@ fn notes_print_when_someone_is_accused() {
     assert!(text.contains("ACCUSED Bo "), "{text}");
     assert!(text.contains("note: the file ends early"), "{text}");
 }
+
+/// A work of the other kind given by id is a usage error, said by the
+/// library in words and mended by the command line's hint.
+#[test]
+fn a_work_of_the_other_kind_is_refused_with_the_command_to_use() {
+    let case = Case::new();
+    let quote = case.home.path("quote.txt");
+    std::fs::write(
+        &quote,
+        "Please enter your password followed by the pound key.",
+    )
+    .unwrap();
+    let out = case
+        .home
+        .run(&["text", "trace", quote.to_str().unwrap(), "--work", "1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("work 1 is a recording, not a transcript; trace it with `earmark trace`"),
+        "{stderr}"
+    );
+}

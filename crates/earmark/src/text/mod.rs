@@ -301,9 +301,10 @@ impl Home {
             Some(id) => {
                 let w = self.work(id)?;
                 if w.kind != TRANSCRIPT {
-                    return Err(Error::Usage(format!(
-                        "work {id} is a recording, not a transcript: trace it with `earmark trace`"
-                    )));
+                    return Err(Error::OtherKindOfWork {
+                        work: id,
+                        transcript: false,
+                    });
                 }
                 vec![w]
             }
