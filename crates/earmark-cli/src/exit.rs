@@ -29,6 +29,9 @@ pub const BAD_RECIPIENTS: i32 = 12;
 pub const BAD_TEXT: i32 = 13;
 /// A work id the ledger does not hold.
 pub const UNKNOWN_WORK: i32 = 14;
+/// The operation was cancelled (by a program embedding the library; the
+/// command itself is stopped by a signal instead).
+pub const CANCELLED: i32 = 15;
 
 /// One exit code: the number, the library's kind of failure it stands
 /// for (none for the codes that are not failures of the library), and its
@@ -83,6 +86,7 @@ pub const TABLE: &[ExitStatus] = &[
     },
     ExitStatus { code: BAD_TEXT, kind: Some(ErrorKind::BadText), meaning: "unreadable transcript or leaked text" },
     ExitStatus { code: UNKNOWN_WORK, kind: Some(ErrorKind::UnknownWork), meaning: "no work with that id" },
+    ExitStatus { code: CANCELLED, kind: Some(ErrorKind::Cancelled), meaning: "cancelled; nothing recorded" },
 ];
 
 /// The exit codes as `earmark --help` ends with them.

@@ -49,6 +49,9 @@ pub enum Error {
     /// An outside program the request needs is not installed.
     #[error("{0}")]
     MissingTool(String),
+    /// The caller cancelled the operation ([`crate::Progress::cancelled`]).
+    #[error("cancelled; nothing was recorded")]
+    Cancelled,
     /// A work asked for by id is of the other kind (a transcript given to
     /// audio tracing, or a recording to text tracing).
     #[error("work {work} is a {}, not a {}", if *.transcript { "transcript" } else { "recording" }, if *.transcript { "recording" } else { "transcript" })]
@@ -99,11 +102,13 @@ pub enum ErrorKind {
     BadText,
     /// A work id the ledger does not hold.
     UnknownWork,
+    /// The caller cancelled the operation.
+    Cancelled,
 }
 
 impl ErrorKind {
     /// Every kind, for front ends that check their table covers them all.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Usage,
         ErrorKind::BadAudio,
         ErrorKind::BadKey,
@@ -115,6 +120,7 @@ impl ErrorKind {
         ErrorKind::BadRecipients,
         ErrorKind::BadText,
         ErrorKind::UnknownWork,
+        ErrorKind::Cancelled,
     ];
 }
 
@@ -140,6 +146,7 @@ impl Error {
             Error::TooLittleSignal(_) => K::TooLittleSignal,
             Error::MissingTool(_) => K::MissingTool,
             Error::OtherKindOfWork { .. } => K::Usage,
+            Error::Cancelled => K::Cancelled,
             Error::Integrity(_) => K::Ledger,
         }
     }

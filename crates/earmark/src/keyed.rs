@@ -231,6 +231,9 @@ pub fn extract_file(
         SearchGrid::default(),
     )?;
     while let Some(chunk) = reader.next_chunk()? {
+        if progress.cancelled() {
+            return Err(crate::Error::Cancelled);
+        }
         extractor.push(&chunk);
         seconds.add(chunk.first().map_or(0, Vec::len));
     }

@@ -113,6 +113,14 @@ pub trait Progress: Sync {
     fn advance(&self, _steps: u64) {}
     /// The current stage is over.
     fn finish(&self) {}
+    /// Whether the caller wants the operation stopped. Marking asks at
+    /// every chunk of every copy and extraction at every chunk read, so an
+    /// operation stops within a fraction of a second with
+    /// [`Error::Cancelled`]; a cancelled `mark` records nothing and leaves
+    /// no file.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// Progress through an input, reported in whole seconds of audio, and only

@@ -209,6 +209,12 @@ impl Home {
             tracing::info!(work = work.id, "marking each recipient's copy");
             let prepared =
                 self.prepare_copies(work.id, &audio, recipients, request, &stem, progress)?;
+            if progress.cancelled() {
+                for p in &prepared {
+                    let _ = std::fs::remove_file(&p.partial);
+                }
+                return Err(Error::Cancelled);
+            }
             // Its landmarks let `trace` name the work from a leak alone.
             crate::informed::index_master(self, work.id, &analysis)?;
             let ext = request.format.extension();
@@ -301,6 +307,7 @@ impl Home {
                     &code.codeword(r.id as u32),
                     request.format,
                     &partial,
+                    progress,
                 )
                 .and_then(|()| file_hash(&partial));
                 progress.advance(1);
@@ -381,9 +388,10 @@ fn prepare_copy(
     fingerprint: &[bool],
     format: Format,
     partial: &Path,
+    progress: &dyn Progress,
 ) -> Result<()> {
     match format.encoder() {
-        None => stream_marked(audio, key, payload, fingerprint, partial)?,
+        None => stream_marked(audio, key, payload, fingerprint, partial, progress)?,
         Some(options) => {
             let dir = partial.parent().unwrap_or(Path::new("."));
             let wav = tempfile::Builder::new()
@@ -391,7 +399,7 @@ fn prepare_copy(
                 .suffix(".wav")
                 .tempfile_in(dir)
                 .map_err(|e| Error::Write(format!("{}: {e}", dir.display())))?;
-            stream_marked(audio, key, payload, fingerprint, wav.path())?;
+            stream_marked(audio, key, payload, fingerprint, wav.path(), progress)?;
             encode_lossy(wav.path(), audio.channels.len(), options, partial)?;
         }
     }
@@ -425,6 +433,7 @@ fn stream_marked(
     payload: u64,
     fingerprint: &[bool],
     output: &Path,
+    progress: &dyn Progress,
 ) -> Result<()> {
     let mut embedder =
         earmark_engine::Embedder::new(audio.rate, audio.channels.len(), key, payload, 1.0)?
@@ -438,6 +447,9 @@ fn stream_marked(
     let frames = audio.frames();
     let mut start = 0;
     while start < frames {
+        if progress.cancelled() {
+            return Err(Error::Cancelled);
+        }
         let end = (start + CHUNK_FRAMES).min(frames);
         let chunk: Vec<Vec<f32>> = audio
             .channels

@@ -2,8 +2,11 @@
 //! runtime, on a real home, a real recording and a real SQLite ledger.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use earmark::{Epsilon, Format, Home, MarkRequest, NoProgress, Selection, TraceRequest};
+use earmark::{
+    Epsilon, ErrorKind, Format, Home, MarkRequest, NoProgress, Progress, Selection, TraceRequest,
+};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -11,8 +14,9 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-#[tokio::test]
-async fn a_home_marks_and_traces_inside_a_tokio_runtime() {
+/// A new home in a temporary directory with Ana, Bo and Cy in it: the
+/// directory (kept alive), the home's root, the home.
+fn home_for_three() -> (tempfile::TempDir, PathBuf, Home) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("home");
     Home::init(&root).unwrap();
@@ -20,6 +24,12 @@ async fn a_home_marks_and_traces_inside_a_tokio_runtime() {
     for name in ["Ana", "Bo", "Cy"] {
         home.add_recipient(name, None, None).unwrap();
     }
+    (dir, root, home)
+}
+
+#[tokio::test]
+async fn a_home_marks_and_traces_inside_a_tokio_runtime() {
+    let (dir, _root, home) = home_for_three();
     let out = dir.path().join("copies");
     let report = home
         .mark(
@@ -64,4 +74,70 @@ fn epsilon_is_held_to_the_open_unit_interval() {
     }
     assert!(Epsilon::new(f64::NAN).is_err());
     assert_eq!("1e-9".parse::<Epsilon>().unwrap().get(), 1e-9);
+}
+
+/// Says "cancel" from its `after`-th question on.
+struct CancelAfter {
+    asked: AtomicU64,
+    after: u64,
+}
+
+impl Progress for CancelAfter {
+    fn cancelled(&self) -> bool {
+        self.asked.fetch_add(1, Ordering::Relaxed) >= self.after
+    }
+}
+
+#[test]
+fn a_cancelled_mark_records_nothing_and_leaves_no_file() {
+    let (dir, root, home) = home_for_three();
+    let out = dir.path().join("copies");
+    let request = MarkRequest {
+        work: fixture("speech_en_f_8k_allison_demo-congrats.wav"),
+        recipients: Selection::All,
+        out: out.clone(),
+        format: Format::Wav,
+        title: None,
+    };
+    // At once, and after some chunks of some copies have been written.
+    for after in [0, 3] {
+        let cancel = CancelAfter {
+            asked: AtomicU64::new(0),
+            after,
+        };
+        let error = home.mark(&request, &cancel).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Cancelled, "{error}");
+        assert!(home.works().unwrap().is_empty());
+        let left: Vec<_> = std::fs::read_dir(&out)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{left:?}");
+        assert!(home.audit_verify().unwrap().intact);
+        let masters: Vec<_> = std::fs::read_dir(root.join("masters"))
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(masters.is_empty(), "{masters:?}");
+    }
+    // Not cancelled, the same request marks.
+    let report = home.mark(&request, &NoProgress).unwrap();
+    assert_eq!(report.copies.len(), 3);
+}
+
+#[test]
+fn a_cancelled_extraction_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("k");
+    earmark::create_key_file(&key_path).unwrap();
+    let key = earmark::load_key_file(&key_path).unwrap();
+    let cancel = CancelAfter {
+        asked: AtomicU64::new(0),
+        after: 1,
+    };
+    let error = earmark::extract_file(
+        &fixture("speech_en_f_8k_allison_demo-congrats.wav"),
+        &key,
+        &cancel,
+    )
+    .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Cancelled, "{error}");
 }
