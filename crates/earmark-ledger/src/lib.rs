@@ -677,6 +677,9 @@ pub struct Ledger {
     row_key: SecretKey,
     head_key: SecretKey,
     head_path: PathBuf,
+    /// Ids of new works reserved by marks of this process that have not
+    /// finished, so that concurrent marks reserve different ones.
+    reserved_works: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<i64>>>,
 }
 
 fn copy_from_row(row: &sqlx::sqlite::SqliteRow) -> CopyRecord {
@@ -907,6 +910,7 @@ impl Ledger {
             row_key: SecretKey::from_bytes([0; 32]),
             head_key: SecretKey::from_bytes([0; 32]),
             head_path: PathBuf::new(),
+            reserved_works: Default::default(),
         })
     }
 

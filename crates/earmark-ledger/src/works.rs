@@ -2,6 +2,9 @@
 //! the first copies made of it, so a failed or killed `mark` leaves no work
 //! behind, and no work id is ever taken by one that was not delivered.
 
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
 use crate::{
     copy_from_row, copy_row_from, next_id_sql, now, seal_copy, seal_work, work_from, CopyRecord,
     Ledger, LedgerError, Work,
@@ -27,14 +30,33 @@ pub struct WorkSpec {
 }
 
 /// A work about to receive copies: registered already, or given the id it
-/// will be registered under when its first copies are recorded.
-#[derive(Clone, Debug)]
+/// will be registered under when its first copies are recorded. A new
+/// work's id stays reserved in this process until the reservation is
+/// dropped.
+#[derive(Debug)]
 pub struct Reservation {
     /// The work as it will stand once recorded (its id is the one to mark
     /// with).
     pub work: Work,
     /// Whether the work is registered only when its copies are recorded.
     pub new: bool,
+    /// Holds the new work's id among the process's reserved ones.
+    _held: Option<HeldId>,
+}
+
+/// A reserved work id, given back when dropped.
+#[derive(Debug)]
+struct HeldId {
+    reserved: Arc<Mutex<BTreeSet<i64>>>,
+    id: i64,
+}
+
+impl Drop for HeldId {
+    fn drop(&mut self) {
+        if let Ok(mut reserved) = self.reserved.lock() {
+            reserved.remove(&self.id);
+        }
+    }
 }
 
 impl Ledger {
@@ -50,19 +72,21 @@ impl Ledger {
     }
 
     /// The registered work of `spec`'s content (its title as `spec` gives
-    /// it), or the id a new one would take now. Nothing is written: the
-    /// reservation holds only if nobody registers another work before
-    /// [`Ledger::record_delivery`], which refuses it otherwise with
-    /// [`LedgerError::Conflict`].
+    /// it), or an id for a new one: above every registered work and every
+    /// id other marks of this process hold. Nothing is written: the
+    /// reservation holds only if no other process registers a work at or
+    /// above it before [`Ledger::record_delivery`], which refuses it
+    /// otherwise with [`LedgerError::Conflict`].
     pub fn reserve_work(&self, spec: &WorkSpec) -> Result<Reservation, LedgerError> {
         if let Some(work) = self.work_by_content(&spec.content_hash)? {
             let title = spec.title.clone().or(work.title.clone());
             return Ok(Reservation {
                 work: Work { title, ..work },
                 new: false,
+                _held: None,
             });
         }
-        let id: i64 = self.run(async {
+        let next: i64 = self.run(async {
             sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                 "SELECT {}",
                 next_id_sql("works")
@@ -70,6 +94,22 @@ impl Ledger {
             .fetch_one(&self.pool)
             .await
         })?;
+        // Above every id another mark of this process holds: concurrent
+        // marks of new works take different ids instead of all but one
+        // being refused and made again.
+        let id = {
+            let mut reserved = self
+                .reserved_works
+                .lock()
+                .map_err(|_| LedgerError::Database("a mark panicked while reserving".into()))?;
+            let id = reserved.last().map_or(next, |&last| next.max(last + 1));
+            reserved.insert(id);
+            id
+        };
+        let held = HeldId {
+            reserved: Arc::clone(&self.reserved_works),
+            id,
+        };
         Ok(Reservation {
             work: Work {
                 id,
@@ -83,6 +123,7 @@ impl Ledger {
                 words: spec.words,
             },
             new: true,
+            _held: Some(held),
         })
     }
 
@@ -266,13 +307,20 @@ async fn register(
         .bind(&spec.content_hash)
         .fetch_optional(&mut *tx)
         .await?;
-    let next: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT {}",
-        next_id_sql("works")
-    )))
+    // The id must be free, and above what a restore recorded as issued
+    // before it rolled the home back. Ids need not follow one another: a
+    // reservation that failed leaves a gap, whose copies were never
+    // delivered, and marks of one process commit in any order.
+    let unusable: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM works WHERE id = ?) \
+         OR ? <= COALESCE((SELECT MAX(CAST(json_extract(detail, '$.issued.works') AS INTEGER)) \
+                          FROM audit WHERE action = 'restore'), 0)",
+    )
+    .bind(spec.id)
+    .bind(spec.id)
     .fetch_one(&mut *tx)
     .await?;
-    if taken.is_some() || next != spec.id {
+    if taken.is_some() || unusable {
         return Err(LedgerError::Conflict(format!(
             "another command registered a work while work {} was being marked",
             spec.id

@@ -141,3 +141,85 @@ fn a_cancelled_extraction_stops() {
     .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Cancelled, "{error}");
 }
+
+/// Four marks of new works and eight traces at once, on one home shared
+/// between threads: every mark gets its own work id, every trace names the
+/// holder of the copy it was given, and the ledger verifies afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn marks_and_traces_run_at_once_on_one_home() {
+    let (dir, _root, home) = home_for_three();
+    let home = std::sync::Arc::new(home);
+    let first = home
+        .mark(
+            &MarkRequest {
+                work: fixture("speech_en_f_8k_allison_demo-congrats.wav"),
+                recipients: Selection::All,
+                out: dir.path().join("first"),
+                format: Format::Wav,
+                title: None,
+            },
+            &NoProgress,
+        )
+        .unwrap();
+    let mut marks = Vec::new();
+    for k in 0..4 {
+        let excerpt = dir.path().join(format!("excerpt{k}.wav"));
+        let made = std::process::Command::new("sox")
+            .arg(fixture("long/long_call_en-f_it-m_8k.flac"))
+            .arg(&excerpt)
+            .args(["trim", &(30 + 60 * k).to_string(), "20"])
+            .status()
+            .expect("sox runs (Debian package sox)");
+        assert!(made.success());
+        let home = std::sync::Arc::clone(&home);
+        let out = dir.path().join(format!("copies{k}"));
+        marks.push(tokio::task::spawn_blocking(move || {
+            home.mark(
+                &MarkRequest {
+                    work: excerpt,
+                    recipients: Selection::All,
+                    out,
+                    format: Format::Wav,
+                    title: None,
+                },
+                &NoProgress,
+            )
+        }));
+    }
+    let mut traces = Vec::new();
+    for k in 0..8 {
+        let copy = first.copies[k % 3].clone();
+        let home = std::sync::Arc::clone(&home);
+        traces.push(tokio::task::spawn_blocking(move || {
+            let report = home.trace(
+                &TraceRequest {
+                    leak: copy.path.clone(),
+                    work: None,
+                    epsilon: Epsilon::DEFAULT,
+                },
+                &NoProgress,
+            );
+            (copy.recipient, report)
+        }));
+    }
+    let mut works = vec![first.work];
+    for mark in marks {
+        works.push(
+            mark.await
+                .unwrap()
+                .expect("a concurrent mark succeeds")
+                .work,
+        );
+    }
+    works.sort_unstable();
+    works.dedup();
+    assert_eq!(works.len(), 5, "{works:?}");
+    for trace in traces {
+        let (holder, report) = trace.await.unwrap();
+        let report = report.expect("a concurrent trace succeeds");
+        let named: Vec<&str> = report.accused.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(named, [holder.as_str()]);
+    }
+    assert!(home.audit_verify().unwrap().intact);
+    assert_eq!(home.works().unwrap().len(), 5);
+}
