@@ -16,14 +16,14 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-#[test]
-fn the_bench_and_trace_accuse_alike_on_the_same_readings() {
+#[tokio::test]
+async fn the_bench_and_trace_accuse_alike_on_the_same_readings() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("home");
-    Home::init(&root).unwrap();
-    let home = Home::open(&root).unwrap();
+    Home::init(&root).await.unwrap();
+    let home = Home::open(&root).await.unwrap();
     for name in ["Ana", "Bo", "Cy", "Di"] {
-        home.add_recipient(name, None, None).unwrap();
+        home.add_recipient(name, None, None).await.unwrap();
     }
     let master_path = fixture("speech_en_f_8k_allison_demo-congrats.wav");
     let marked = home
@@ -35,8 +35,9 @@ fn the_bench_and_trace_accuse_alike_on_the_same_readings() {
                 format: Format::Wav,
                 title: None,
             },
-            &NoProgress,
+            std::sync::Arc::new(NoProgress),
         )
+        .await
         .unwrap();
     let leaker = marked.copies.iter().find(|c| c.recipient == "Cy").unwrap();
     let traced = home
@@ -46,8 +47,9 @@ fn the_bench_and_trace_accuse_alike_on_the_same_readings() {
                 work: Some(marked.work),
                 epsilon: Epsilon::DEFAULT,
             },
-            &NoProgress,
+            std::sync::Arc::new(NoProgress),
         )
+        .await
         .unwrap();
     assert_eq!(traced.method, earmark::Method::Informed);
 

@@ -212,8 +212,25 @@ pub fn epsilon(text: &str) -> Result<Epsilon, Failure> {
         .map_err(|e| Failure::usage(format!("--epsilon: {e}")))
 }
 
-pub(crate) fn open(home: Option<&Path>) -> Result<Home, Failure> {
-    Ok(Home::open(&Home::locate(home)?)?)
+/// Homes this run opened, closed by [`close_opened`] when it ends.
+static OPENED: std::sync::Mutex<Vec<Home>> = std::sync::Mutex::new(Vec::new());
+
+pub(crate) async fn open(home: Option<&Path>) -> Result<Home, Failure> {
+    let home = Home::open(&Home::locate(home)?).await?;
+    OPENED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(home.clone());
+    Ok(home)
+}
+
+/// Closes every home this run opened, so that each ledger file alone holds
+/// everything recorded (see [`Home::close`]).
+pub(crate) async fn close_opened() {
+    let homes = std::mem::take(&mut *OPENED.lock().unwrap_or_else(|e| e.into_inner()));
+    for home in homes {
+        home.close().await;
+    }
 }
 
 /// Prints `value` as pretty JSON.
@@ -222,9 +239,9 @@ pub(crate) fn print_json(value: &impl serde::Serialize) {
 }
 
 /// `earmark init`.
-pub fn init(home: Option<&Path>, json: bool) -> Result<ExitCode, Failure> {
+pub async fn init(home: Option<&Path>, json: bool) -> Result<ExitCode, Failure> {
     let root = Home::locate(home)?;
-    Home::init(&root)?;
+    Home::init(&root).await?;
     if json {
         print_json(&serde_json::json!({ "home": root }));
     } else {
@@ -237,13 +254,13 @@ pub fn init(home: Option<&Path>, json: bool) -> Result<ExitCode, Failure> {
 }
 
 /// `earmark backup`.
-pub fn backup(
+pub async fn backup(
     home: Option<&Path>,
     dest: &Path,
     with_key: bool,
     json: bool,
 ) -> Result<ExitCode, Failure> {
-    let report = open(home)?.backup(dest, with_key)?;
+    let report = open(home).await?.backup(dest, with_key).await?;
     if json {
         print_json(&report);
     } else {
@@ -267,7 +284,7 @@ pub fn backup(
 }
 
 /// `earmark restore`.
-pub fn restore(
+pub async fn restore(
     home: Option<&Path>,
     backup: &Path,
     key: Option<&Path>,
@@ -275,7 +292,7 @@ pub fn restore(
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let root = Home::locate(home)?;
-    let report = Home::restore(backup, &root, key, allow_rollback)?;
+    let report = Home::restore(backup, &root, key, allow_rollback).await?;
     if json {
         print_json(&report);
     } else {
@@ -294,8 +311,8 @@ pub fn restore(
 }
 
 /// `earmark recipient …`.
-pub fn recipient(home: Option<&Path>, action: RecipientAction) -> Result<ExitCode, Failure> {
-    let home = open(home)?;
+pub async fn recipient(home: Option<&Path>, action: RecipientAction) -> Result<ExitCode, Failure> {
+    let home = open(home).await?;
     match action {
         RecipientAction::Add {
             name,
@@ -303,7 +320,7 @@ pub fn recipient(home: Option<&Path>, action: RecipientAction) -> Result<ExitCod
             org,
             json,
         } => {
-            let r = home.add_recipient(&name, email.as_deref(), org.as_deref())?;
+            let r = home.add_recipient(&name, email.as_deref(), org.as_deref()).await?;
             if json {
                 print_json(&r);
             } else {
@@ -311,7 +328,7 @@ pub fn recipient(home: Option<&Path>, action: RecipientAction) -> Result<ExitCod
             }
         }
         RecipientAction::List { json } => {
-            let all = home.recipients()?;
+            let all = home.recipients().await?;
             if json {
                 print_json(&all);
             } else {
@@ -338,7 +355,7 @@ pub fn recipient(home: Option<&Path>, action: RecipientAction) -> Result<ExitCod
                     source: e,
                 }))
             })?;
-            let added = home.import_recipients(std::io::BufReader::new(source), &file)?;
+            let added = home.import_recipients(std::io::BufReader::new(source), &file).await?;
             if json {
                 print_json(&added);
             } else {
@@ -354,14 +371,14 @@ pub fn recipient(home: Option<&Path>, action: RecipientAction) -> Result<ExitCod
             new_name,
             json,
         } => {
-            let r = home.rename_recipient(&name, &new_name)?;
+            let r = home.rename_recipient(&name, &new_name).await?;
             if json {
                 print_json(&r);
             } else {
                 outln!("renamed recipient {} to {}", r.id, r.name);
             }
         }
-        RecipientAction::Remove { name, json } => match home.remove_recipient(&name)? {
+        RecipientAction::Remove { name, json } => match home.remove_recipient(&name).await? {
             removal if json => print_json(&removal),
             earmark::Removal::Deleted(r) => outln!("removed recipient {} ({})", r.name, r.id),
             earmark::Removal::Retired { recipient, copies } => outln!(
@@ -375,8 +392,8 @@ pub fn recipient(home: Option<&Path>, action: RecipientAction) -> Result<ExitCod
 }
 
 /// `earmark mark`.
-pub fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failure> {
-    let home = open(home)?;
+pub async fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failure> {
+    let home = open(home).await?;
     let request = MarkRequest {
         work: args.work,
         recipients: args.who.selection(),
@@ -384,7 +401,7 @@ pub fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failure> {
         format: args.format.into(),
         title: args.title,
     };
-    let report = home.mark(&request, &Bar::new())?;
+    let report = home.mark(&request, std::sync::Arc::new(Bar::new())).await?;
     if args.json {
         print_json(&report);
     } else {
@@ -400,9 +417,9 @@ pub fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failure> {
 }
 
 /// `earmark trace`.
-pub fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> {
+pub async fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> {
     let epsilon = epsilon(&args.epsilon)?;
-    let home = open(home)?;
+    let home = open(home).await?;
     let request = TraceRequest {
         leak: args.leak.clone(),
         work: args.work,
@@ -414,11 +431,14 @@ pub fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> 
         Some(path) => Some((home.create_output(path)?, path)),
         None => None,
     };
-    let report = home.trace(&request, &Bar::new()).inspect_err(|_| {
-        if let Some((_, path)) = &plot {
-            let _ = std::fs::remove_file(path);
-        }
-    })?;
+    let report = home
+        .trace(&request, std::sync::Arc::new(Bar::new()))
+        .await
+        .inspect_err(|_| {
+            if let Some((_, path)) = &plot {
+                let _ = std::fs::remove_file(path);
+            }
+        })?;
     if args.json {
         print_json(&report);
     } else {
@@ -579,11 +599,11 @@ fn print_tamper_map(r: &earmark::Registration) {
 }
 
 /// `earmark work …`.
-pub fn work(home: Option<&Path>, action: WorkAction) -> Result<ExitCode, Failure> {
-    let home = open(home)?;
+pub async fn work(home: Option<&Path>, action: WorkAction) -> Result<ExitCode, Failure> {
+    let home = open(home).await?;
     match action {
         WorkAction::List { json } => {
-            let works = home.works()?;
+            let works = home.works().await?;
             if json {
                 print_json(&works);
             } else if works.is_empty() {
@@ -621,7 +641,7 @@ pub fn work(home: Option<&Path>, action: WorkAction) -> Result<ExitCode, Failure
             }
         }
         WorkAction::Show { id, json } => {
-            let detail = home.work_detail(id)?;
+            let detail = home.work_detail(id).await?;
             let w = &detail.summary;
             if json {
                 print_json(&detail);
@@ -664,7 +684,7 @@ pub fn work(home: Option<&Path>, action: WorkAction) -> Result<ExitCode, Failure
             }
         }
         WorkAction::Forget { id, yes, json } => {
-            let w = home.work(id)?;
+            let w = home.work(id).await?;
             if !yes {
                 if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
                     return Err(Failure::usage(format!(
@@ -683,7 +703,7 @@ pub fn work(home: Option<&Path>, action: WorkAction) -> Result<ExitCode, Failure
                     return Err(Failure::usage("not confirmed; nothing removed".into()));
                 }
             }
-            let report = home.forget_work(id)?;
+            let report = home.forget_work(id).await?;
             if json {
                 print_json(&report);
             } else if report.removed {
@@ -699,11 +719,11 @@ pub fn work(home: Option<&Path>, action: WorkAction) -> Result<ExitCode, Failure
 }
 
 /// `earmark audit …`.
-pub fn audit(home: Option<&Path>, action: AuditAction) -> Result<ExitCode, Failure> {
-    let home = open(home)?;
+pub async fn audit(home: Option<&Path>, action: AuditAction) -> Result<ExitCode, Failure> {
+    let home = open(home).await?;
     match action {
         AuditAction::Verify { json } => {
-            let report = home.audit_verify()?;
+            let report = home.audit_verify().await?;
             if json {
                 print_json(&report);
             }
@@ -727,7 +747,7 @@ pub fn audit(home: Option<&Path>, action: AuditAction) -> Result<ExitCode, Failu
             }
         }
         AuditAction::Log { json } => {
-            let log = home.audit_log()?;
+            let log = home.audit_log().await?;
             if json {
                 print_json(&log);
             } else {

@@ -264,7 +264,19 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     start_logging(cli.quiet, cli.verbose);
-    let code = run(cli.command, cli.home.as_deref());
+    let code = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(async {
+            let code = run(cli.command, cli.home.as_deref()).await;
+            home::close_opened().await;
+            code
+        }),
+        Err(e) => Err(Failure::from(earmark::Error::Write(format!(
+            "cannot start the async runtime: {e}"
+        )))),
+    };
     record_peak_memory();
     match code {
         Ok(code) => code,
@@ -275,26 +287,26 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCode, Failure> {
+async fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCode, Failure> {
     match command {
-        Command::Init { json } => home::init(home, json),
-        Command::Recipient { action } => home::recipient(home, action),
-        Command::Mark(args) => home::mark(home, args),
-        Command::Trace(args) => home::trace(home, args),
-        Command::Audit { action } => home::audit(home, action),
+        Command::Init { json } => home::init(home, json).await,
+        Command::Recipient { action } => home::recipient(home, action).await,
+        Command::Mark(args) => home::mark(home, args).await,
+        Command::Trace(args) => home::trace(home, args).await,
+        Command::Audit { action } => home::audit(home, action).await,
         Command::Backup {
             dest,
             without_key,
             json,
-        } => home::backup(home, &dest, !without_key, json),
+        } => home::backup(home, &dest, !without_key, json).await,
         Command::Restore {
             backup,
             key,
             allow_rollback,
             json,
-        } => home::restore(home, &backup, key.as_deref(), allow_rollback, json),
-        Command::Work { action } => home::work(home, action),
-        Command::Text { action } => text::text(home, action),
+        } => home::restore(home, &backup, key.as_deref(), allow_rollback, json).await,
+        Command::Work { action } => home::work(home, action).await,
+        Command::Text { action } => text::text(home, action).await,
         Command::Keygen { keyfile, json } => {
             earmark::create_key_file(&keyfile)?;
             if json {

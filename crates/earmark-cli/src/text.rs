@@ -109,10 +109,10 @@ pub struct TraceArgs {
 }
 
 /// `earmark text …`.
-pub fn text(home: Option<&Path>, action: TextAction) -> Result<ExitCode, Failure> {
+pub async fn text(home: Option<&Path>, action: TextAction) -> Result<ExitCode, Failure> {
     match action {
-        TextAction::Mark(args) => mark(home, args),
-        TextAction::Trace(args) => trace(home, args),
+        TextAction::Mark(args) => mark(home, args).await,
+        TextAction::Trace(args) => trace(home, args).await,
         TextAction::Check {
             transcript,
             variants,
@@ -122,18 +122,20 @@ pub fn text(home: Option<&Path>, action: TextAction) -> Result<ExitCode, Failure
     }
 }
 
-fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failure> {
-    let home = open(home)?;
-    let report = home.text_mark(
-        &TextMarkRequest {
-            transcript: args.transcript,
-            recipients: args.who.selection(),
-            out: args.out,
-            title: args.title,
-            format: args.format.map(TextFormat::from),
-        },
-        &crate::progress::Bar::new(),
-    )?;
+async fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failure> {
+    let home = open(home).await?;
+    let report = home
+        .text_mark(
+            &TextMarkRequest {
+                transcript: args.transcript,
+                recipients: args.who.selection(),
+                out: args.out,
+                title: args.title,
+                format: args.format.map(TextFormat::from),
+            },
+            std::sync::Arc::new(crate::progress::Bar::new()),
+        )
+        .await?;
     if args.json {
         print_json(&report);
     } else {
@@ -158,10 +160,12 @@ fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> {
+async fn trace(home: Option<&Path>, args: TraceArgs) -> Result<ExitCode, Failure> {
     let epsilon = epsilon(&args.epsilon)?;
-    let home = open(home)?;
-    let report = home.text_trace(&args.leaked, args.work, epsilon, args.shortlist_mismatches)?;
+    let home = open(home).await?;
+    let report = home
+        .text_trace(&args.leaked, args.work, epsilon, args.shortlist_mismatches)
+        .await?;
     if !report.found {
         if args.json {
             jsonln!(&serde_json::json!({"found": false, "reason": "no registered transcript"}));

@@ -32,17 +32,34 @@ fn scratch_root() -> PathBuf {
     dir.join(format!("earmark-fuzz-ledger-{}", std::process::id()))
 }
 
+/// The runtime the library's ledger runs on, one per process.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+    })
+}
+
 fn template() -> &'static Template {
     static TEMPLATE: OnceLock<Template> = OnceLock::new();
-    TEMPLATE.get_or_init(|| {
+    TEMPLATE.get_or_init(|| runtime().block_on(make_template()))
+}
+
+async fn make_template() -> Template {
+    {
         let root = scratch_root();
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).expect("scratch directory");
         let home_dir = root.join("template");
-        Home::init(&home_dir).expect("a new home");
-        let home = Home::open(&home_dir).expect("the new home opens");
+        Home::init(&home_dir).await.expect("a new home");
+        let home = Home::open(&home_dir).await.expect("the new home opens");
         for name in RECIPIENTS {
-            home.add_recipient(name, None, None).expect("a recipient");
+            home.add_recipient(name, None, None)
+                .await
+                .expect("a recipient");
         }
         let work = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../tests/fixtures/speech_en_f_8k_allison_demo-congrats.wav");
@@ -56,8 +73,9 @@ fn template() -> &'static Template {
                     format: earmark::Format::Wav,
                     title: Some("call".into()),
                 },
-                &NoProgress,
+                std::sync::Arc::new(NoProgress),
             )
+            .await
             .expect("the template marks");
         let copy = report
             .copies
@@ -73,12 +91,12 @@ fn template() -> &'static Template {
         }
         let leak = root.join("leak.wav");
         earmark_audio_io::write(&leak, &audio).expect("the leak writes");
-        drop(home);
+        home.close().await;
         Template {
             home: home_dir,
             leak,
         }
-    })
+    }
 }
 
 /// One hand edit of the ledger, decoded from four bytes: the operation,
@@ -156,11 +174,7 @@ fn fresh_copy(from: &Path, to: &Path) {
 /// Applies `statements` as a hand edit would (foreign keys off); a
 /// statement SQLite refuses is skipped, as the attacker would.
 fn apply(ledger: &Path, statements: &[String]) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(async {
+    runtime().block_on(async {
         use sqlx::Connection;
         let url = format!("sqlite://{}", ledger.display());
         let mut conn = sqlx::SqliteConnection::connect(&url)
@@ -193,16 +207,22 @@ pub fn ledger_edits(data: &[u8]) {
         .map(|e| edit(e[0], e[1], e[2], e[3]))
         .collect();
     apply(&scratch.join("ledger.sqlite"), &statements);
-    let Ok(home) = Home::open(&scratch) else {
+    runtime().block_on(judge_edited(&scratch, &template.leak, &statements));
+}
+
+/// Verifies and traces the edited home at `scratch`: see [`ledger_edits`].
+async fn judge_edited(scratch: &Path, leak: &Path, statements: &[String]) {
+    let Ok(home) = Home::open(scratch).await else {
         return;
     };
-    let _ = home.audit_verify();
+    let _ = home.audit_verify().await;
     let request = TraceRequest {
-        leak: template.leak.clone(),
+        leak: leak.to_path_buf(),
         work: None,
         epsilon: Epsilon::DEFAULT,
     };
-    let verdict = home.trace(&request, &NoProgress);
+    let verdict = home.trace(&request, std::sync::Arc::new(NoProgress)).await;
+    home.close().await;
     if statements.is_empty() {
         // Untouched, the ledger names the holder: the target is not vacuous.
         let names: Vec<&str> = verdict

@@ -16,11 +16,9 @@ use crate::{
 
 impl Ledger {
     /// Appends an audit row for `action` with JSON `detail`.
-    pub fn audit(&self, action: &str, detail: &str) -> Result<(), LedgerError> {
-        self.run(async {
-            let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            self.commit_audited(tx, action, detail).await
-        })
+    pub async fn audit(&self, action: &str, detail: &str) -> Result<(), LedgerError> {
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        self.commit_audited(tx, action, detail).await
     }
 
     /// Appends the audit row for `action` to `tx`, commits it, then moves
@@ -118,45 +116,41 @@ impl Ledger {
     }
 
     /// The audit log, oldest first.
-    pub fn audit_log(&self) -> Result<Vec<AuditEntry>, LedgerError> {
-        self.run(async {
-            let rows = sqlx::query("SELECT * FROM audit ORDER BY seq")
-                .fetch_all(&self.pool)
-                .await?;
-            Ok(rows.iter().map(audit_entry_from).collect())
-        })
+    pub async fn audit_log(&self) -> Result<Vec<AuditEntry>, LedgerError> {
+        let rows = sqlx::query("SELECT * FROM audit ORDER BY seq")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(audit_entry_from).collect())
     }
 
     /// Everything [`Ledger::verify`] reads, from one snapshot. The head is
     /// read first: it is written after its rows commit, so a snapshot taken
     /// after it holds every row it names.
-    pub(crate) fn snapshot(&self) -> Result<integrity::Snapshot, LedgerError> {
+    pub(crate) async fn snapshot(&self) -> Result<integrity::Snapshot, LedgerError> {
         let head = self.read_head()?;
-        self.run(async {
-            let mut tx = self.pool.begin().await?;
-            let audit = sqlx::query("SELECT * FROM audit ORDER BY seq")
-                .fetch_all(&mut *tx)
-                .await?;
-            let recipients = sqlx::query("SELECT * FROM recipients ORDER BY id")
-                .fetch_all(&mut *tx)
-                .await?;
-            let works = sqlx::query("SELECT * FROM works ORDER BY id")
-                .fetch_all(&mut *tx)
-                .await?;
-            let copies = sqlx::query("SELECT * FROM copies ORDER BY id")
-                .fetch_all(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(integrity::Snapshot {
-                head,
-                audit: audit.iter().map(audit_entry_from).collect(),
-                recipients: recipients
-                    .iter()
-                    .map(|r| (recipient_from(r), r.get("mac")))
-                    .collect(),
-                works: works.iter().map(|w| (work_from(w), w.get("mac"))).collect(),
-                copies: copies.iter().map(copy_row_from).collect(),
-            })
+        let mut tx = self.pool.begin().await?;
+        let audit = sqlx::query("SELECT * FROM audit ORDER BY seq")
+            .fetch_all(&mut *tx)
+            .await?;
+        let recipients = sqlx::query("SELECT * FROM recipients ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await?;
+        let works = sqlx::query("SELECT * FROM works ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await?;
+        let copies = sqlx::query("SELECT * FROM copies ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(integrity::Snapshot {
+            head,
+            audit: audit.iter().map(audit_entry_from).collect(),
+            recipients: recipients
+                .iter()
+                .map(|r| (recipient_from(r), r.get("mac")))
+                .collect(),
+            works: works.iter().map(|w| (work_from(w), w.get("mac"))).collect(),
+            copies: copies.iter().map(copy_row_from).collect(),
         })
     }
 
@@ -170,8 +164,8 @@ impl Ledger {
     /// A key under which neither the first audit row nor the head verifies
     /// is not this home's: that is [`LedgerError::MasterKey`], not a
     /// finding about the records.
-    pub fn verify(&self) -> Result<Result<Counts, String>, LedgerError> {
-        let snapshot = self.snapshot()?;
+    pub async fn verify(&self) -> Result<Result<Counts, String>, LedgerError> {
+        let snapshot = self.snapshot().await?;
         if !integrity::key_fits(&self.audit_key, &self.head_key, &snapshot) {
             let root = self.head_path.parent().unwrap_or(Path::new("."));
             return Err(LedgerError::MasterKey {
@@ -188,8 +182,8 @@ impl Ledger {
     }
 
     /// [`Ledger::verify`] as an error: what a verdict calls first.
-    pub fn require_intact(&self) -> Result<Counts, LedgerError> {
-        self.verify()?.map_err(LedgerError::Tampered)
+    pub async fn require_intact(&self) -> Result<Counts, LedgerError> {
+        self.verify().await?.map_err(LedgerError::Tampered)
     }
 
     /// Carries out the one-off steps a migration left for the program
@@ -204,16 +198,17 @@ impl Ledger {
     ///
     /// The order: the sealing head, then the rows and the step's removal
     /// in one transaction, then the plain head.
-    pub(crate) fn finish_upgrades(&self) -> Result<(), LedgerError> {
-        let pending: Vec<String> = self.run(async {
+    pub(crate) async fn finish_upgrades(&self) -> Result<(), LedgerError> {
+        let pending: Vec<String> = async {
             sqlx::query_scalar("SELECT step FROM ledger_upgrade")
                 .fetch_all(&self.pool)
                 .await
-        })?;
+        }
+        .await?;
         if !pending.iter().any(|s| s == "row-macs") {
             return Ok(());
         }
-        let snapshot = self.snapshot()?;
+        let snapshot = self.snapshot().await?;
         let head_key = match &snapshot.head {
             Some(head) if head.mac.is_some() => {
                 if !head.sealing || !head.authentic(&self.head_key) {
@@ -243,7 +238,7 @@ impl Ledger {
         if let Some(last) = &last {
             self.write_head_marked(last, true)?;
         }
-        self.run(async {
+        async {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             for (r, _) in &snapshot.recipients {
                 seal_recipient(&mut tx, &self.row_key, r).await?;
@@ -259,7 +254,8 @@ impl Ledger {
                 .await?;
             tx.commit().await?;
             Ok::<(), LedgerError>(())
-        })?;
+        }
+        .await?;
         if let Some(last) = &last {
             self.write_head(last)?;
         }

@@ -143,8 +143,8 @@ impl Home {
     /// backed up under a fresh head, which would launder the damage.
     /// `with_key` puts the master key in the backup; without it, restoring
     /// needs the key file given separately.
-    pub fn backup(&self, dest: &Path, with_key: bool) -> Result<BackupReport, LedgerError> {
-        self.ledger.require_intact()?;
+    pub async fn backup(&self, dest: &Path, with_key: bool) -> Result<BackupReport, LedgerError> {
+        self.ledger.require_intact().await?;
         if dest.exists() {
             return Err(LedgerError::BackupTarget(format!(
                 "{} already exists; a backup goes into a new directory",
@@ -167,7 +167,7 @@ impl Home {
         let staging = parent.join(format!(".{name}.{}.partial", std::process::id()));
         let _ = std::fs::remove_dir_all(&staging);
         let result = self.fill_backup(&staging, with_key);
-        let manifest = match result {
+        let manifest = match result.await {
             Ok(m) => m,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&staging);
@@ -176,49 +176,61 @@ impl Home {
         };
         std::fs::rename(&staging, dest).map_err(io(dest))?;
         sync_dir(parent);
-        self.ledger.audit(
-            "backup",
-            &serde_json::json!({
-                "to": dest.display().to_string(),
-                "audit_rows": manifest.audit_rows,
-                "key_included": with_key,
-            })
-            .to_string(),
-        )?;
+        self.ledger
+            .audit(
+                "backup",
+                &serde_json::json!({
+                    "to": dest.display().to_string(),
+                    "audit_rows": manifest.audit_rows,
+                    "key_included": with_key,
+                })
+                .to_string(),
+            )
+            .await?;
         Ok(BackupReport {
             path: dest.to_path_buf(),
             manifest,
         })
     }
 
-    fn fill_backup(&self, staging: &Path, with_key: bool) -> Result<Manifest, LedgerError> {
+    async fn fill_backup(&self, staging: &Path, with_key: bool) -> Result<Manifest, LedgerError> {
         create_private_dir(staging)?;
         let live_head = self.ledger.read_head()?;
         // Inside a 0700 directory: private before it is tightened below.
         let db = staging.join(LEDGER_FILE);
-        self.ledger.run(async {
+        async {
             sqlx::query("VACUUM INTO ?")
                 .bind(db.to_string_lossy().into_owned())
                 .execute(&self.ledger.pool)
                 .await
-        })?;
-        tighten(&db, 0o600)?;
-        let copy = Ledger::open_file(&db, &self.master, &staging.join(AUDIT_HEAD_FILE))?;
-        let snapshot = copy.snapshot()?;
-        // The copy must continue the chain the live head vouches for.
-        integrity::check_chain(
-            &copy.audit_key,
-            Some(&copy.head_key),
-            &snapshot.audit,
-            live_head.as_ref(),
-        )
-        .map_err(|p| LedgerError::Tampered(format!("{p} (in the copy taken for the backup)")))?;
-        if let Some(last) = snapshot.audit.last() {
-            let issued = integrity::issued_in(&snapshot);
-            copy.write_head(&(last.seq, last.hash.clone(), issued))?;
         }
-        let counts = copy.require_intact()?;
-        drop(copy);
+        .await?;
+        tighten(&db, 0o600)?;
+        let copy = Ledger::open_file(&db, &self.master, &staging.join(AUDIT_HEAD_FILE)).await?;
+        let checked = async {
+            let snapshot = copy.snapshot().await?;
+            // The copy must continue the chain the live head vouches for.
+            integrity::check_chain(
+                &copy.audit_key,
+                Some(&copy.head_key),
+                &snapshot.audit,
+                live_head.as_ref(),
+            )
+            .map_err(|p| {
+                LedgerError::Tampered(format!("{p} (in the copy taken for the backup)"))
+            })?;
+            if let Some(last) = snapshot.audit.last() {
+                let issued = integrity::issued_in(&snapshot);
+                copy.write_head(&(last.seq, last.hash.clone(), issued))?;
+            }
+            let counts = copy.require_intact().await?;
+            Ok::<_, LedgerError>((snapshot, counts))
+        }
+        .await;
+        // Closed before the copy is checked out of staging, so that its
+        // write-ahead log is folded into the file.
+        copy.close().await;
+        let (snapshot, counts) = checked?;
         copy_private(&self.root.join(HOME_ID_FILE), &staging.join(HOME_ID_FILE))?;
         let landmarks = self.read_landmarks()?;
         write_new_private_file(&staging.join(LANDMARKS_FILE), &landmarks)?;
@@ -303,7 +315,7 @@ fn same_key(a: &SecretKey, b: &SecretKey) -> bool {
 /// the backup would be handed out again (a leak of a lost copy would then
 /// accuse its id's next holder). That is refused unless `allow_rollback`,
 /// and then the rows lost are recorded in the restore's audit row.
-pub fn restore(
+pub async fn restore(
     backup: &Path,
     root: &Path,
     key: Option<&Path>,
@@ -351,8 +363,8 @@ pub fn restore(
             }
             _ => {}
         }
-        if let Ok(home) = Home::open(root) {
-            if home.ledger.verify()?.is_ok() {
+        if let Ok(home) = Home::open(root).await {
+            if home.ledger.verify().await?.is_ok() {
                 return Err(bad(format!(
                     "the ledger of the home at {} is intact; restoring would replace it. Restore into a new directory to compare, or move this home away first",
                     root.display()
@@ -377,15 +389,22 @@ pub fn restore(
     if backup.join(AUDIT_HEAD_FILE).is_file() {
         copy_private(&backup.join(AUDIT_HEAD_FILE), &head_partial)?;
     }
-    let checked = Ledger::open_file(&partial, &master, &head_partial).and_then(|l| {
-        let recorded = l.home_identity()?;
-        if recorded.as_deref() != Some(manifest.home_id.as_str()) {
-            return Err(bad(
-                "the backup's ledger does not name the home its manifest names",
-            ));
+    let checked = async {
+        let ledger = Ledger::open_file(&partial, &master, &head_partial).await?;
+        let checked = async {
+            let recorded = ledger.home_identity().await?;
+            if recorded.as_deref() != Some(manifest.home_id.as_str()) {
+                return Err(bad(
+                    "the backup's ledger does not name the home its manifest names",
+                ));
+            }
+            ledger.require_intact().await
         }
-        l.require_intact()
-    });
+        .await;
+        ledger.close().await;
+        checked
+    }
+    .await;
     if let Err(e) = checked {
         let _ = std::fs::remove_file(&partial);
         let _ = std::fs::remove_file(&head_partial);
@@ -441,22 +460,24 @@ pub fn restore(
     std::fs::rename(&partial, root.join(LEDGER_FILE)).map_err(io(root))?;
     sync_dir(root);
 
-    let home = Home::open(root)?;
-    let records = home.ledger.require_intact()?;
-    home.ledger.audit(
-        "restore",
-        &serde_json::json!({
-            "from": backup.display().to_string(),
-            "backup_taken": manifest.created_at,
-            "repaired": repaired,
-            "rolled_back_from": rolled_back.map(|(seq, _)| seq),
-            // New ids start above these, so none is issued twice.
-            "issued": rolled_back.and_then(|(_, issued)| issued).map(|i| {
-                serde_json::json!({"recipients": i.recipients, "works": i.works})
-            }),
-        })
-        .to_string(),
-    )?;
+    let home = Home::open(root).await?;
+    let records = home.ledger.require_intact().await?;
+    home.ledger
+        .audit(
+            "restore",
+            &serde_json::json!({
+                "from": backup.display().to_string(),
+                "backup_taken": manifest.created_at,
+                "repaired": repaired,
+                "rolled_back_from": rolled_back.map(|(seq, _)| seq),
+                // New ids start above these, so none is issued twice.
+                "issued": rolled_back.and_then(|(_, issued)| issued).map(|i| {
+                    serde_json::json!({"recipients": i.recipients, "works": i.works})
+                }),
+            })
+            .to_string(),
+        )
+        .await?;
     Ok(RestoreReport {
         home: root.to_path_buf(),
         manifest,
@@ -468,14 +489,19 @@ pub fn restore(
 impl Ledger {
     /// Opens the ledger file `path` under `master`'s keys with its head at
     /// `head_path`, outside any home: a backup's copy.
-    fn open_file(path: &Path, master: &SecretKey, head_path: &Path) -> Result<Ledger, LedgerError> {
-        let mut ledger = Ledger::connect(path, false)?;
-        let tables: i64 = ledger.run(async {
+    async fn open_file(
+        path: &Path,
+        master: &SecretKey,
+        head_path: &Path,
+    ) -> Result<Ledger, LedgerError> {
+        let mut ledger = Ledger::connect(path, false).await?;
+        let tables: i64 = async {
             sqlx::query("SELECT COUNT(*) FROM sqlite_master WHERE name = 'audit'")
                 .fetch_one(&ledger.pool)
                 .await
                 .map(|r| r.get::<i64, _>(0))
-        })?;
+        }
+        .await?;
         if tables == 0 {
             return Err(bad(format!("{}: not an earmark ledger", path.display())));
         }

@@ -10,10 +10,12 @@
 //! tracing needs). Must not touch: audio decoding, the watermark, or how
 //! identifiers are coded (`earmark-codes`).
 //!
-//! The API is synchronous; each [`Ledger`] drives sqlx on its own
-//! single-threaded tokio runtime. Writers take SQLite's write lock up front
-//! (`BEGIN IMMEDIATE`) and wait up to [`BUSY_TIMEOUT`] for it, so concurrent
-//! `earmark` processes queue instead of failing or corrupting the ledger.
+//! The API is asynchronous and owns no runtime: every operation of a
+//! [`Ledger`] is an `async fn` on a sqlx pool, run on the caller's tokio
+//! runtime. [`Ledger::close`] folds the write-ahead log into the file when
+//! the caller is done. Writers take the database's write lock up front and
+//! wait up to [`BUSY_TIMEOUT`] for it, so concurrent `earmark` processes
+//! queue instead of failing or corrupting the ledger.
 
 #![forbid(unsafe_code)]
 
@@ -243,14 +245,14 @@ fn migrator() -> Migrator {
 /// before the key was in place left a ledger without records, which the
 /// next `init` clears and makes again; a ledger with records but no key is
 /// a lost key, refused.
-pub fn init(root: &Path) -> Result<(), LedgerError> {
+pub async fn init(root: &Path) -> Result<(), LedgerError> {
     let key_path = root.join(MASTER_KEY_FILE);
     if key_path.exists() {
         return Err(LedgerError::AlreadyInitialised(root.to_path_buf()));
     }
     let db_path = root.join(LEDGER_FILE);
     if db_path.exists() {
-        if half_made(&db_path)? {
+        if half_made(&db_path).await? {
             for leftover in [
                 db_path.clone(),
                 root.join(format!("{LEDGER_FILE}-wal")),
@@ -277,13 +279,17 @@ pub fn init(root: &Path) -> Result<(), LedgerError> {
     // Created empty and private first: SQLite takes an empty file as a new
     // database, and gives its log files the database file's mode.
     write_new_private_file(&db_path, b"")?;
-    {
-        let ledger = Ledger::connect(&db_path, true)?;
-        ledger
-            .run(async { migrator().run(&ledger.pool).await })
+    let ledger = Ledger::connect(&db_path, true).await?;
+    let made = async {
+        migrator()
+            .run(&ledger.pool)
+            .await
             .map_err(|e| LedgerError::Database(e.to_string()))?;
-        ledger.claim_for(root, &new_home_id())?;
+        ledger.claim_for(root, &new_home_id()).await
     }
+    .await;
+    ledger.close().await;
+    made?;
     let partial = root.join(format!(
         "keystore/.master.key.{}.partial",
         std::process::id()
@@ -298,12 +304,12 @@ pub fn init(root: &Path) -> Result<(), LedgerError> {
 
 /// Whether the ledger at `path` is what a killed `init` leaves: no
 /// recipient, work or audit row (or not even its tables).
-fn half_made(path: &Path) -> Result<bool, LedgerError> {
+async fn half_made(path: &Path) -> Result<bool, LedgerError> {
     if std::fs::metadata(path).map_err(io(path))?.len() == 0 {
         return Ok(true);
     }
-    let ledger = Ledger::connect(path, false)?;
-    ledger.run(async {
+    let ledger = Ledger::connect(path, false).await?;
+    let half_made = async {
         let mut rows = 0i64;
         for table in ["recipients", "works", "audit"] {
             let exists: i64 = sqlx::query_scalar(
@@ -321,7 +327,10 @@ fn half_made(path: &Path) -> Result<bool, LedgerError> {
             }
         }
         Ok(rows == 0)
-    })
+    }
+    .await;
+    ledger.close().await;
+    half_made
 }
 
 fn new_home_id() -> String {
@@ -428,7 +437,7 @@ pub struct Home {
 
 impl Home {
     /// Opens the home at `root`, bringing the ledger's schema up to date.
-    pub fn open(root: &Path) -> Result<Home, LedgerError> {
+    pub async fn open(root: &Path) -> Result<Home, LedgerError> {
         let key_path = root.join(MASTER_KEY_FILE);
         let db_path = root.join(LEDGER_FILE);
         if !key_path.is_file() {
@@ -485,15 +494,16 @@ impl Home {
         if used && std::fs::metadata(&db_path).map_err(io(&db_path))?.len() == 0 {
             return Err(lost("the file is empty".into()));
         }
-        let mut ledger = Ledger::connect(&db_path, false)?;
-        let tables = ledger.table_count()?;
+        let mut ledger = Ledger::connect(&db_path, false).await?;
+        let tables = ledger.table_count().await?;
         if used && tables == 0 {
             return Err(lost("it holds no tables".into()));
         }
-        ledger
-            .run(async { migrator().run(&ledger.pool).await })
+        migrator()
+            .run(&ledger.pool)
+            .await
             .map_err(|e| LedgerError::Database(e.to_string()))?;
-        let recorded = ledger.home_identity()?;
+        let recorded = ledger.home_identity().await?;
         let id = match (home_id, recorded) {
             (Some(id), Some(recorded)) if id == recorded => id,
             (Some(id), Some(recorded)) => {
@@ -503,13 +513,13 @@ impl Home {
             }
             (Some(id), None) => return Err(lost(format!("it does not name this home ({id})"))),
             // A home made before homes had an identity: given one now.
-            (None, _) => ledger.claim_for(root, &new_home_id())?,
+            (None, _) => ledger.claim_for(root, &new_home_id()).await?,
         };
         ledger.audit_key = master.derive(AUDIT_LABEL);
         ledger.row_key = master.derive(ROW_LABEL);
         ledger.head_key = master.derive(HEAD_LABEL);
         ledger.head_path = root.join(AUDIT_HEAD_FILE);
-        ledger.finish_upgrades()?;
+        ledger.finish_upgrades().await?;
         Ok(Home {
             root: root.to_path_buf(),
             ledger,
@@ -670,8 +680,6 @@ pub struct AuditEntry {
 
 /// The ledger database.
 pub struct Ledger {
-    /// Always `Some` until dropped (see the `Drop` impl).
-    runtime: Option<tokio::runtime::Runtime>,
     pool: SqlitePool,
     audit_key: SecretKey,
     row_key: SecretKey,
@@ -841,54 +849,19 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
-impl Drop for Ledger {
-    /// Dropping a runtime blocks, which tokio forbids inside another
-    /// runtime; there it is shut down in the background instead.
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            // Everything the write-ahead log holds goes into `ledger.sqlite`
-            // and the log is emptied, so that the database file alone is the
-            // whole ledger (a backup of it, a copy by hand). Best effort: a
-            // concurrent reader may keep the log for the next close to fold.
-            let pool = self.pool.clone();
-            block_on(&runtime, async move {
-                let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                    .execute(&pool)
-                    .await;
-                pool.close().await;
-            });
-            if tokio::runtime::Handle::try_current().is_ok() {
-                runtime.shutdown_background();
-            }
-        }
-    }
-}
-
-/// Drives `future` on `runtime`. Called from inside another tokio runtime
-/// (an HTTP handler), `block_on` there would panic, so the work moves to a
-/// scoped thread of its own.
-fn block_on<F>(runtime: &tokio::runtime::Runtime, future: F) -> F::Output
-where
-    F: std::future::Future + Send,
-    F::Output: Send,
-{
-    if tokio::runtime::Handle::try_current().is_err() {
-        return runtime.block_on(future);
-    }
-    std::thread::scope(
-        |scope| match scope.spawn(|| runtime.block_on(future)).join() {
-            Ok(output) => output,
-            Err(panic) => std::panic::resume_unwind(panic),
-        },
-    )
-}
-
 impl Ledger {
-    fn connect(path: &Path, create: bool) -> Result<Ledger, LedgerError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(io(path))?;
+    /// Folds everything the write-ahead log holds into the database file
+    /// and closes the connections, so that the file alone is the whole
+    /// ledger (a backup of it, a copy by hand). Best effort: a concurrent
+    /// reader may keep the log for the next close to fold.
+    pub async fn close(&self) {
+        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await;
+        self.pool.close().await;
+    }
+
+    async fn connect(path: &Path, create: bool) -> Result<Ledger, LedgerError> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(create)
@@ -896,15 +869,12 @@ impl Ledger {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        let pool = block_on(
-            &runtime,
-            SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect_with(options),
-        )
-        .map_err(|e| LedgerError::Database(format!("{}: {e}", path.display())))?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(|e| LedgerError::Database(format!("{}: {e}", path.display())))?;
         Ok(Ledger {
-            runtime: Some(runtime),
             pool,
             audit_key: SecretKey::from_bytes([0; 32]),
             row_key: SecretKey::from_bytes([0; 32]),
@@ -915,33 +885,29 @@ impl Ledger {
     }
 
     /// Tables in the database, SQLite's own aside.
-    fn table_count(&self) -> Result<i64, LedgerError> {
-        self.run(async {
-            let row = sqlx::query(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-            )
-            .fetch_one(&self.pool)
-            .await?;
-            Ok(row.get::<i64, _>(0))
-        })
+    async fn table_count(&self) -> Result<i64, LedgerError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.get::<i64, _>(0))
     }
 
     /// The home id this ledger records, if any.
-    fn home_identity(&self) -> Result<Option<String>, LedgerError> {
-        self.run(async {
-            let row = sqlx::query("SELECT id FROM home_identity")
-                .fetch_optional(&self.pool)
-                .await?;
-            Ok(row.map(|r| r.get::<String, _>(0)))
-        })
+    async fn home_identity(&self) -> Result<Option<String>, LedgerError> {
+        let row = sqlx::query("SELECT id FROM home_identity")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get::<String, _>(0)))
     }
 
     /// Records `id` as this ledger's home, then writes it to the home's
     /// `home.id` (0600), in that order: a crash between leaves a ledger
     /// that names a home whose file is missing, which the next open
     /// repairs by claiming it afresh only if the ledger names none.
-    fn claim_for(&self, root: &Path, id: &str) -> Result<String, LedgerError> {
-        let recorded = self.run(async {
+    async fn claim_for(&self, root: &Path, id: &str) -> Result<String, LedgerError> {
+        let recorded = async {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             let existing = sqlx::query("SELECT id FROM home_identity")
                 .fetch_optional(&mut *tx)
@@ -959,24 +925,14 @@ impl Ledger {
             };
             tx.commit().await?;
             Ok::<_, LedgerError>(id)
-        })?;
+        }
+        .await?;
         let path = root.join(HOME_ID_FILE);
         let partial = root.join(format!(".{HOME_ID_FILE}.{}.partial", std::process::id()));
         let _ = std::fs::remove_file(&partial);
         write_new_private_file(&partial, format!("{recorded}\n").as_bytes())?;
         std::fs::rename(&partial, &path).map_err(io(&path))?;
         Ok(recorded)
-    }
-
-    fn run<F>(&self, future: F) -> F::Output
-    where
-        F: std::future::Future + Send,
-        F::Output: Send,
-    {
-        block_on(
-            self.runtime.as_ref().expect("the runtime lives until drop"),
-            future,
-        )
     }
 }
 

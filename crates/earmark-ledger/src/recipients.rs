@@ -12,7 +12,7 @@ use crate::{
 impl Ledger {
     /// Adds a recipient (names are unique), with its audit row in the same
     /// transaction.
-    pub fn add_recipient(
+    pub async fn add_recipient(
         &self,
         name: &str,
         email: Option<&str>,
@@ -20,43 +20,39 @@ impl Ledger {
     ) -> Result<Recipient, LedgerError> {
         let name = names::normalise(name)?;
         let name = name.as_str();
-        self.run(async {
-            // Checked inside the write transaction: a concurrent "Bob" and
-            // Cyrillic "Вob" cannot both get in.
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            let existing = names_in(&mut tx, None).await?;
-            new_name_fits(name, existing.iter().map(String::as_str))?;
-            let recipient = insert_recipient(&mut tx, &self.row_key, name, email, org)
-                .await
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        LedgerError::DuplicateRecipient(names::printable(name))
-                    } else {
-                        e.into()
-                    }
-                })?;
-            let detail = serde_json::json!({"added": recipient.id, "name": recipient.name});
-            self.commit_audited(tx, "recipient", &detail.to_string())
-                .await?;
-            Ok(recipient)
-        })
+        // Checked inside the write transaction: a concurrent "Bob" and
+        // Cyrillic "Вob" cannot both get in.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let existing = names_in(&mut tx, None).await?;
+        new_name_fits(name, existing.iter().map(String::as_str))?;
+        let recipient = insert_recipient(&mut tx, &self.row_key, name, email, org)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    LedgerError::DuplicateRecipient(names::printable(name))
+                } else {
+                    e.into()
+                }
+            })?;
+        let detail = serde_json::json!({"added": recipient.id, "name": recipient.name});
+        self.commit_audited(tx, "recipient", &detail.to_string())
+            .await?;
+        Ok(recipient)
     }
 
     /// Every recipient, by id.
-    pub fn recipients(&self) -> Result<Vec<Recipient>, LedgerError> {
-        self.run(async {
-            let rows = sqlx::query("SELECT * FROM recipients ORDER BY id")
-                .fetch_all(&self.pool)
-                .await?;
-            Ok(rows.iter().map(recipient_from).collect())
-        })
+    pub async fn recipients(&self) -> Result<Vec<Recipient>, LedgerError> {
+        let rows = sqlx::query("SELECT * FROM recipients ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(recipient_from).collect())
     }
 
     /// Renames the recipient `old` to `new`, checked as [`Ledger::add_recipient`]
     /// checks a name (against everyone else), re-sealed and audited in one
     /// transaction. Their id, and so every copy's identifier, is unchanged.
-    pub fn rename_recipient(&self, old: &str, new: &str) -> Result<Recipient, LedgerError> {
-        let current = self.recipients_named(&[old.to_string()])?.remove(0);
+    pub async fn rename_recipient(&self, old: &str, new: &str) -> Result<Recipient, LedgerError> {
+        let current = self.recipients_named(&[old.to_string()]).await?.remove(0);
         let new = names::normalise(new)?;
         let renamed = Recipient {
             name: new,
@@ -68,7 +64,7 @@ impl Ledger {
             "to": renamed.name,
         })
         .to_string();
-        self.run(async {
+        async {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             let others = names_in(&mut tx, Some(current.id)).await?;
             new_name_fits(&renamed.name, others.iter().map(String::as_str))?;
@@ -86,7 +82,8 @@ impl Ledger {
                 })?;
             seal_recipient(&mut tx, &self.row_key, &renamed).await?;
             self.commit_audited(tx, "recipient", &detail).await
-        })?;
+        }
+        .await?;
         Ok(renamed)
     }
 
@@ -94,9 +91,9 @@ impl Ledger {
     /// who holds copies is retired instead: kept, so that their copies
     /// still name them, but never marked for again. One who holds none is
     /// deleted.
-    pub fn remove_recipient(&self, name: &str) -> Result<Removal, LedgerError> {
-        let current = self.recipients_named(&[name.to_string()])?.remove(0);
-        self.run(async {
+    pub async fn remove_recipient(&self, name: &str) -> Result<Removal, LedgerError> {
+        let current = self.recipients_named(&[name.to_string()]).await?.remove(0);
+        async {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             let copies: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM copies WHERE recipient_id = ?")
@@ -136,12 +133,13 @@ impl Ledger {
             self.commit_audited(tx, "recipient", &detail.to_string())
                 .await?;
             Ok(removal)
-        })
+        }
+        .await
     }
 
     /// The recipients named, in the order given; an unknown name is an error.
-    pub fn recipients_named(&self, names: &[String]) -> Result<Vec<Recipient>, LedgerError> {
-        let all = self.recipients()?;
+    pub async fn recipients_named(&self, names: &[String]) -> Result<Vec<Recipient>, LedgerError> {
+        let all = self.recipients().await?;
         names
             .iter()
             .map(|n| {
@@ -156,21 +154,19 @@ impl Ledger {
     }
 
     /// The recipient with ledger id `id`.
-    pub fn recipient(&self, id: i64) -> Result<Option<Recipient>, LedgerError> {
-        self.run(async {
-            let row = sqlx::query("SELECT * FROM recipients WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-            Ok(row.as_ref().map(recipient_from))
-        })
+    pub async fn recipient(&self, id: i64) -> Result<Option<Recipient>, LedgerError> {
+        let row = sqlx::query("SELECT * FROM recipients WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(recipient_from))
     }
 
     /// Imports `name,email,org` rows (header required; email and org may be
     /// empty) read from `source` in one transaction: a bad row is reported
     /// with its line number in `path` (the name messages give the source)
     /// and nothing is imported.
-    pub fn import_recipients(
+    pub async fn import_recipients(
         &self,
         source: impl std::io::Read,
         path: &Path,
@@ -181,73 +177,71 @@ impl Ledger {
             line,
             message,
         };
-        self.run(async {
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            // Checked inside the write transaction, against the recipients
-            // as they are when the rows go in.
-            let existing = names_in(&mut tx, None).await?;
-            let mut seen = names::Lookalikes::default();
-            for name in &existing {
-                seen.insert(name);
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        // Checked inside the write transaction, against the recipients
+        // as they are when the rows go in.
+        let existing = names_in(&mut tx, None).await?;
+        let mut seen = names::Lookalikes::default();
+        for name in &existing {
+            seen.insert(name);
+        }
+        for (line, name, _, _) in &rows {
+            if existing.iter().any(|e| e == name) {
+                return Err(bad(
+                    *line,
+                    format!(
+                        "a recipient named {} already exists",
+                        names::printable(name)
+                    ),
+                ));
             }
-            for (line, name, _, _) in &rows {
-                if existing.iter().any(|e| e == name) {
-                    return Err(bad(
-                        *line,
-                        format!(
-                            "a recipient named {} already exists",
-                            names::printable(name)
-                        ),
-                    ));
-                }
-                if let Some(other) = seen.insert(name) {
-                    return Err(bad(
-                        *line,
-                        format!(
-                            "the name {} looks like {}; add something that tells them apart",
-                            names::printable(name),
-                            names::printable(&other)
-                        ),
-                    ));
-                }
+            if let Some(other) = seen.insert(name) {
+                return Err(bad(
+                    *line,
+                    format!(
+                        "the name {} looks like {}; add something that tells them apart",
+                        names::printable(name),
+                        names::printable(&other)
+                    ),
+                ));
             }
-            let mut added = Vec::new();
-            for (line, name, email, org) in &rows {
-                let recipient = insert_recipient(
-                    &mut tx,
-                    &self.row_key,
-                    name,
-                    email.as_deref(),
-                    org.as_deref(),
-                )
-                .await
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        LedgerError::BadCsv {
-                            path: path.to_path_buf(),
-                            line: *line,
-                            message: format!("a recipient named '{name}' already exists"),
-                        }
-                    } else {
-                        e.into()
+        }
+        let mut added = Vec::new();
+        for (line, name, email, org) in &rows {
+            let recipient = insert_recipient(
+                &mut tx,
+                &self.row_key,
+                name,
+                email.as_deref(),
+                org.as_deref(),
+            )
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    LedgerError::BadCsv {
+                        path: path.to_path_buf(),
+                        line: *line,
+                        message: format!("a recipient named '{name}' already exists"),
                     }
-                })?;
-                added.push(recipient);
-            }
-            // Each name with its id, so that the chain holds every
-            // recipient's name history (checked by `verify`).
-            let detail = serde_json::json!({
-                "imported": added.len(),
-                "from": path.display().to_string(),
-                "recipients": added
-                    .iter()
-                    .map(|r| serde_json::json!({"id": r.id, "name": r.name}))
-                    .collect::<Vec<_>>(),
-            });
-            self.commit_audited(tx, "recipient", &detail.to_string())
-                .await?;
-            Ok(added)
-        })
+                } else {
+                    e.into()
+                }
+            })?;
+            added.push(recipient);
+        }
+        // Each name with its id, so that the chain holds every
+        // recipient's name history (checked by `verify`).
+        let detail = serde_json::json!({
+            "imported": added.len(),
+            "from": path.display().to_string(),
+            "recipients": added
+                .iter()
+                .map(|r| serde_json::json!({"id": r.id, "name": r.name}))
+                .collect::<Vec<_>>(),
+        });
+        self.commit_audited(tx, "recipient", &detail.to_string())
+            .await?;
+        Ok(added)
     }
 }
 

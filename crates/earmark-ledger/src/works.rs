@@ -61,14 +61,12 @@ impl Drop for HeldId {
 
 impl Ledger {
     /// The work registered with SHA-256 `content_hash`, if one is.
-    pub fn work_by_content(&self, content_hash: &str) -> Result<Option<Work>, LedgerError> {
-        self.run(async {
-            let row = sqlx::query("SELECT * FROM works WHERE content_hash = ?")
-                .bind(content_hash)
-                .fetch_optional(&self.pool)
-                .await?;
-            Ok(row.as_ref().map(work_from))
-        })
+    pub async fn work_by_content(&self, content_hash: &str) -> Result<Option<Work>, LedgerError> {
+        let row = sqlx::query("SELECT * FROM works WHERE content_hash = ?")
+            .bind(content_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(work_from))
     }
 
     /// The registered work of `spec`'s content (its title as `spec` gives
@@ -77,8 +75,8 @@ impl Ledger {
     /// reservation holds only if no other process registers a work at or
     /// above it before [`Ledger::record_delivery`], which refuses it
     /// otherwise with [`LedgerError::Conflict`].
-    pub fn reserve_work(&self, spec: &WorkSpec) -> Result<Reservation, LedgerError> {
-        if let Some(work) = self.work_by_content(&spec.content_hash)? {
+    pub async fn reserve_work(&self, spec: &WorkSpec) -> Result<Reservation, LedgerError> {
+        if let Some(work) = self.work_by_content(&spec.content_hash).await? {
             let title = spec.title.clone().or(work.title.clone());
             return Ok(Reservation {
                 work: Work { title, ..work },
@@ -86,14 +84,15 @@ impl Ledger {
                 _held: None,
             });
         }
-        let next: i64 = self.run(async {
+        let next: i64 = async {
             sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                 "SELECT {}",
                 next_id_sql("works")
             )))
             .fetch_one(&self.pool)
             .await
-        })?;
+        }
+        .await?;
         // Above every id another mark of this process holds: concurrent
         // marks of new works take different ids instead of all but one
         // being refused and made again.
@@ -129,19 +128,20 @@ impl Ledger {
 
     /// Records a delivered copy (replacing the record of the same work,
     /// recipient and format) and appends the audit row, in one transaction.
-    pub fn record_copy(&self, copy: &CopyRecord) -> Result<(), LedgerError> {
+    pub async fn record_copy(&self, copy: &CopyRecord) -> Result<(), LedgerError> {
         self.record_copies(std::slice::from_ref(copy), || Ok(()))
+            .await
     }
 
     /// Records every copy of `copies`, of works already registered, each
     /// with its audit row, in one transaction; see
     /// [`Ledger::record_delivery`].
-    pub fn record_copies(
+    pub async fn record_copies(
         &self,
         copies: &[CopyRecord],
         deliver: impl FnOnce() -> Result<(), LedgerError> + Send,
     ) -> Result<(), LedgerError> {
-        self.record(None, copies, deliver).map(|_| ())
+        self.record(None, copies, deliver).await.map(|_| ())
     }
 
     /// Registers `reservation`'s work if it is new (or updates its title)
@@ -156,119 +156,111 @@ impl Ledger {
     /// registered meanwhile, is refused with [`LedgerError::Conflict`]:
     /// its copies carry an id that is not theirs, so they must be made
     /// again.
-    pub fn record_delivery(
+    pub async fn record_delivery(
         &self,
         reservation: &Reservation,
         copies: &[CopyRecord],
         deliver: impl FnOnce() -> Result<(), LedgerError> + Send,
     ) -> Result<Work, LedgerError> {
         self.record(Some(reservation), copies, deliver)
+            .await
             .map(|work| work.expect("a reservation gives a work"))
     }
 
-    fn record(
+    async fn record(
         &self,
         reservation: Option<&Reservation>,
         copies: &[CopyRecord],
         deliver: impl FnOnce() -> Result<(), LedgerError> + Send,
     ) -> Result<Option<Work>, LedgerError> {
-        self.run(async {
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            let work = match reservation {
-                Some(r) => Some(register(&mut tx, &self.row_key, r).await?),
-                None => None,
-            };
-            let mut head = None;
-            for copy in copies {
-                let detail = format!(
-                    r#"{{"work":{},"recipient":{},"format":"{}","output_hash":"{}"}}"#,
-                    copy.work_id, copy.recipient_id, copy.format, copy.output_hash
-                );
-                let row = sqlx::query(
-                    "INSERT INTO copies (work_id, recipient_id, payload, output_hash, format, path, created_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?) \
-                     ON CONFLICT (work_id, recipient_id, format) DO UPDATE SET \
-                     payload = excluded.payload, output_hash = excluded.output_hash, path = excluded.path \
-                     RETURNING *",
-                )
-                .bind(copy.work_id)
-                .bind(copy.recipient_id)
-                .bind(&copy.payload)
-                .bind(&copy.output_hash)
-                .bind(&copy.format)
-                .bind(&copy.path)
-                .bind(now())
-                .fetch_one(&mut *tx)
-                .await?;
-                seal_copy(&mut tx, &self.row_key, &copy_row_from(&row)).await?;
-                head = Some(self.append_audit(&mut tx, "mark", &detail).await?);
-            }
-            deliver()?;
-            tx.commit().await?;
-            if let Some(head) = head {
-                self.write_head(&head)?;
-            }
-            Ok(work)
-        })
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let work = match reservation {
+            Some(r) => Some(register(&mut tx, &self.row_key, r).await?),
+            None => None,
+        };
+        let mut head = None;
+        for copy in copies {
+            let detail = format!(
+                r#"{{"work":{},"recipient":{},"format":"{}","output_hash":"{}"}}"#,
+                copy.work_id, copy.recipient_id, copy.format, copy.output_hash
+            );
+            let row = sqlx::query(
+                "INSERT INTO copies (work_id, recipient_id, payload, output_hash, format, path, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (work_id, recipient_id, format) DO UPDATE SET \
+                 payload = excluded.payload, output_hash = excluded.output_hash, path = excluded.path \
+                 RETURNING *",
+            )
+            .bind(copy.work_id)
+            .bind(copy.recipient_id)
+            .bind(&copy.payload)
+            .bind(&copy.output_hash)
+            .bind(&copy.format)
+            .bind(&copy.path)
+            .bind(now())
+            .fetch_one(&mut *tx)
+            .await?;
+            seal_copy(&mut tx, &self.row_key, &copy_row_from(&row)).await?;
+            head = Some(self.append_audit(&mut tx, "mark", &detail).await?);
+        }
+        deliver()?;
+        tx.commit().await?;
+        if let Some(head) = head {
+            self.write_head(&head)?;
+        }
+        Ok(work)
     }
 
     /// The work with ledger id `id`.
-    pub fn work(&self, id: i64) -> Result<Option<Work>, LedgerError> {
-        self.run(async {
-            let row = sqlx::query("SELECT * FROM works WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-            Ok(row.as_ref().map(work_from))
-        })
+    pub async fn work(&self, id: i64) -> Result<Option<Work>, LedgerError> {
+        let row = sqlx::query("SELECT * FROM works WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(work_from))
     }
 
     /// Every work, by id.
-    pub fn works(&self) -> Result<Vec<Work>, LedgerError> {
-        self.run(async {
-            let rows = sqlx::query("SELECT * FROM works ORDER BY id")
-                .fetch_all(&self.pool)
-                .await?;
-            Ok(rows.iter().map(work_from).collect())
-        })
+    pub async fn works(&self) -> Result<Vec<Work>, LedgerError> {
+        let rows = sqlx::query("SELECT * FROM works ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(work_from).collect())
     }
 
     /// The copies of `work` delivered to `recipient`.
-    pub fn copies_for(&self, work: i64, recipient: i64) -> Result<Vec<CopyRecord>, LedgerError> {
-        self.run(async {
-            let rows = sqlx::query(
-                "SELECT * FROM copies WHERE work_id = ? AND recipient_id = ? ORDER BY id",
-            )
-            .bind(work)
-            .bind(recipient)
-            .fetch_all(&self.pool)
-            .await?;
-            Ok(rows.iter().map(copy_from_row).collect())
-        })
+    pub async fn copies_for(
+        &self,
+        work: i64,
+        recipient: i64,
+    ) -> Result<Vec<CopyRecord>, LedgerError> {
+        let rows =
+            sqlx::query("SELECT * FROM copies WHERE work_id = ? AND recipient_id = ? ORDER BY id")
+                .bind(work)
+                .bind(recipient)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.iter().map(copy_from_row).collect())
     }
 
     /// Every copy of `work`, in the order recorded.
-    pub fn copies_of(&self, work: i64) -> Result<Vec<CopyRecord>, LedgerError> {
-        self.run(async {
-            let rows = sqlx::query("SELECT * FROM copies WHERE work_id = ? ORDER BY id")
-                .bind(work)
-                .fetch_all(&self.pool)
-                .await?;
-            Ok(rows.iter().map(copy_from_row).collect())
-        })
-    }
-
-    /// Ids of the recipients who received at least one copy of `work`, ascending.
-    pub fn recipients_of(&self, work: i64) -> Result<Vec<i64>, LedgerError> {
-        self.run(async {
-            let ids: Vec<i64> = sqlx::query_scalar(
-                "SELECT DISTINCT recipient_id FROM copies WHERE work_id = ? ORDER BY recipient_id",
-            )
+    pub async fn copies_of(&self, work: i64) -> Result<Vec<CopyRecord>, LedgerError> {
+        let rows = sqlx::query("SELECT * FROM copies WHERE work_id = ? ORDER BY id")
             .bind(work)
             .fetch_all(&self.pool)
             .await?;
-            Ok(ids)
-        })
+        Ok(rows.iter().map(copy_from_row).collect())
+    }
+
+    /// Ids of the recipients who received at least one copy of `work`, ascending.
+    pub async fn recipients_of(&self, work: i64) -> Result<Vec<i64>, LedgerError> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT recipient_id FROM copies WHERE work_id = ? ORDER BY recipient_id",
+        )
+        .bind(work)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids)
     }
 }
 

@@ -9,9 +9,11 @@ use serde::Serialize;
 use crate::{Error, Result};
 
 /// An opened home. Every operation that marks, traces or records goes
-/// through it.
+/// through it. Cloning it is cheap, and every clone is the same home:
+/// share one among the tasks of a service.
+#[derive(Clone)]
 pub struct Home {
-    pub(crate) inner: earmark_ledger::Home,
+    pub(crate) inner: std::sync::Arc<earmark_ledger::Home>,
 }
 
 /// Whom an operation is for.
@@ -114,8 +116,8 @@ impl Home {
 
     /// Creates a home at `root`: a 0700 directory, a new 0600 master key and
     /// the ledger. Refuses an existing home.
-    pub fn init(root: &Path) -> Result<()> {
-        Ok(earmark_ledger::init(root)?)
+    pub async fn init(root: &Path) -> Result<()> {
+        Ok(earmark_ledger::init(root).await?)
     }
 
     /// Restores the backup at `backup` as the home at `root` (empty, or a
@@ -123,26 +125,38 @@ impl Home {
     /// the key file `key` when the backup holds none. A home whose
     /// authenticated head is ahead of the backup's is not rolled back
     /// unless `allow_rollback` ([`earmark_ledger::restore`]).
-    pub fn restore(
+    pub async fn restore(
         backup: &Path,
         root: &Path,
         key: Option<&Path>,
         allow_rollback: bool,
     ) -> Result<earmark_ledger::RestoreReport> {
-        Ok(earmark_ledger::restore(backup, root, key, allow_rollback)?)
+        Ok(earmark_ledger::restore(backup, root, key, allow_rollback).await?)
     }
 
     /// Takes a consistent backup of this home into the new directory
     /// `dest`, the master key included when `with_key`; audited.
-    pub fn backup(&self, dest: &Path, with_key: bool) -> Result<earmark_ledger::BackupReport> {
-        Ok(self.inner.backup(dest, with_key)?)
+    pub async fn backup(
+        &self,
+        dest: &Path,
+        with_key: bool,
+    ) -> Result<earmark_ledger::BackupReport> {
+        Ok(self.inner.backup(dest, with_key).await?)
     }
 
     /// Opens the home at `root`.
-    pub fn open(root: &Path) -> Result<Home> {
+    pub async fn open(root: &Path) -> Result<Home> {
         Ok(Home {
-            inner: earmark_ledger::Home::open(root)?,
+            inner: std::sync::Arc::new(earmark_ledger::Home::open(root).await?),
         })
+    }
+
+    /// Folds the ledger's write-ahead log into its file and closes it, so
+    /// that the file alone holds everything recorded (a copy by hand, a
+    /// backup by file). Call it before the process ends; a home dropped
+    /// unclosed loses nothing, and its log is folded by the next open.
+    pub async fn close(&self) {
+        self.ledger().close().await;
     }
 
     /// The home directory.
@@ -162,55 +176,56 @@ impl Home {
     }
 
     /// Adds one recipient (names are unique), audited.
-    pub fn add_recipient(
+    pub async fn add_recipient(
         &self,
         name: &str,
         email: Option<&str>,
         org: Option<&str>,
     ) -> Result<Recipient> {
-        Ok(self.ledger().add_recipient(name, email, org)?)
+        Ok(self.ledger().add_recipient(name, email, org).await?)
     }
 
     /// Imports recipients from a CSV read from `source` (header naming
     /// `name`, optionally `email` and `org`); all or nothing, audited.
     /// `source_name` names the source in messages and the audit log.
-    pub fn import_recipients(
+    pub async fn import_recipients(
         &self,
         source: impl std::io::Read,
         source_name: &Path,
     ) -> Result<Vec<Recipient>> {
-        Ok(self.ledger().import_recipients(source, source_name)?)
+        Ok(self.ledger().import_recipients(source, source_name).await?)
     }
 
     /// Renames a recipient (checked as a new name is), audited. Their id,
     /// and so the identifier in every copy they hold, stays.
-    pub fn rename_recipient(&self, old: &str, new: &str) -> Result<Recipient> {
-        Ok(self.ledger().rename_recipient(old, new)?)
+    pub async fn rename_recipient(&self, old: &str, new: &str) -> Result<Recipient> {
+        Ok(self.ledger().rename_recipient(old, new).await?)
     }
 
     /// Removes a recipient, audited: one who holds copies is retired (kept,
     /// so that their copies still name them, never marked for again).
-    pub fn remove_recipient(&self, name: &str) -> Result<earmark_ledger::Removal> {
-        Ok(self.ledger().remove_recipient(name)?)
+    pub async fn remove_recipient(&self, name: &str) -> Result<earmark_ledger::Removal> {
+        Ok(self.ledger().remove_recipient(name).await?)
     }
 
     /// Every recipient, by id, retired ones included.
-    pub fn recipients(&self) -> Result<Vec<Recipient>> {
-        Ok(self.ledger().recipients()?)
+    pub async fn recipients(&self) -> Result<Vec<Recipient>> {
+        Ok(self.ledger().recipients().await?)
     }
 
     /// The recipients a selection names; at least one. Retired recipients
     /// are left out of `All` and refused by name.
-    pub fn select(&self, selection: &Selection) -> Result<Vec<Recipient>> {
+    pub async fn select(&self, selection: &Selection) -> Result<Vec<Recipient>> {
         let chosen = match selection {
             Selection::All => self
                 .ledger()
-                .recipients()?
+                .recipients()
+                .await?
                 .into_iter()
                 .filter(|r| r.retired_at.is_none())
                 .collect(),
-            Selection::Named(names) => self.ledger().recipients_named(names)?,
-            Selection::Csv(path) => self.ledger().recipients_named(&names_in_csv(path)?)?,
+            Selection::Named(names) => self.ledger().recipients_named(names).await?,
+            Selection::Csv(path) => self.ledger().recipients_named(&names_in_csv(path)?).await?,
         };
         if let Some(r) = chosen.iter().find(|r| r.retired_at.is_some()) {
             return Err(Error::Recipients(format!(
@@ -225,14 +240,15 @@ impl Home {
     }
 
     /// The work with ledger id `id`.
-    pub fn work(&self, id: i64) -> Result<Work> {
+    pub async fn work(&self, id: i64) -> Result<Work> {
         Ok(self
             .ledger()
-            .work(id)?
+            .work(id)
+            .await?
             .ok_or(LedgerError::UnknownWork(id))?)
     }
 
-    fn summary(&self, w: &Work) -> Result<WorkSummary> {
+    async fn summary(&self, w: &Work) -> Result<WorkSummary> {
         Ok(WorkSummary {
             id: w.id,
             kind: w.kind.clone(),
@@ -241,7 +257,7 @@ impl Home {
             duration_s: w.duration_s,
             rate: w.rate,
             channels: w.channels,
-            recipients: self.ledger().recipients_of(w.id)?.len(),
+            recipients: self.ledger().recipients_of(w.id).await?.len(),
             registered: w.created_at.clone(),
             content_hash: w.content_hash.clone(),
             master_kept: self.inner.master_path(&w.content_hash).is_file(),
@@ -249,22 +265,26 @@ impl Home {
     }
 
     /// Every registered work.
-    pub fn works(&self) -> Result<Vec<WorkSummary>> {
-        self.ledger()
-            .works()?
-            .iter()
-            .map(|w| self.summary(w))
-            .collect()
+    pub async fn works(&self) -> Result<Vec<WorkSummary>> {
+        let mut summaries = Vec::new();
+        for w in self.ledger().works().await? {
+            summaries.push(self.summary(&w).await?);
+        }
+        Ok(summaries)
     }
 
     /// One work with its delivered copies.
-    pub fn work_detail(&self, id: i64) -> Result<WorkDetail> {
-        let w = self.work(id)?;
-        let summary = self.summary(&w)?;
+    pub async fn work_detail(&self, id: i64) -> Result<WorkDetail> {
+        let w = self.work(id).await?;
+        let summary = self.summary(&w).await?;
         let mut copies = Vec::new();
-        for c in self.ledger().copies_of(id)? {
+        for c in self.ledger().copies_of(id).await? {
             copies.push(DeliveredCopy {
-                recipient: self.ledger().recipient(c.recipient_id)?.map(|r| r.name),
+                recipient: self
+                    .ledger()
+                    .recipient(c.recipient_id)
+                    .await?
+                    .map(|r| r.name),
                 recipient_id: c.recipient_id,
                 format: c.format,
                 path: c.path,
@@ -284,13 +304,14 @@ impl Home {
 
     /// Removes a work's master from the store (its records stay, and
     /// tracing it becomes blind), audited.
-    pub fn forget_work(&self, id: i64) -> Result<ForgetReport> {
-        let w = self.work(id)?;
+    pub async fn forget_work(&self, id: i64) -> Result<ForgetReport> {
+        let w = self.work(id).await?;
         let removed = self.inner.forget_master(&w.content_hash)?;
         self.audit(
             "forget",
             serde_json::json!({"work": id, "content_hash": w.content_hash, "removed": removed}),
-        )?;
+        )
+        .await?;
         Ok(ForgetReport { work: id, removed })
     }
 
@@ -298,12 +319,16 @@ impl Home {
     /// ([`earmark_ledger::Ledger::verify`]).
     /// The stored masters are checked too: each must be the file whose
     /// SHA-256 its work recorded, and only `work forget` may remove one.
-    pub fn audit_verify(&self) -> Result<AuditReport> {
-        let verdict = match self.ledger().verify()? {
-            Ok(records) => match self.masters_problem()? {
-                None => Ok(records),
-                Some(problem) => Err(problem),
-            },
+    pub async fn audit_verify(&self) -> Result<AuditReport> {
+        let verdict = match self.ledger().verify().await? {
+            Ok(records) => {
+                // Hashing every master takes a while: off the async threads.
+                let home = self.clone();
+                match crate::blocking(move || home.masters_problem()).await? {
+                    None => Ok(records),
+                    Some(problem) => Err(problem),
+                }
+            }
             Err(problem) => Err(problem),
         };
         Ok(match verdict {
@@ -323,17 +348,17 @@ impl Home {
     }
 
     /// The audit log, oldest first.
-    pub fn audit_log(&self) -> Result<Vec<AuditEntry>> {
-        Ok(self.ledger().audit_log()?)
+    pub async fn audit_log(&self) -> Result<Vec<AuditEntry>> {
+        Ok(self.ledger().audit_log().await?)
     }
 
-    pub(crate) fn audit(&self, action: &str, detail: serde_json::Value) -> Result<()> {
-        Ok(self.ledger().audit(action, &detail.to_string())?)
+    pub(crate) async fn audit(&self, action: &str, detail: serde_json::Value) -> Result<()> {
+        Ok(self.ledger().audit(action, &detail.to_string()).await?)
     }
 
     /// The recipient with id `id`, if the ledger holds them.
-    pub(crate) fn recipient(&self, id: i64) -> Result<Option<Recipient>> {
-        Ok(self.ledger().recipient(id)?)
+    pub(crate) async fn recipient(&self, id: i64) -> Result<Option<Recipient>> {
+        Ok(self.ledger().recipient(id).await?)
     }
 }
 

@@ -2,6 +2,7 @@
 //! it sits in the stored master (registration), and the mark read from what
 //! the master does not explain.
 
+use crate::Wait;
 use std::path::Path;
 
 use earmark_align::landmarks::{landmarks, LandmarkIndex};
@@ -55,7 +56,7 @@ fn current_index(home: &Home) -> Result<(LandmarkIndex, bool)> {
         return Ok((index, false));
     }
     let mut index = LandmarkIndex::default();
-    for work in home.ledger().works()? {
+    for work in home.ledger().works().wait()? {
         if work.kind != earmark_ledger::AUDIO {
             continue;
         }

@@ -8,6 +8,12 @@
 //! home-less commands ([`embed_file`], [`extract_file`]). Results are typed
 //! reports that serialise to the JSON the command prints.
 //!
+//! The API is asynchronous and owns no runtime: the ledger's operations
+//! are `async fn` on the caller's tokio runtime, and the seconds of signal
+//! processing in marking and tracing run on its blocking threads, so a
+//! service's worker threads are never held. A [`Home`] is cheap to clone
+//! and is shared by every task of a process.
+//!
 //! Must not own: argument parsing, terminal output, progress bars or exit
 //! codes. Those belong to front ends (the `earmark` command, a service),
 //! which call this crate and never copy a rule out of it. Progress is
@@ -19,15 +25,18 @@
 //! a leaked copy back to its recipient:
 //!
 //! ```
+//! use std::sync::Arc;
+//!
 //! use earmark::{Epsilon, Format, Home, MarkRequest, NoProgress, Selection, TraceRequest};
 //!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = tempfile::tempdir()?;
 //! let root = dir.path().join("home");
-//! Home::init(&root)?; // a master key (0600) and an empty ledger
-//! let home = Home::open(&root)?;
+//! Home::init(&root).await?; // a master key (0600) and an empty ledger
+//! let home = Home::open(&root).await?;
 //! for name in ["Ana", "Bo", "Cy"] {
-//!     home.add_recipient(name, None, None)?;
+//!     home.add_recipient(name, None, None).await?;
 //! }
 //!
 //! // A bundled 8 kHz recording stands in for the sensitive one.
@@ -40,23 +49,26 @@
 //!     format: Format::Wav,
 //!     title: Some("Board meeting".into()),
 //! };
-//! let marked = home.mark(&request, &NoProgress)?;
+//! let marked = home.mark(&request, Arc::new(NoProgress)).await?;
 //! assert_eq!(marked.copies.len(), 3);
 //!
 //! // Bo's copy turns up somewhere it should not.
 //! let leak = marked.copies.iter().find(|c| c.recipient == "Bo").unwrap();
-//! let verdict = home.trace(
-//!     &TraceRequest {
-//!         leak: leak.path.clone(),
-//!         work: None,
-//!         epsilon: Epsilon::DEFAULT,
-//!     },
-//!     &NoProgress,
-//! )?;
+//! let verdict = home
+//!     .trace(
+//!         &TraceRequest {
+//!             leak: leak.path.clone(),
+//!             work: None,
+//!             epsilon: Epsilon::DEFAULT,
+//!         },
+//!         Arc::new(NoProgress),
+//!     )
+//!     .await?;
 //! assert_eq!(verdict.accused.len(), 1);
 //! assert_eq!(verdict.accused[0].name, "Bo");
 //! // The chance that this accusation is wrong, bounded above.
 //! assert!(verdict.accused[0].false_accusation_bound <= 1e-6);
+//! home.close().await;
 //! # Ok(())
 //! # }
 //! ```
@@ -106,7 +118,7 @@ pub use earmark_ledger::{
 /// Where a long operation stands, for a front end to show. Every method
 /// has an empty default, so a caller that shows nothing passes
 /// [`NoProgress`].
-pub trait Progress: Sync {
+pub trait Progress: Send + Sync {
     /// A stage of `total` steps begins.
     fn start(&self, _stage: &str, _total: u64) {}
     /// `steps` more steps of the current stage are done.
@@ -174,6 +186,33 @@ impl Drop for AudioSeconds<'_> {
         if self.active {
             self.progress.finish();
         }
+    }
+}
+
+/// Runs a future to completion from blocking code. The heavy parts of
+/// marking and tracing run on a blocking thread of the caller's runtime
+/// ([`blocking`]) and reach the asynchronous ledger through this.
+pub(crate) trait Wait: std::future::Future + Sized {
+    /// The future's output, waited for on this thread. Only called on a
+    /// thread [`blocking`] started, which knows its runtime.
+    fn wait(self) -> Self::Output {
+        tokio::runtime::Handle::current().block_on(self)
+    }
+}
+
+impl<F: std::future::Future> Wait for F {}
+
+/// Runs `work` on a blocking thread of the caller's tokio runtime, so that
+/// seconds of signal processing never hold one of its worker threads. A
+/// panic inside goes on unwinding in the caller; a runtime shutting down
+/// meanwhile is [`Error::Cancelled`].
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(Error::Cancelled),
     }
 }
 

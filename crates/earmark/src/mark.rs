@@ -1,6 +1,7 @@
 //! Marking: one copy per recipient, each carrying its sealed identifier and
 //! codeword, delivered and recorded all or nothing.
 
+use crate::Wait;
 use std::path::{Path, PathBuf};
 
 use earmark_audio_io::Audio;
@@ -131,8 +132,20 @@ impl Home {
     /// The decoded master is shared read-only; each copy streams out of it,
     /// so memory stays near one decoded master however many recipients and
     /// threads there are.
-    pub fn mark(&self, request: &MarkRequest, progress: &dyn Progress) -> Result<MarkReport> {
-        let recipients = self.select(&request.recipients)?;
+    ///
+    /// The work runs on a blocking thread of the caller's tokio runtime;
+    /// [`Progress::cancelled`] stops it.
+    pub async fn mark(
+        &self,
+        request: &MarkRequest,
+        progress: std::sync::Arc<dyn Progress>,
+    ) -> Result<MarkReport> {
+        let (home, request) = (self.clone(), request.clone());
+        crate::blocking(move || home.mark_blocking(&request, &*progress)).await
+    }
+
+    fn mark_blocking(&self, request: &MarkRequest, progress: &dyn Progress) -> Result<MarkReport> {
+        let recipients = self.select(&request.recipients).wait()?;
         crate::output::check_output_dir(&request.out, self.root())?;
         require_regular_file(&request.work)?;
         let master = self
@@ -157,7 +170,7 @@ impl Home {
     /// Removes a master this run stored, unless a work now holds it (a
     /// concurrent `mark` of the same recording may have registered it).
     pub(crate) fn forget_unregistered_master(&self, content_hash: &str) {
-        if let Ok(None) = self.ledger().work_by_content(content_hash) {
+        if let Ok(None) = self.ledger().work_by_content(content_hash).wait() {
             let _ = self.inner.forget_master(content_hash);
         }
     }
@@ -197,7 +210,7 @@ impl Home {
             .map_or_else(|| "work".to_string(), |s| slug(&s.to_string_lossy()));
         let analysis = crate::informed::analysis_signal(&audio);
         for attempt in 1..=ATTEMPTS {
-            let reservation = ledger.reserve_work(&spec)?;
+            let reservation = ledger.reserve_work(&spec).wait()?;
             let work = &reservation.work;
             if work.kind != earmark_ledger::AUDIO {
                 return Err(Error::Usage(format!(
@@ -230,8 +243,9 @@ impl Home {
                     created_at: String::new(),
                 })
                 .collect();
-            let recorded =
-                ledger.record_delivery(&reservation, &copies, || deliver(&prepared, &request.out));
+            let recorded = ledger
+                .record_delivery(&reservation, &copies, || deliver(&prepared, &request.out))
+                .wait();
             let work = match recorded {
                 Ok(work) => work,
                 Err(e) => {

@@ -5,6 +5,7 @@
 //! difference to an innocent's copy) can never steer a verdict, and
 //! `audit verify` reports a replaced or vanished one.
 
+use crate::Wait;
 use std::collections::HashSet;
 use std::path::PathBuf;
 
@@ -34,13 +35,13 @@ impl Home {
     /// no master; no verdict reads it.)
     pub(crate) fn masters_problem(&self) -> Result<Option<String>> {
         let forgotten = self.forgotten_masters()?;
-        for work in self.ledger().works()? {
+        for work in self.ledger().works().wait()? {
             match self.verified_master(&work) {
                 Err(Error::Integrity(problem)) => return Ok(Some(problem)),
                 Err(e) => return Err(e),
                 Ok(Some(_)) => {}
                 Ok(None) if forgotten.contains(&work.content_hash) => {}
-                Ok(None) if self.ledger().copies_of(work.id)?.is_empty() => {}
+                Ok(None) if self.ledger().copies_of(work.id).wait()?.is_empty() => {}
                 Ok(None) => return Ok(Some(vanished(&work))),
             }
         }
@@ -51,7 +52,7 @@ impl Home {
     /// audit chain (which `audit verify` checks first).
     fn forgotten_masters(&self) -> Result<HashSet<String>> {
         let mut hashes = HashSet::new();
-        for entry in self.ledger().audit_log()? {
+        for entry in self.ledger().audit_log().wait()? {
             if entry.action != "forget" {
                 continue;
             }

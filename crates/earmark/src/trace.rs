@@ -2,6 +2,7 @@
 //! for, with a false-accusation bound on each name, and what was cut or
 //! inserted.
 
+use crate::Wait;
 use std::path::PathBuf;
 
 use earmark_align::{Edit, Match, Registration, Stretch};
@@ -212,12 +213,27 @@ impl Home {
     /// its master in the store the leak is registered against it and read
     /// through it (informed); otherwise, or when informed names no one, it
     /// is read blind. The verdict is [`accuse::accuse`]'s.
-    pub fn trace(&self, request: &TraceRequest, progress: &dyn Progress) -> Result<TraceReport> {
+    ///
+    /// The work runs on a blocking thread of the caller's tokio runtime.
+    pub async fn trace(
+        &self,
+        request: &TraceRequest,
+        progress: std::sync::Arc<dyn Progress>,
+    ) -> Result<TraceReport> {
+        let (home, request) = (self.clone(), request.clone());
+        crate::blocking(move || home.trace_blocking(&request, &*progress)).await
+    }
+
+    fn trace_blocking(
+        &self,
+        request: &TraceRequest,
+        progress: &dyn Progress,
+    ) -> Result<TraceReport> {
         require_regular_file(&request.leak)?;
         // Nobody is accused on records that may have been altered.
-        self.ledger().require_intact()?;
+        self.ledger().require_intact().wait()?;
         let forced_work = match request.work {
-            Some(id) => Some(self.work(id)?),
+            Some(id) => Some(self.work(id).wait()?),
             None => None,
         };
         if let Some(w) = forced_work
@@ -256,7 +272,7 @@ impl Home {
         let withheld = self.named(&verdict.withheld, &mut notes)?;
         let mut ranking = Vec::new();
         for r in verdict.code.iter().flat_map(|c| &c.ranking) {
-            if let Some(rec) = self.recipient(r.recipient)? {
+            if let Some(rec) = self.recipient(r.recipient).wait()? {
                 ranking.push(RankedRecipient {
                     name: rec.name,
                     recipient_id: rec.id,
@@ -266,7 +282,7 @@ impl Home {
             }
         }
         let work_found = match verdict.work {
-            Some(id) => self.ledger().work(id)?,
+            Some(id) => self.ledger().work(id).wait()?,
             None => None,
         };
         let positions_read = verdict.code.as_ref().map_or(0, |v| v.positions_read);
@@ -286,7 +302,8 @@ impl Home {
                 "accused": accused.iter().map(|a| a.recipient_id).collect::<Vec<_>>(),
                 "positions_read": positions_read,
             }),
-        )?;
+        )
+        .wait()?;
         tracing::info!(
             method = ?readings.method,
             work = work_found.as_ref().map(|w| w.id),
@@ -371,7 +388,7 @@ impl Home {
                 None => match self.identify_noting(leak, notes)? {
                     Some(found) => {
                         identification = Some(found);
-                        let work = self.ledger().work(found.work as i64)?;
+                        let work = self.ledger().work(found.work as i64).wait()?;
                         if work.is_none() {
                             notes.push(format!(
                                 "the landmark index names work {}, which the ledger does not hold",
@@ -477,7 +494,7 @@ impl Home {
         if let Some(entry) = registered.iter().find(|(w, ..)| *w == work) {
             return Ok(decisive(entry));
         }
-        let (Some(leak), Some(w)) = (&readings.leak, self.ledger().work(work)?) else {
+        let (Some(leak), Some(w)) = (&readings.leak, self.ledger().work(work).wait()?) else {
             return Ok(None);
         };
         let entry = match crate::informed::registers(self, &w, leak)? {
@@ -499,7 +516,7 @@ impl Home {
     ) -> Result<Vec<Accusation>> {
         let mut named = Vec::new();
         for c in charges {
-            let Some(r) = self.recipient(c.recipient)? else {
+            let Some(r) = self.recipient(c.recipient).wait()? else {
                 let note = format!(
                     "the ledger records a copy for recipient {}, who is not in it; nobody is accused on that record",
                     c.recipient
@@ -576,8 +593,8 @@ impl Home {
                 ));
                 continue;
             }
-            let work = ledger.work(id.work as i64)?;
-            let recipient = ledger.recipient(id.recipient as i64)?;
+            let work = ledger.work(id.work as i64).wait()?;
+            let recipient = ledger.recipient(id.recipient as i64).wait()?;
             let (Some(work), Some(recipient)) = (work, recipient) else {
                 notes
                     .push("an identifier names a work or recipient missing from the ledger".into());
@@ -585,7 +602,8 @@ impl Home {
             };
             let payload = format!("{:016x}", found.payload);
             if !ledger
-                .copies_for(work.id, recipient.id)?
+                .copies_for(work.id, recipient.id)
+                .wait()?
                 .iter()
                 .any(|c| c.payload == payload)
             {
@@ -605,7 +623,8 @@ impl Home {
         let informed_work = readings.identified_work.as_ref().or(forced_work);
         let informed_suspects: Vec<(i64, u64)> = match informed_work {
             Some(work) if !readings.informed_soft.is_empty() => ledger
-                .copies_of(work.id)?
+                .copies_of(work.id)
+                .wait()?
                 .iter()
                 .filter_map(|c| {
                     u64::from_str_radix(&c.payload, 16)
@@ -626,7 +645,8 @@ impl Home {
             (None, Some(w)) => vec![w.id],
             (None, None) if readings.fingerprint.positions.is_empty() => Vec::new(),
             (None, None) => ledger
-                .works()?
+                .works()
+                .wait()?
                 .into_iter()
                 .filter(|w| w.kind == earmark_ledger::AUDIO)
                 .map(|w| w.id)
@@ -635,7 +655,8 @@ impl Home {
         let mut codes = Vec::new();
         for work in code_works {
             let recipients: Vec<u32> = ledger
-                .recipients_of(work)?
+                .recipients_of(work)
+                .wait()?
                 .into_iter()
                 .map(|id| id as u32)
                 .collect();

@@ -16,20 +16,20 @@ fn fixture(name: &str) -> PathBuf {
 
 /// A new home in a temporary directory with Ana, Bo and Cy in it: the
 /// directory (kept alive), the home's root, the home.
-fn home_for_three() -> (tempfile::TempDir, PathBuf, Home) {
+async fn home_for_three() -> (tempfile::TempDir, PathBuf, Home) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("home");
-    Home::init(&root).unwrap();
-    let home = Home::open(&root).unwrap();
+    Home::init(&root).await.unwrap();
+    let home = Home::open(&root).await.unwrap();
     for name in ["Ana", "Bo", "Cy"] {
-        home.add_recipient(name, None, None).unwrap();
+        home.add_recipient(name, None, None).await.unwrap();
     }
     (dir, root, home)
 }
 
 #[tokio::test]
 async fn a_home_marks_and_traces_inside_a_tokio_runtime() {
-    let (dir, _root, home) = home_for_three();
+    let (dir, _root, home) = home_for_three().await;
     let out = dir.path().join("copies");
     let report = home
         .mark(
@@ -40,8 +40,9 @@ async fn a_home_marks_and_traces_inside_a_tokio_runtime() {
                 format: Format::Wav,
                 title: Some("Demo".into()),
             },
-            &NoProgress,
+            std::sync::Arc::new(NoProgress),
         )
+        .await
         .unwrap();
     assert_eq!(report.copies.len(), 3);
     let bo = report.copies.iter().find(|c| c.recipient == "Bo").unwrap();
@@ -52,8 +53,9 @@ async fn a_home_marks_and_traces_inside_a_tokio_runtime() {
                 work: None,
                 epsilon: Epsilon::DEFAULT,
             },
-            &NoProgress,
+            std::sync::Arc::new(NoProgress),
         )
+        .await
         .unwrap();
     let names: Vec<&str> = verdict.accused.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(names, ["Bo"]);
@@ -63,7 +65,7 @@ async fn a_home_marks_and_traces_inside_a_tokio_runtime() {
     assert_eq!(json["method"], "informed");
     assert_eq!(json["accused"][0]["evidence"][0], "identifier");
     assert!(json["accused"][0]["false_accusation_bound"].is_f64());
-    assert!(home.audit_verify().unwrap().intact);
+    assert!(home.audit_verify().await.unwrap().intact);
     drop(home);
 }
 
@@ -88,9 +90,9 @@ impl Progress for CancelAfter {
     }
 }
 
-#[test]
-fn a_cancelled_mark_records_nothing_and_leaves_no_file() {
-    let (dir, root, home) = home_for_three();
+#[tokio::test]
+async fn a_cancelled_mark_records_nothing_and_leaves_no_file() {
+    let (dir, root, home) = home_for_three().await;
     let out = dir.path().join("copies");
     let request = MarkRequest {
         work: fixture("speech_en_f_8k_allison_demo-congrats.wav"),
@@ -101,25 +103,28 @@ fn a_cancelled_mark_records_nothing_and_leaves_no_file() {
     };
     // At once, and after some chunks of some copies have been written.
     for after in [0, 3] {
-        let cancel = CancelAfter {
+        let cancel = std::sync::Arc::new(CancelAfter {
             asked: AtomicU64::new(0),
             after,
-        };
-        let error = home.mark(&request, &cancel).unwrap_err();
+        });
+        let error = home.mark(&request, cancel).await.unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Cancelled, "{error}");
-        assert!(home.works().unwrap().is_empty());
+        assert!(home.works().await.unwrap().is_empty());
         let left: Vec<_> = std::fs::read_dir(&out)
             .map(|d| d.flatten().map(|e| e.file_name()).collect())
             .unwrap_or_default();
         assert!(left.is_empty(), "{left:?}");
-        assert!(home.audit_verify().unwrap().intact);
+        assert!(home.audit_verify().await.unwrap().intact);
         let masters: Vec<_> = std::fs::read_dir(root.join("masters"))
             .map(|d| d.flatten().map(|e| e.file_name()).collect())
             .unwrap_or_default();
         assert!(masters.is_empty(), "{masters:?}");
     }
     // Not cancelled, the same request marks.
-    let report = home.mark(&request, &NoProgress).unwrap();
+    let report = home
+        .mark(&request, std::sync::Arc::new(NoProgress))
+        .await
+        .unwrap();
     assert_eq!(report.copies.len(), 3);
 }
 
@@ -142,13 +147,12 @@ fn a_cancelled_extraction_stops() {
     assert_eq!(error.kind(), ErrorKind::Cancelled, "{error}");
 }
 
-/// Four marks of new works and eight traces at once, on one home shared
-/// between threads: every mark gets its own work id, every trace names the
+/// Four marks of new works and eight traces at once, as tasks of one
+/// multi-threaded runtime sharing one home: every mark gets its own work id, every trace names the
 /// holder of the copy it was given, and the ledger verifies afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn marks_and_traces_run_at_once_on_one_home() {
-    let (dir, _root, home) = home_for_three();
-    let home = std::sync::Arc::new(home);
+    let (dir, _root, home) = home_for_three().await;
     let first = home
         .mark(
             &MarkRequest {
@@ -158,8 +162,9 @@ async fn marks_and_traces_run_at_once_on_one_home() {
                 format: Format::Wav,
                 title: None,
             },
-            &NoProgress,
+            std::sync::Arc::new(NoProgress),
         )
+        .await
         .unwrap();
     let mut marks = Vec::new();
     for k in 0..4 {
@@ -171,9 +176,9 @@ async fn marks_and_traces_run_at_once_on_one_home() {
             .status()
             .expect("sox runs (Debian package sox)");
         assert!(made.success());
-        let home = std::sync::Arc::clone(&home);
+        let home = home.clone();
         let out = dir.path().join(format!("copies{k}"));
-        marks.push(tokio::task::spawn_blocking(move || {
+        marks.push(tokio::spawn(async move {
             home.mark(
                 &MarkRequest {
                     work: excerpt,
@@ -182,23 +187,26 @@ async fn marks_and_traces_run_at_once_on_one_home() {
                     format: Format::Wav,
                     title: None,
                 },
-                &NoProgress,
+                std::sync::Arc::new(NoProgress),
             )
+            .await
         }));
     }
     let mut traces = Vec::new();
     for k in 0..8 {
         let copy = first.copies[k % 3].clone();
-        let home = std::sync::Arc::clone(&home);
-        traces.push(tokio::task::spawn_blocking(move || {
-            let report = home.trace(
-                &TraceRequest {
-                    leak: copy.path.clone(),
-                    work: None,
-                    epsilon: Epsilon::DEFAULT,
-                },
-                &NoProgress,
-            );
+        let home = home.clone();
+        traces.push(tokio::spawn(async move {
+            let report = home
+                .trace(
+                    &TraceRequest {
+                        leak: copy.path.clone(),
+                        work: None,
+                        epsilon: Epsilon::DEFAULT,
+                    },
+                    std::sync::Arc::new(NoProgress),
+                )
+                .await;
             (copy.recipient, report)
         }));
     }
@@ -220,6 +228,6 @@ async fn marks_and_traces_run_at_once_on_one_home() {
         let named: Vec<&str> = report.accused.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(named, [holder.as_str()]);
     }
-    assert!(home.audit_verify().unwrap().intact);
-    assert_eq!(home.works().unwrap().len(), 5);
+    assert!(home.audit_verify().await.unwrap().intact);
+    assert_eq!(home.works().await.unwrap().len(), 5);
 }

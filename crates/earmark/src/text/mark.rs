@@ -2,6 +2,7 @@
 //! self-checked before any is written, and recorded, with the work if it
 //! is new, all or nothing.
 
+use crate::Wait;
 use std::path::PathBuf;
 
 use earmark_ledger::{CopyRecord, LedgerError, Recipient, WorkSpec, TRANSCRIPT};
@@ -84,12 +85,21 @@ impl Home {
     /// all are put in place and recorded in one ledger transaction, which
     /// also registers the transcript if it is new. On any failure nothing
     /// is registered or recorded and no partial file remains.
-    pub fn text_mark(
+    pub async fn text_mark(
+        &self,
+        request: &TextMarkRequest,
+        progress: std::sync::Arc<dyn crate::Progress>,
+    ) -> Result<TextMarkReport> {
+        let (home, request) = (self.clone(), request.clone());
+        crate::blocking(move || home.text_mark_blocking(&request, &*progress)).await
+    }
+
+    fn text_mark_blocking(
         &self,
         request: &TextMarkRequest,
         progress: &dyn crate::Progress,
     ) -> Result<TextMarkReport> {
-        let recipients = self.select(&request.recipients)?;
+        let recipients = self.select(&request.recipients).wait()?;
         crate::output::check_output_dir(&request.out, self.root())?;
         // Refuses what is not a text before anything is copied into the home.
         read_text(&request.transcript)?;
@@ -154,7 +164,7 @@ impl Home {
             .file_stem()
             .map_or_else(|| "transcript".to_string(), |s| slug(&s.to_string_lossy()));
         for attempt in 1..=ATTEMPTS {
-            let reservation = self.ledger().reserve_work(&spec)?;
+            let reservation = self.ledger().reserve_work(&spec).wait()?;
             let work = &reservation.work;
             if work.kind != TRANSCRIPT {
                 return Err(Error::Usage(format!(
@@ -203,7 +213,8 @@ impl Home {
             }
             let recorded = self
                 .ledger()
-                .record_delivery(&reservation, &copies, || deliver(&written));
+                .record_delivery(&reservation, &copies, || deliver(&written))
+                .wait();
             let work = match recorded {
                 Ok(work) => work,
                 Err(e) => {

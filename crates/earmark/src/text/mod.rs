@@ -5,6 +5,7 @@
 mod mark;
 pub use mark::{TextCopyReport, TextMarkReport, TextMarkRequest};
 
+use crate::Wait;
 use std::path::{Path, PathBuf};
 
 use earmark_codes::TardosCode;
@@ -299,7 +300,7 @@ impl Home {
         let ledger = self.ledger();
         let works = match only {
             Some(id) => {
-                let w = self.work(id)?;
+                let w = self.work(id).wait()?;
                 if w.kind != TRANSCRIPT {
                     return Err(Error::OtherKindOfWork {
                         work: id,
@@ -309,14 +310,15 @@ impl Home {
                 vec![w]
             }
             None => ledger
-                .works()?
+                .works()
+                .wait()?
                 .into_iter()
                 .filter(|w| w.kind == TRANSCRIPT)
                 .collect(),
         };
         let mut out = Vec::new();
         for work in works {
-            let copies = ledger.copies_of(work.id)?;
+            let copies = ledger.copies_of(work.id).wait()?;
             let Some(first) = copies.first() else {
                 continue;
             };
@@ -336,7 +338,8 @@ impl Home {
             let document = parse(&path, read_text(&path)?, format)?;
             let transcript = Transcript::new(rules, document);
             let recipients = ledger
-                .recipients_of(work.id)?
+                .recipients_of(work.id)
+                .wait()?
                 .into_iter()
                 .map(|r| r as u32)
                 .collect();
@@ -355,7 +358,21 @@ impl Home {
     /// within one ε, and each fragment alone. When nobody can be named, the
     /// recipients consistent with the quotes are listed, each with at most
     /// `mismatches_allowed` disagreements.
-    pub fn text_trace(
+    pub async fn text_trace(
+        &self,
+        leaked: &[PathBuf],
+        work: Option<i64>,
+        epsilon: Epsilon,
+        mismatches_allowed: usize,
+    ) -> Result<TextTraceReport> {
+        let (home, leaked) = (self.clone(), leaked.to_vec());
+        crate::blocking(move || {
+            home.text_trace_blocking(&leaked, work, epsilon, mismatches_allowed)
+        })
+        .await
+    }
+
+    fn text_trace_blocking(
         &self,
         leaked: &[PathBuf],
         work: Option<i64>,
@@ -374,7 +391,7 @@ impl Home {
             texts.push(text);
         }
         // Nobody is accused on records that may have been altered.
-        self.ledger().require_intact()?;
+        self.ledger().require_intact().wait()?;
         let rules = RuleSet::standard();
         let leaks: Vec<Prepared> = texts
             .into_iter()
@@ -403,7 +420,8 @@ impl Home {
         let works_tried = matched.len();
         let name = |id: u32| -> Result<String> {
             Ok(self
-                .recipient(id as i64)?
+                .recipient(id as i64)
+                .wait()?
                 .map_or_else(|| format!("#{id}"), |r| r.name))
         };
         let mut transcripts = Vec::new();
