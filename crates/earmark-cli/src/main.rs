@@ -273,9 +273,10 @@ fn main() -> ExitCode {
             home::close_opened().await;
             code
         }),
-        Err(e) => Err(Failure::from(earmark::Error::Write(format!(
-            "cannot start the async runtime: {e}"
-        )))),
+        Err(e) => Err(Failure::from(earmark::Error::Write {
+            message: format!("cannot start the async runtime: {e}"),
+            source: Some(e),
+        })),
     };
     record_peak_memory();
     match code {

@@ -17,7 +17,7 @@ use crate::{
 impl Ledger {
     /// Appends an audit row for `action` with JSON `detail`.
     pub async fn audit(&self, action: &str, detail: &str) -> Result<(), LedgerError> {
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let tx = crate::store::begin_write(&self.pool).await?;
         self.commit_audited(tx, action, detail).await
     }
 
@@ -25,7 +25,7 @@ impl Ledger {
     /// the head file: the one way every audited change ends.
     pub(crate) async fn commit_audited(
         &self,
-        mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+        mut tx: crate::store::Transaction,
         action: &str,
         detail: &str,
     ) -> Result<(), LedgerError> {
@@ -38,7 +38,7 @@ impl Ledger {
     /// ids issued as of `tx`.
     pub(crate) async fn append_audit(
         &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        tx: &mut crate::store::Transaction,
         action: &str,
         detail: &str,
     ) -> Result<HeadAt, LedgerError> {
@@ -173,12 +173,15 @@ impl Ledger {
                 message: "this key does not belong to this home: neither the first audit row nor the recorded head verifies under it".into(),
             });
         }
-        Ok(integrity::check(
-            &self.audit_key,
-            &self.row_key,
-            &self.head_key,
-            &snapshot,
-        ))
+        Ok(
+            match integrity::check(&self.audit_key, &self.row_key, &self.head_key, &snapshot) {
+                Ok((counts, verified)) => {
+                    *self.verified.lock().unwrap_or_else(|e| e.into_inner()) = Some(verified);
+                    Ok(counts)
+                }
+                Err(problem) => Err(problem),
+            },
+        )
     }
 
     /// [`Ledger::verify`] as an error: what a verdict calls first.
@@ -239,7 +242,7 @@ impl Ledger {
             self.write_head_marked(last, true)?;
         }
         async {
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut tx = crate::store::begin_write(&self.pool).await?;
             for (r, _) in &snapshot.recipients {
                 seal_recipient(&mut tx, &self.row_key, r).await?;
             }

@@ -15,7 +15,6 @@
 use std::path::{Path, PathBuf};
 
 use earmark_keys::{Label, SecretKey};
-use sqlx::Row;
 
 use crate::{
     create_private_dir, integrity, io, tighten, write_new_private_file, Counts, Home, Ledger,
@@ -198,13 +197,7 @@ impl Home {
         let live_head = self.ledger.read_head()?;
         // Inside a 0700 directory: private before it is tightened below.
         let db = staging.join(LEDGER_FILE);
-        async {
-            sqlx::query("VACUUM INTO ?")
-                .bind(db.to_string_lossy().into_owned())
-                .execute(&self.ledger.pool)
-                .await
-        }
-        .await?;
+        crate::store::copy_to(&self.ledger.pool, &db).await?;
         tighten(&db, 0o600)?;
         let copy = Ledger::open_file(&db, &self.master, &staging.join(AUDIT_HEAD_FILE)).await?;
         let checked = async {
@@ -495,14 +488,7 @@ impl Ledger {
         head_path: &Path,
     ) -> Result<Ledger, LedgerError> {
         let mut ledger = Ledger::connect(path, false).await?;
-        let tables: i64 = async {
-            sqlx::query("SELECT COUNT(*) FROM sqlite_master WHERE name = 'audit'")
-                .fetch_one(&ledger.pool)
-                .await
-                .map(|r| r.get::<i64, _>(0))
-        }
-        .await?;
-        if tables == 0 {
+        if !crate::store::has_table(&ledger.pool, "audit").await? {
             return Err(bad(format!("{}: not an earmark ledger", path.display())));
         }
         ledger.audit_key = master.derive(crate::AUDIT_LABEL);

@@ -281,9 +281,32 @@ pub(crate) fn check_chain(
     log: &[AuditEntry],
     head: Option<&Head>,
 ) -> Result<usize, String> {
-    let mut prev = AUDIT_GENESIS.to_string();
+    check_chain_span(audit_key, head_key, log, head, None)
+}
+
+/// [`check_chain`] of the consecutive rows `log`, which may start after row
+/// 1: each row's hash, the links between them, their numbering and the
+/// head. A span that starts at row 1 must start from the genesis hash;
+/// one that starts later is vouched for by `anchor`, a row seq and hash
+/// verified earlier, which the span must hold unchanged.
+pub(crate) fn check_chain_span(
+    audit_key: &SecretKey,
+    head_key: Option<&SecretKey>,
+    log: &[AuditEntry],
+    head: Option<&Head>,
+    anchor: Option<(i64, &str)>,
+) -> Result<usize, String> {
+    // Without an anchor the chain is checked from its first row.
+    let first_seq = match (anchor, log.first()) {
+        (Some(_), Some(first)) => first.seq,
+        _ => 1,
+    };
+    let mut prev = match log.first() {
+        Some(first) if first_seq > 1 => first.prev_hash.clone(),
+        _ => AUDIT_GENESIS.to_string(),
+    };
     for (i, entry) in log.iter().enumerate() {
-        let expected_seq = i as i64 + 1;
+        let expected_seq = first_seq + i as i64;
         if entry.seq != expected_seq {
             return Err(format!(
                 "audit row {expected_seq} is missing (next row is {})",
@@ -310,8 +333,19 @@ pub(crate) fn check_chain(
         }
         prev = entry.hash.clone();
     }
+    let last = log.last().map_or(first_seq - 1, |e| e.seq);
+    if let Some((seq, hash)) = anchor.filter(|&(seq, _)| seq > 0) {
+        if seq > last {
+            return Err(format!("audit rows {}–{seq} were deleted", last + 1));
+        }
+        match log.iter().find(|e| e.seq == seq) {
+            Some(e) if e.hash == hash => {}
+            Some(_) => return Err(format!("audit row {seq} was altered after it was verified")),
+            None => return Err(format!("audit row {seq} is missing")),
+        }
+    }
     let Some(head) = head else {
-        return if log.is_empty() {
+        return if last == 0 {
             Ok(0)
         } else {
             Err("the recorded head of the audit chain (audit.head) is missing".into())
@@ -325,7 +359,6 @@ pub(crate) fn check_chain(
             return Err("the recorded head of the audit chain (audit.head) was altered".into());
         }
     }
-    let last = log.last().map_or(0, |e| e.seq);
     if head.seq > last {
         Err(format!("audit rows {}–{} were deleted", last + 1, head.seq))
     } else if log
@@ -342,61 +375,61 @@ pub(crate) fn check_chain(
     }
 }
 
-/// The full check: the chain, every row's MAC, every copy's work and
-/// recipient, and the copies table against the deliveries the chain
-/// recorded (so a deleted or added copy row is found). The first problem
-/// found is returned, naming the row.
-pub(crate) fn check(
-    audit_key: &SecretKey,
-    row_key: &SecretKey,
-    head_key: &SecretKey,
-    snapshot: &Snapshot,
-) -> Result<Counts, String> {
-    let audit_rows = check_chain(
-        audit_key,
-        Some(head_key),
-        &snapshot.audit,
-        snapshot.head.as_ref(),
-    )?;
-    let altered = |what: String, mac: &Option<String>, expected: String| match mac {
-        None => Err(format!(
-            "{what} carries no MAC: it was not written by earmark"
-        )),
-        Some(mac) if *mac != expected => Err(format!("{what} was altered")),
-        Some(_) => Ok(()),
-    };
-    for (r, mac) in &snapshot.recipients {
-        altered(
-            format!("recipient row {}", r.id),
-            mac,
-            recipient_mac(row_key, r),
-        )?;
-    }
-    for (w, mac) in &snapshot.works {
-        altered(format!("work row {}", w.id), mac, work_mac(row_key, w))?;
-    }
-    for c in &snapshot.copies {
-        altered(format!("copy row {}", c.id), &c.mac, copy_mac(row_key, c))?;
-        if !snapshot.works.iter().any(|(w, _)| w.id == c.copy.work_id) {
-            return Err(format!(
-                "copy row {} names work {}, which is not in the ledger",
-                c.id, c.copy.work_id
-            ));
-        }
-        if !snapshot
-            .recipients
-            .iter()
-            .any(|(r, _)| r.id == c.copy.recipient_id)
-        {
-            return Err(format!(
-                "copy row {} names recipient {}, who is not in the ledger",
-                c.id, c.copy.recipient_id
-            ));
+/// The latest delivery the chain recorded for each (work, recipient,
+/// format): the audit row's seq and the copy's SHA-256.
+pub(crate) type Deliveries = BTreeMap<(i64, i64, String), (i64, String)>;
+/// The name the chain last gave each recipient, with the row that gave it.
+pub(crate) type Names = BTreeMap<i64, (String, i64)>;
+
+/// What a full check derived from the chain, kept so that later checks
+/// read only the rows appended since: the last row verified, and the
+/// deliveries and names the chain had recorded up to it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Verified {
+    /// The last audit row verified (0: none).
+    pub seq: i64,
+    /// Its hash.
+    pub hash: String,
+    /// Deliveries recorded up to it.
+    pub deliveries: Deliveries,
+    /// Names given up to it.
+    pub names: Names,
+}
+
+impl Verified {
+    /// Takes in the rows after [`Verified::seq`] (rows up to it are
+    /// skipped), already checked as a chain.
+    pub fn advance(&mut self, log: &[AuditEntry]) {
+        let new: Vec<&AuditEntry> = log.iter().filter(|e| e.seq > self.seq).collect();
+        fold_deliveries(&mut self.deliveries, new.iter().copied());
+        fold_names(&mut self.names, new.iter().copied());
+        if let Some(last) = new.last() {
+            self.seq = last.seq;
+            self.hash = last.hash.clone();
         }
     }
-    // The latest delivery the chain recorded for each (work, recipient, format).
-    let mut recorded: BTreeMap<(i64, i64, String), (i64, String)> = BTreeMap::new();
-    for entry in snapshot.audit.iter().filter(|e| e.action == "mark") {
+
+    /// The deliveries of `work`, for `recipient` only when given, as
+    /// (recipient, format) → (audit seq, SHA-256).
+    pub fn deliveries_of(&self, work: i64, recipient: Option<i64>) -> Deliveries {
+        let (low, high) = match recipient {
+            Some(r) => ((work, r, String::new()), (work, r + 1, String::new())),
+            None => (
+                (work, i64::MIN, String::new()),
+                (work + 1, i64::MIN, String::new()),
+            ),
+        };
+        self.deliveries
+            .range(low..high)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+/// Records every `mark` row's delivery in `deliveries`, later ones
+/// replacing earlier ones of the same work, recipient and format.
+fn fold_deliveries<'a>(deliveries: &mut Deliveries, log: impl Iterator<Item = &'a AuditEntry>) {
+    for entry in log.filter(|e| e.action == "mark") {
         let Ok(detail) = serde_json::from_str::<serde_json::Value>(&entry.detail) else {
             continue;
         };
@@ -409,51 +442,17 @@ pub(crate) fn check(
         ) else {
             continue;
         };
-        recorded.insert(
+        deliveries.insert(
             (work, recipient, format.to_string()),
             (entry.seq, hash.to_string()),
         );
     }
-    for c in &snapshot.copies {
-        match recorded.remove(&(c.copy.work_id, c.copy.recipient_id, c.copy.format.clone())) {
-            None => {
-                return Err(format!(
-                    "copy row {} (work {}, recipient {}) has no delivery in the audit chain",
-                    c.id, c.copy.work_id, c.copy.recipient_id
-                ))
-            }
-            Some((seq, hash)) if hash != c.copy.output_hash => {
-                return Err(format!(
-                    "copy row {} differs from the delivery in audit row {seq}",
-                    c.id
-                ))
-            }
-            Some(_) => {}
-        }
-    }
-    if let Some(((work, recipient, format), (seq, _))) = recorded.into_iter().next() {
-        return Err(format!(
-            "the {format} copy of work {work} for recipient {recipient} (audit row {seq}) is missing from the copies table"
-        ));
-    }
-    names_follow_history(snapshot)?;
-    Ok(Counts {
-        audit_rows,
-        recipients: snapshot.recipients.len(),
-        works: snapshot.works.len(),
-        copies: snapshot.copies.len(),
-    })
 }
 
-/// Every recipient's name is the one the audit chain last gave them: added
-/// or imported under it, then renamed. The rows' MACs already say a row
-/// was written under the key; this says it was written through a command
-/// the chain recorded, so that even rows sealed again with the key cannot
-/// swap two people's names unseen. Ids the chain never named (imports
-/// recorded before imports listed their names) are not checked.
-fn names_follow_history(snapshot: &Snapshot) -> Result<(), String> {
-    let mut named: BTreeMap<i64, (String, i64)> = BTreeMap::new();
-    for entry in snapshot.audit.iter().filter(|e| e.action == "recipient") {
+/// Records the names `recipient` rows give: added or imported under one,
+/// renamed, removed.
+fn fold_names<'a>(named: &mut Names, log: impl Iterator<Item = &'a AuditEntry>) {
+    for entry in log.filter(|e| e.action == "recipient") {
         let Ok(detail) = serde_json::from_str::<serde_json::Value>(&entry.detail) else {
             continue;
         };
@@ -476,17 +475,138 @@ fn names_follow_history(snapshot: &Snapshot) -> Result<(), String> {
             }
         }
     }
-    for (r, _) in &snapshot.recipients {
-        if let Some((name, seq)) = named.get(&r.id) {
-            if *name != r.name {
+}
+
+/// Why `copies` (the rows of one work, or of one recipient's copies of
+/// it) are not the deliveries the chain recorded for them, if they are not.
+pub(crate) fn copies_match(copies: &[CopyRow], recorded: &Deliveries) -> Result<(), String> {
+    let mut recorded = recorded.clone();
+    for c in copies {
+        match recorded.remove(&(c.copy.work_id, c.copy.recipient_id, c.copy.format.clone())) {
+            None => {
                 return Err(format!(
-                    "recipient row {} is named {}, but the audit chain (row {seq}) last named them {}",
-                    r.id,
-                    crate::names::printable(&r.name),
-                    crate::names::printable(name)
-                ));
+                    "copy row {} (work {}, recipient {}) has no delivery in the audit chain",
+                    c.id, c.copy.work_id, c.copy.recipient_id
+                ))
             }
+            Some((seq, hash)) if hash != c.copy.output_hash => {
+                return Err(format!(
+                    "copy row {} differs from the delivery in audit row {seq}",
+                    c.id
+                ))
+            }
+            Some(_) => {}
         }
+    }
+    if let Some(((work, recipient, format), (seq, _))) = recorded.into_iter().next() {
+        return Err(format!(
+            "the {format} copy of work {work} for recipient {recipient} (audit row {seq}) is missing from the copies table"
+        ));
+    }
+    Ok(())
+}
+
+/// Why recipient row `r` does not carry the name the chain last gave it,
+/// if it does not.
+pub(crate) fn name_matches(r: &Recipient, names: &Names) -> Result<(), String> {
+    match names.get(&r.id) {
+        Some((name, seq)) if *name != r.name => Err(format!(
+            "recipient row {} is named {}, but the audit chain (row {seq}) last named them {}",
+            r.id,
+            crate::names::printable(&r.name),
+            crate::names::printable(name)
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Why a row's stored MAC is not `expected`, naming the row as `what`.
+pub(crate) fn mac_matches(
+    what: &str,
+    mac: &Option<String>,
+    expected: String,
+) -> Result<(), String> {
+    match mac {
+        None => Err(format!(
+            "{what} carries no MAC: it was not written by earmark"
+        )),
+        Some(mac) if *mac != expected => Err(format!("{what} was altered")),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The full check: the chain, every row's MAC, every copy's work and
+/// recipient, and the copies table against the deliveries the chain
+/// recorded (so a deleted or added copy row is found). The first problem
+/// found is returned, naming the row; on success, what was checked and
+/// what the chain says, for later checks to start from.
+pub(crate) fn check(
+    audit_key: &SecretKey,
+    row_key: &SecretKey,
+    head_key: &SecretKey,
+    snapshot: &Snapshot,
+) -> Result<(Counts, Verified), String> {
+    let audit_rows = check_chain(
+        audit_key,
+        Some(head_key),
+        &snapshot.audit,
+        snapshot.head.as_ref(),
+    )?;
+    for (r, mac) in &snapshot.recipients {
+        mac_matches(
+            &format!("recipient row {}", r.id),
+            mac,
+            recipient_mac(row_key, r),
+        )?;
+    }
+    for (w, mac) in &snapshot.works {
+        mac_matches(&format!("work row {}", w.id), mac, work_mac(row_key, w))?;
+    }
+    for c in &snapshot.copies {
+        mac_matches(&format!("copy row {}", c.id), &c.mac, copy_mac(row_key, c))?;
+        if !snapshot.works.iter().any(|(w, _)| w.id == c.copy.work_id) {
+            return Err(format!(
+                "copy row {} names work {}, which is not in the ledger",
+                c.id, c.copy.work_id
+            ));
+        }
+        if !snapshot
+            .recipients
+            .iter()
+            .any(|(r, _)| r.id == c.copy.recipient_id)
+        {
+            return Err(format!(
+                "copy row {} names recipient {}, who is not in the ledger",
+                c.id, c.copy.recipient_id
+            ));
+        }
+    }
+    let mut verified = Verified::default();
+    verified.advance(&snapshot.audit);
+    copies_match(&snapshot.copies, &verified.deliveries)?;
+    names_follow_history(snapshot)?;
+    Ok((
+        Counts {
+            audit_rows,
+            recipients: snapshot.recipients.len(),
+            works: snapshot.works.len(),
+            copies: snapshot.copies.len(),
+        },
+        verified,
+    ))
+}
+
+/// Every recipient's name is the one the audit chain last gave them: added
+/// or imported under it, then renamed. The rows' MACs already say a row
+/// was written under the key; this says it was written through a command
+/// the chain recorded, so that even rows sealed again with the key cannot
+/// swap two people's names unseen. Ids the chain never named (imports
+/// recorded before imports listed their names) are not checked.
+fn names_follow_history(snapshot: &Snapshot) -> Result<(), String> {
+    let mut named = Names::new();
+    fold_names(&mut named, snapshot.audit.iter());
+    for (r, _) in &snapshot.recipients {
+        name_matches(r, &named)?;
     }
     Ok(())
 }

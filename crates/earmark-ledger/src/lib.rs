@@ -1,9 +1,10 @@
 //! earmark's home: where the master key and the ledger live.
 //!
 //! Owns: locating the home (`--home`, `$EARMARK_HOME`, the XDG data
-//! directory), creating it (a 0700 directory, a 0600 master key, a SQLite
-//! ledger in WAL mode with versioned migrations, through sqlx so that a
-//! shared PostgreSQL ledger can follow), and every read and write of the
+//! directory), creating it (a 0700 directory, a 0600 master key, a ledger
+//! database with versioned migrations, SQLite today, whose dialect is kept
+//! to one private module so that a shared PostgreSQL ledger can follow
+//! without changing this API), and every read and write of the
 //! ledger: recipients, works, delivered copies and the append-only,
 //! HMAC-chained audit log; and the masters store, byte-for-byte copies of
 //! the registered works' files named by their SHA-256 (which informed
@@ -30,17 +31,18 @@ mod backup;
 mod integrity;
 pub use backup::{restore, BackupReport, Manifest, RestoreReport, BACKUP_FORMAT};
 mod audit;
+mod checked;
 mod masters;
 pub mod names;
 mod recipients;
+mod store;
 pub use recipients::{read_recipient_csv, CsvRows};
 mod works;
 use integrity::CopyRow;
 pub use integrity::{Counts, HEAD_LABEL, ROW_LABEL};
 pub use masters::Ingested;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlSafeStr, SqlitePool};
+use sqlx::{Row, SqlSafeStr};
 pub use works::{Reservation, WorkSpec};
 
 /// How long a writer waits for another process's transaction.
@@ -99,8 +101,14 @@ pub enum LedgerError {
         source: std::io::Error,
     },
     /// The database refused or failed.
-    #[error("ledger: {0}")]
-    Database(String),
+    #[error("ledger: {message}")]
+    Database {
+        /// One line for the user, the cause included.
+        message: String,
+        /// The database's own error, if there was one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// A recipient name is taken.
     #[error("a recipient named {0} already exists")]
     DuplicateRecipient(String),
@@ -175,7 +183,10 @@ pub enum LedgerError {
 
 impl From<sqlx::Error> for LedgerError {
     fn from(e: sqlx::Error) -> Self {
-        LedgerError::Database(e.to_string())
+        LedgerError::Database {
+            message: e.to_string(),
+            source: Some(Box::new(e)),
+        }
     }
 }
 
@@ -284,7 +295,10 @@ pub async fn init(root: &Path) -> Result<(), LedgerError> {
         migrator()
             .run(&ledger.pool)
             .await
-            .map_err(|e| LedgerError::Database(e.to_string()))?;
+            .map_err(|e| LedgerError::Database {
+                message: e.to_string(),
+                source: Some(Box::new(e)),
+            })?;
         ledger.claim_for(root, &new_home_id()).await
     }
     .await;
@@ -312,13 +326,7 @@ async fn half_made(path: &Path) -> Result<bool, LedgerError> {
     let half_made = async {
         let mut rows = 0i64;
         for table in ["recipients", "works", "audit"] {
-            let exists: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
-            )
-            .bind(table)
-            .fetch_one(&ledger.pool)
-            .await?;
-            if exists > 0 {
+            if store::has_table(&ledger.pool, table).await? {
                 rows += sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
                     "SELECT COUNT(*) FROM {table}"
                 )))
@@ -502,7 +510,10 @@ impl Home {
         migrator()
             .run(&ledger.pool)
             .await
-            .map_err(|e| LedgerError::Database(e.to_string()))?;
+            .map_err(|e| LedgerError::Database {
+                message: e.to_string(),
+                source: Some(Box::new(e)),
+            })?;
         let recorded = ledger.home_identity().await?;
         let id = match (home_id, recorded) {
             (Some(id), Some(recorded)) if id == recorded => id,
@@ -680,7 +691,7 @@ pub struct AuditEntry {
 
 /// The ledger database.
 pub struct Ledger {
-    pool: SqlitePool,
+    pool: store::Pool,
     audit_key: SecretKey,
     row_key: SecretKey,
     head_key: SecretKey,
@@ -688,9 +699,13 @@ pub struct Ledger {
     /// Ids of new works reserved by marks of this process that have not
     /// finished, so that concurrent marks reserve different ones.
     reserved_works: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<i64>>>,
+    /// What the last full check of this ledger verified, advanced by every
+    /// check since: held in memory only, where no one who can write the
+    /// database or the home's files can reach it.
+    verified: std::sync::Mutex<Option<integrity::Verified>>,
 }
 
-fn copy_from_row(row: &sqlx::sqlite::SqliteRow) -> CopyRecord {
+fn copy_from_row(row: &crate::store::DbRow) -> CopyRecord {
     CopyRecord {
         work_id: row.get("work_id"),
         recipient_id: row.get("recipient_id"),
@@ -709,7 +724,7 @@ fn now() -> String {
         .expect("RFC 3339 formats any date")
 }
 
-fn recipient_from(row: &sqlx::sqlite::SqliteRow) -> Recipient {
+fn recipient_from(row: &crate::store::DbRow) -> Recipient {
     Recipient {
         id: row.get("id"),
         name: row.get("name"),
@@ -720,7 +735,7 @@ fn recipient_from(row: &sqlx::sqlite::SqliteRow) -> Recipient {
     }
 }
 
-fn work_from(row: &sqlx::sqlite::SqliteRow) -> Work {
+fn work_from(row: &crate::store::DbRow) -> Work {
     Work {
         id: row.get("id"),
         content_hash: row.get("content_hash"),
@@ -740,15 +755,14 @@ fn work_from(row: &sqlx::sqlite::SqliteRow) -> Work {
 /// row), so that no id, and no identifier sealing it, is issued twice.
 fn next_id_sql(table: &'static str) -> String {
     format!(
-        "MAX(COALESCE((SELECT MAX(id) FROM {table}), 0), \
-         COALESCE((SELECT MAX(CAST(json_extract(detail, '$.issued.{table}') AS INTEGER)) \
-                   FROM audit WHERE action = 'restore'), 0)) + 1"
+        "MAX(COALESCE((SELECT MAX(id) FROM {table}), 0), {}) + 1",
+        store::issued_before_restore_sql(table)
     )
 }
 
 /// Inserts a recipient and MACs the row.
 async fn insert_recipient(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::store::Connection,
     row_key: &SecretKey,
     name: &str,
     email: Option<&str>,
@@ -771,7 +785,7 @@ async fn insert_recipient(
 
 /// Writes `mac` as the MAC of row `id` of `table` (a fixed name).
 async fn store_mac(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::store::Connection,
     table: &'static str,
     id: i64,
     mac: String,
@@ -788,7 +802,7 @@ async fn store_mac(
 
 /// Writes the MAC of a recipient row as it now stands.
 async fn seal_recipient(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::store::Connection,
     row_key: &SecretKey,
     r: &Recipient,
 ) -> Result<(), sqlx::Error> {
@@ -803,7 +817,7 @@ async fn seal_recipient(
 
 /// Writes the MAC of a work row as it now stands.
 async fn seal_work(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::store::Connection,
     row_key: &SecretKey,
     w: &Work,
 ) -> Result<(), sqlx::Error> {
@@ -812,14 +826,14 @@ async fn seal_work(
 
 /// Writes the MAC of a copy row as it now stands.
 async fn seal_copy(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::store::Connection,
     row_key: &SecretKey,
     c: &CopyRow,
 ) -> Result<(), sqlx::Error> {
     store_mac(conn, "copies", c.id, integrity::copy_mac(row_key, c)).await
 }
 
-fn copy_row_from(row: &sqlx::sqlite::SqliteRow) -> CopyRow {
+fn copy_row_from(row: &crate::store::DbRow) -> CopyRow {
     CopyRow {
         id: row.get("id"),
         copy: copy_from_row(row),
@@ -855,25 +869,17 @@ impl Ledger {
     /// ledger (a backup of it, a copy by hand). Best effort: a concurrent
     /// reader may keep the log for the next close to fold.
     pub async fn close(&self) {
-        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
-            .await;
+        store::checkpoint(&self.pool).await;
         self.pool.close().await;
     }
 
     async fn connect(path: &Path, create: bool) -> Result<Ledger, LedgerError> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(create)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
+        let pool = store::connect(path, create)
             .await
-            .map_err(|e| LedgerError::Database(format!("{}: {e}", path.display())))?;
+            .map_err(|e| LedgerError::Database {
+                message: format!("{}: {e}", path.display()),
+                source: Some(Box::new(e)),
+            })?;
         Ok(Ledger {
             pool,
             audit_key: SecretKey::from_bytes([0; 32]),
@@ -881,17 +887,13 @@ impl Ledger {
             head_key: SecretKey::from_bytes([0; 32]),
             head_path: PathBuf::new(),
             reserved_works: Default::default(),
+            verified: Default::default(),
         })
     }
 
     /// Tables in the database, SQLite's own aside.
     async fn table_count(&self) -> Result<i64, LedgerError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.get::<i64, _>(0))
+        Ok(store::table_count(&self.pool).await?)
     }
 
     /// The home id this ledger records, if any.
@@ -908,7 +910,7 @@ impl Ledger {
     /// repairs by claiming it afresh only if the ledger names none.
     async fn claim_for(&self, root: &Path, id: &str) -> Result<String, LedgerError> {
         let recorded = async {
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut tx = crate::store::begin_write(&self.pool).await?;
             let existing = sqlx::query("SELECT id FROM home_identity")
                 .fetch_optional(&mut *tx)
                 .await?
@@ -936,7 +938,7 @@ impl Ledger {
     }
 }
 
-fn audit_entry_from(row: &sqlx::sqlite::SqliteRow) -> AuditEntry {
+fn audit_entry_from(row: &crate::store::DbRow) -> AuditEntry {
     AuditEntry {
         seq: row.get("seq"),
         at: row.get("at"),

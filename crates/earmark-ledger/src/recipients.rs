@@ -22,7 +22,7 @@ impl Ledger {
         let name = name.as_str();
         // Checked inside the write transaction: a concurrent "Bob" and
         // Cyrillic "Вob" cannot both get in.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = crate::store::begin_write(&self.pool).await?;
         let existing = names_in(&mut tx, None).await?;
         new_name_fits(name, existing.iter().map(String::as_str))?;
         let recipient = insert_recipient(&mut tx, &self.row_key, name, email, org)
@@ -65,7 +65,7 @@ impl Ledger {
         })
         .to_string();
         async {
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut tx = crate::store::begin_write(&self.pool).await?;
             let others = names_in(&mut tx, Some(current.id)).await?;
             new_name_fits(&renamed.name, others.iter().map(String::as_str))?;
             sqlx::query("UPDATE recipients SET name = ? WHERE id = ?")
@@ -94,7 +94,7 @@ impl Ledger {
     pub async fn remove_recipient(&self, name: &str) -> Result<Removal, LedgerError> {
         let current = self.recipients_named(&[name.to_string()]).await?.remove(0);
         async {
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut tx = crate::store::begin_write(&self.pool).await?;
             let copies: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM copies WHERE recipient_id = ?")
                     .bind(current.id)
@@ -177,7 +177,7 @@ impl Ledger {
             line,
             message,
         };
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = crate::store::begin_write(&self.pool).await?;
         // Checked inside the write transaction, against the recipients
         // as they are when the rows go in.
         let existing = names_in(&mut tx, None).await?;
@@ -324,7 +324,7 @@ pub fn read_recipient_csv(
 /// The names of the recipients, but the one with id `except`, as the
 /// transaction `tx` sees them.
 async fn names_in(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut crate::store::Connection,
     except: Option<i64>,
 ) -> Result<Vec<String>, LedgerError> {
     let names: Vec<(i64, String)> = sqlx::query_as("SELECT id, name FROM recipients")

@@ -100,7 +100,10 @@ impl Ledger {
             let mut reserved = self
                 .reserved_works
                 .lock()
-                .map_err(|_| LedgerError::Database("a mark panicked while reserving".into()))?;
+                .map_err(|_| LedgerError::Database {
+                    message: "a mark panicked while reserving".into(),
+                    source: None,
+                })?;
             let id = reserved.last().map_or(next, |&last| next.max(last + 1));
             reserved.insert(id);
             id
@@ -173,7 +176,7 @@ impl Ledger {
         copies: &[CopyRecord],
         deliver: impl FnOnce() -> Result<(), LedgerError> + Send,
     ) -> Result<Option<Work>, LedgerError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = crate::store::begin_write(&self.pool).await?;
         let work = match reservation {
             Some(r) => Some(register(&mut tx, &self.row_key, r).await?),
             None => None,
@@ -267,7 +270,7 @@ impl Ledger {
 /// Inserts `reservation`'s work if it is new, under its reserved id, or
 /// updates the title of the registered one; the row is MAC'd either way.
 async fn register(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut crate::store::Connection,
     row_key: &earmark_keys::SecretKey,
     reservation: &Reservation,
 ) -> Result<Work, LedgerError> {
@@ -303,11 +306,10 @@ async fn register(
     // before it rolled the home back. Ids need not follow one another: a
     // reservation that failed leaves a gap, whose copies were never
     // delivered, and marks of one process commit in any order.
-    let unusable: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM works WHERE id = ?) \
-         OR ? <= COALESCE((SELECT MAX(CAST(json_extract(detail, '$.issued.works') AS INTEGER)) \
-                          FROM audit WHERE action = 'restore'), 0)",
-    )
+    let unusable: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT EXISTS (SELECT 1 FROM works WHERE id = ?) OR ? <= {}",
+        crate::store::issued_before_restore_sql("works")
+    )))
     .bind(spec.id)
     .bind(spec.id)
     .fetch_one(&mut *tx)

@@ -31,11 +31,23 @@ pub enum Error {
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     /// A key file is missing, damaged, or would be overwritten.
-    #[error("{0}")]
-    Key(String),
+    #[error("{message}")]
+    Key {
+        /// One line for the user, the cause included.
+        message: String,
+        /// The failure reading or writing the file, if there was one.
+        #[source]
+        source: Option<std::io::Error>,
+    },
     /// An output could not be written.
-    #[error("{0}")]
-    Write(String),
+    #[error("{message}")]
+    Write {
+        /// One line for the user, the cause included.
+        message: String,
+        /// The failure writing, if there was one.
+        #[source]
+        source: Option<std::io::Error>,
+    },
     /// Unknown, duplicate or malformed recipients.
     #[error("{0}")]
     Recipients(String),
@@ -64,6 +76,40 @@ pub enum Error {
     /// A record the verdict relies on is missing or inconsistent.
     #[error("{0}")]
     Integrity(String),
+}
+
+impl Error {
+    /// [`Error::Write`] with no underlying failure.
+    pub(crate) fn write(message: impl Into<String>) -> Self {
+        Error::Write {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// [`Error::Write`] caused by `source`: "`context`: `source`".
+    pub(crate) fn write_failed(context: impl std::fmt::Display, source: std::io::Error) -> Self {
+        Error::Write {
+            message: format!("{context}: {source}"),
+            source: Some(source),
+        }
+    }
+
+    /// [`Error::Key`] with no underlying failure.
+    pub(crate) fn key(message: impl Into<String>) -> Self {
+        Error::Key {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// [`Error::Key`] caused by `source`: "`context`: `source`".
+    pub(crate) fn key_failed(context: impl std::fmt::Display, source: std::io::Error) -> Self {
+        Error::Key {
+            message: format!("{context}: {source}"),
+            source: Some(source),
+        }
+    }
 }
 
 /// The library's result type.
@@ -139,8 +185,8 @@ impl Error {
             Error::Engine(EngineError::BadStrength(_) | EngineError::BadFingerprint(_)) => K::Usage,
             Error::Engine(EngineError::BadChannels | EngineError::BadRate(_)) => K::BadAudio,
             Error::Ledger(e) => ledger_kind(e),
-            Error::Key(_) => K::BadKey,
-            Error::Write(_) => K::WriteFailed,
+            Error::Key { .. } => K::BadKey,
+            Error::Write { .. } => K::WriteFailed,
             Error::Recipients(_) => K::BadRecipients,
             Error::Text(_) => K::BadText,
             Error::TooLittleSignal(_) => K::TooLittleSignal,
@@ -168,7 +214,7 @@ fn ledger_kind(error: &LedgerError) -> ErrorKind {
         | LedgerError::UnknownRecipient(_)
         | LedgerError::BadCsv { .. } => K::BadRecipients,
         LedgerError::Io { .. }
-        | LedgerError::Database(_)
+        | LedgerError::Database { .. }
         | LedgerError::LedgerLost { .. }
         | LedgerError::Tampered(_)
         | LedgerError::BadBackup(_)

@@ -356,9 +356,19 @@ impl Home {
         Ok(self.ledger().audit(action, &detail.to_string()).await?)
     }
 
-    /// The recipient with id `id`, if the ledger holds them.
+    /// The recipient with id `id`, if the ledger holds them, checked as a
+    /// verdict's reads are ([`earmark_ledger::Ledger::checked_recipient`]).
     pub(crate) async fn recipient(&self, id: i64) -> Result<Option<Recipient>> {
-        Ok(self.ledger().recipient(id).await?)
+        Ok(self.ledger().checked_recipient(id).await?)
+    }
+
+    /// The work with ledger id `id`, checked as a verdict's reads are.
+    pub(crate) async fn checked_work(&self, id: i64) -> Result<Work> {
+        Ok(self
+            .ledger()
+            .checked_work(id)
+            .await?
+            .ok_or(LedgerError::UnknownWork(id))?)
     }
 }
 

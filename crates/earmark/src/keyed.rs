@@ -22,27 +22,28 @@ pub fn create_key_file(path: &Path) -> Result<()> {
     }
     let mut file = options.open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
-            Error::Key(format!(
+            Error::key(format!(
                 "{} already exists; refusing to overwrite a key",
                 path.display()
             ))
         } else {
-            Error::Key(format!("cannot create {}: {e}", path.display()))
+            Error::key_failed(format_args!("cannot create {}", path.display()), e)
         }
     })?;
     file.write_all(text.as_bytes())
         .and_then(|_| file.sync_all())
-        .map_err(|e| Error::Key(format!("cannot write {}: {e}", path.display())))
+        .map_err(|e| Error::key_failed(format_args!("cannot write {}", path.display()), e))
 }
 
 /// Reads a key file; its text is zeroized once parsed.
 pub fn load_key_file(path: &Path) -> Result<SecretKey> {
-    let text = std::fs::read(path)
-        .map_err(|e| Error::Key(format!("cannot read key file {}: {e}", path.display())))?;
+    let text = std::fs::read(path).map_err(|e| {
+        Error::key_failed(format_args!("cannot read key file {}", path.display()), e)
+    })?;
     let text = zeroize::Zeroizing::new(text);
     let text = std::str::from_utf8(&text)
-        .map_err(|_| Error::Key(format!("{} is not an earmark key file", path.display())))?;
-    SecretKey::from_file_text(text).map_err(|e| Error::Key(format!("{}: {e}", path.display())))
+        .map_err(|_| Error::key(format!("{} is not an earmark key file", path.display())))?;
+    SecretKey::from_file_text(text).map_err(|e| Error::key(format!("{}: {e}", path.display())))
 }
 
 /// A payload given as 16 hexadecimal digits (an optional `0x` before them).
@@ -206,7 +207,7 @@ pub fn embed_file(
         match (report, written) {
             (Some(Err(e)), _) | (_, Err(e)) => Err(e),
             (Some(Ok(report)), Ok(true)) => Ok(report),
-            _ => Err(Error::Write(format!(
+            _ => Err(Error::write(format!(
                 "{}: the output was not finished; nothing written",
                 output.display()
             ))),

@@ -80,6 +80,7 @@ mod error;
 mod home;
 mod informed;
 mod keyed;
+mod leak;
 mod mark;
 mod masters;
 mod output;
@@ -94,6 +95,7 @@ pub use home::{
 };
 pub use informed::{analysis_signal, read_through_master, Informed, MAX_INFORMED_S};
 pub use keyed::{create_key_file, embed_file, extract_file, load_key_file, parse_payload};
+pub use leak::Leak;
 pub use mark::{CopyReport, Format, MarkReport, MarkRequest, ENGINE_KEY_LABEL};
 pub use output::create_output_file;
 pub use text::{

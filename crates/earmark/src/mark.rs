@@ -412,7 +412,7 @@ fn prepare_copy(
                 .prefix(".earmark-encode-")
                 .suffix(".wav")
                 .tempfile_in(dir)
-                .map_err(|e| Error::Write(format!("{}: {e}", dir.display())))?;
+                .map_err(|e| Error::write_failed(dir.display(), e))?;
             stream_marked(audio, key, payload, fingerprint, wav.path(), progress)?;
             encode_lossy(wav.path(), audio.channels.len(), options, partial)?;
         }
@@ -431,7 +431,7 @@ fn prepare_copy(
         extractor.finish()
     };
     if detection.found.first().map(|f| f.payload) != Some(payload) {
-        return Err(Error::Write(format!(
+        return Err(Error::write(format!(
             "the copy at {} did not read back; nothing recorded",
             partial.display()
         )));
@@ -478,7 +478,7 @@ fn stream_marked(
     writer.finish()?;
     std::fs::File::open(output)
         .and_then(|f| f.sync_all())
-        .map_err(|e| Error::Write(format!("{}: {e}", output.display())))
+        .map_err(|e| Error::write_failed(output.display(), e))
 }
 
 /// Encodes the WAV at `input` to `output` with ffmpeg's `options`; the
@@ -498,7 +498,7 @@ fn encode_lossy(input: &Path, channels: usize, options: &[&str], output: &Path) 
             ))
         })?;
     if !result.status.success() {
-        return Err(Error::Write(format!(
+        return Err(Error::write(format!(
             "ffmpeg could not encode {}: {}",
             output.display(),
             String::from_utf8_lossy(&result.stderr).trim()
@@ -506,5 +506,5 @@ fn encode_lossy(input: &Path, channels: usize, options: &[&str], output: &Path) 
     }
     std::fs::File::open(output)
         .and_then(|f| f.sync_all())
-        .map_err(|e| Error::Write(format!("{}: {e}", output.display())))
+        .map_err(|e| Error::write_failed(output.display(), e))
 }

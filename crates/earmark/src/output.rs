@@ -18,7 +18,7 @@ use crate::{Error, Result};
 pub fn create_output_file(path: &Path, home: Option<&Path>) -> Result<File> {
     if let Some(home) = home {
         if is_inside(path, home) {
-            return Err(Error::Write(format!(
+            return Err(Error::write(format!(
                 "{} is inside the earmark home {}; write outputs elsewhere",
                 path.display(),
                 home.display()
@@ -34,12 +34,12 @@ pub fn create_output_file(path: &Path, home: Option<&Path>) -> Result<File> {
     }
     options.open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
-            Error::Write(format!(
+            Error::write(format!(
                 "{} already exists; refusing to overwrite it (or to follow a link there)",
                 path.display()
             ))
         } else {
-            Error::Write(format!("cannot create {}: {e}", path.display()))
+            Error::write_failed(format_args!("cannot create {}", path.display()), e)
         }
     })
 }
@@ -49,7 +49,7 @@ pub fn create_output_file(path: &Path, home: Option<&Path>) -> Result<File> {
 /// `create_dir_all` would follow through directories it creates on the way).
 pub(crate) fn check_output_dir(out: &Path, home: &Path) -> Result<()> {
     if is_inside(out, home) {
-        return Err(Error::Write(format!(
+        return Err(Error::write(format!(
             "{} is inside the earmark home {}; write copies elsewhere",
             out.display(),
             home.display()
@@ -60,7 +60,7 @@ pub(crate) fn check_output_dir(out: &Path, home: &Path) -> Result<()> {
             .components()
             .any(|c| c == std::path::Component::ParentDir)
     {
-        return Err(Error::Write(format!(
+        return Err(Error::write(format!(
             "{} does not exist and goes through '..'; name the directory to create plainly",
             out.display()
         )));
@@ -80,7 +80,7 @@ pub(crate) fn create_output_dir(out: &Path) -> Result<()> {
     }
     builder
         .create(out)
-        .map_err(|e| Error::Write(format!("cannot create {}: {e}", out.display())))
+        .map_err(|e| Error::write_failed(format_args!("cannot create {}", out.display()), e))
 }
 
 /// Whether `path` (which need not exist) lies inside `dir`, links and `..`

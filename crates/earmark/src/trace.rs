@@ -224,16 +224,16 @@ impl Home {
         crate::blocking(move || home.trace_blocking(&request, &*progress)).await
     }
 
-    fn trace_blocking(
+    pub(crate) fn trace_blocking(
         &self,
         request: &TraceRequest,
         progress: &dyn Progress,
     ) -> Result<TraceReport> {
         require_regular_file(&request.leak)?;
         // Nobody is accused on records that may have been altered.
-        self.ledger().require_intact().wait()?;
+        self.ledger().require_current().wait()?;
         let forced_work = match request.work {
-            Some(id) => Some(self.work(id).wait()?),
+            Some(id) => Some(self.checked_work(id).wait()?),
             None => None,
         };
         if let Some(w) = forced_work
@@ -282,7 +282,7 @@ impl Home {
             }
         }
         let work_found = match verdict.work {
-            Some(id) => self.ledger().work(id).wait()?,
+            Some(id) => self.ledger().checked_work(id).wait()?,
             None => None,
         };
         let positions_read = verdict.code.as_ref().map_or(0, |v| v.positions_read);
@@ -388,7 +388,7 @@ impl Home {
                 None => match self.identify_noting(leak, notes)? {
                     Some(found) => {
                         identification = Some(found);
-                        let work = self.ledger().work(found.work as i64).wait()?;
+                        let work = self.ledger().checked_work(found.work as i64).wait()?;
                         if work.is_none() {
                             notes.push(format!(
                                 "the landmark index names work {}, which the ledger does not hold",
@@ -494,7 +494,8 @@ impl Home {
         if let Some(entry) = registered.iter().find(|(w, ..)| *w == work) {
             return Ok(decisive(entry));
         }
-        let (Some(leak), Some(w)) = (&readings.leak, self.ledger().work(work).wait()?) else {
+        let (Some(leak), Some(w)) = (&readings.leak, self.ledger().checked_work(work).wait()?)
+        else {
             return Ok(None);
         };
         let entry = match crate::informed::registers(self, &w, leak)? {
@@ -593,8 +594,8 @@ impl Home {
                 ));
                 continue;
             }
-            let work = ledger.work(id.work as i64).wait()?;
-            let recipient = ledger.recipient(id.recipient as i64).wait()?;
+            let work = ledger.checked_work(id.work as i64).wait()?;
+            let recipient = ledger.checked_recipient(id.recipient as i64).wait()?;
             let (Some(work), Some(recipient)) = (work, recipient) else {
                 notes
                     .push("an identifier names a work or recipient missing from the ledger".into());
@@ -602,7 +603,7 @@ impl Home {
             };
             let payload = format!("{:016x}", found.payload);
             if !ledger
-                .copies_for(work.id, recipient.id)
+                .checked_copies(work.id, Some(recipient.id))
                 .wait()?
                 .iter()
                 .any(|c| c.payload == payload)
@@ -623,7 +624,7 @@ impl Home {
         let informed_work = readings.identified_work.as_ref().or(forced_work);
         let informed_suspects: Vec<(i64, u64)> = match informed_work {
             Some(work) if !readings.informed_soft.is_empty() => ledger
-                .copies_of(work.id)
+                .checked_copies(work.id, None)
                 .wait()?
                 .iter()
                 .filter_map(|c| {
@@ -645,7 +646,7 @@ impl Home {
             (None, Some(w)) => vec![w.id],
             (None, None) if readings.fingerprint.positions.is_empty() => Vec::new(),
             (None, None) => ledger
-                .works()
+                .checked_works()
                 .wait()?
                 .into_iter()
                 .filter(|w| w.kind == earmark_ledger::AUDIO)
@@ -654,12 +655,14 @@ impl Home {
         };
         let mut codes = Vec::new();
         for work in code_works {
-            let recipients: Vec<u32> = ledger
-                .recipients_of(work)
+            let mut recipients: Vec<u32> = ledger
+                .checked_copies(work, None)
                 .wait()?
                 .into_iter()
-                .map(|id| id as u32)
+                .map(|c| c.recipient_id as u32)
                 .collect();
+            recipients.sort_unstable();
+            recipients.dedup();
             codes.push((
                 work,
                 TardosCode::new(&self.inner.master, work as u32, FINGERPRINT_POSITIONS),

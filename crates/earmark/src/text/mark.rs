@@ -189,10 +189,10 @@ impl Home {
                 });
                 if let Err(e) = done {
                     discard(&written);
-                    return Err(Error::Write(format!(
-                        "cannot write {}: {e}",
-                        target.display()
-                    )));
+                    return Err(Error::write_failed(
+                        format_args!("cannot write {}", target.display()),
+                        e,
+                    ));
                 }
                 let output_hash = hex(&Sha256::digest(text.as_bytes()));
                 copies.push(CopyRecord {
@@ -268,7 +268,7 @@ impl Home {
                 if check.passed() {
                     Ok(transcript.render(rules, &codeword))
                 } else {
-                    Err(Error::Write(format!(
+                    Err(Error::write(format!(
                         "the variant for {} failed its self-check ({check:?}); nothing written",
                         r.name
                     )))

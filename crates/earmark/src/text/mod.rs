@@ -300,7 +300,7 @@ impl Home {
         let ledger = self.ledger();
         let works = match only {
             Some(id) => {
-                let w = self.work(id).wait()?;
+                let w = self.checked_work(id).wait()?;
                 if w.kind != TRANSCRIPT {
                     return Err(Error::OtherKindOfWork {
                         work: id,
@@ -318,7 +318,7 @@ impl Home {
         };
         let mut out = Vec::new();
         for work in works {
-            let copies = ledger.copies_of(work.id).wait()?;
+            let copies = ledger.checked_copies(work.id, None).wait()?;
             let Some(first) = copies.first() else {
                 continue;
             };
@@ -391,7 +391,7 @@ impl Home {
             texts.push(text);
         }
         // Nobody is accused on records that may have been altered.
-        self.ledger().require_intact().wait()?;
+        self.ledger().require_current().wait()?;
         let rules = RuleSet::standard();
         let leaks: Vec<Prepared> = texts
             .into_iter()

@@ -5,13 +5,34 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use earmark::{
-    Epsilon, ErrorKind, Format, Home, MarkRequest, NoProgress, Progress, Selection, TraceRequest,
+    Epsilon, ErrorKind, Format, Home, Leak, MarkReport, MarkRequest, NoProgress, Progress,
+    Selection, TraceRequest,
 };
+
+mod tampering;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/fixtures")
         .join(name)
+}
+
+/// A request to mark the bundled 8 kHz recording for everyone, into `out`.
+fn demo_request(out: PathBuf) -> MarkRequest {
+    MarkRequest {
+        work: fixture("speech_en_f_8k_allison_demo-congrats.wav"),
+        recipients: Selection::All,
+        out,
+        format: Format::Wav,
+        title: None,
+    }
+}
+
+/// Marks the bundled recording for everyone in `home`, into `out`.
+async fn mark_demo(home: &Home, out: PathBuf) -> MarkReport {
+    home.mark(&demo_request(out), std::sync::Arc::new(NoProgress))
+        .await
+        .unwrap()
 }
 
 /// A new home in a temporary directory with Ana, Bo and Cy in it: the
@@ -94,13 +115,7 @@ impl Progress for CancelAfter {
 async fn a_cancelled_mark_records_nothing_and_leaves_no_file() {
     let (dir, root, home) = home_for_three().await;
     let out = dir.path().join("copies");
-    let request = MarkRequest {
-        work: fixture("speech_en_f_8k_allison_demo-congrats.wav"),
-        recipients: Selection::All,
-        out: out.clone(),
-        format: Format::Wav,
-        title: None,
-    };
+    let request = demo_request(out.clone());
     // At once, and after some chunks of some copies have been written.
     for after in [0, 3] {
         let cancel = std::sync::Arc::new(CancelAfter {
@@ -153,19 +168,7 @@ fn a_cancelled_extraction_stops() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn marks_and_traces_run_at_once_on_one_home() {
     let (dir, _root, home) = home_for_three().await;
-    let first = home
-        .mark(
-            &MarkRequest {
-                work: fixture("speech_en_f_8k_allison_demo-congrats.wav"),
-                recipients: Selection::All,
-                out: dir.path().join("first"),
-                format: Format::Wav,
-                title: None,
-            },
-            std::sync::Arc::new(NoProgress),
-        )
-        .await
-        .unwrap();
+    let first = mark_demo(&home, dir.path().join("first")).await;
     let mut marks = Vec::new();
     for k in 0..4 {
         let excerpt = dir.path().join(format!("excerpt{k}.wav"));
@@ -230,4 +233,67 @@ async fn marks_and_traces_run_at_once_on_one_home() {
     }
     assert!(home.audit_verify().await.unwrap().intact);
     assert_eq!(home.works().await.unwrap().len(), 5);
+}
+
+/// A leak given as bytes or as a stream (an upload) is traced as the same
+/// file would be, and leaves nothing behind in the home; an empty upload is
+/// refused as audio, named as the upload, not as a temporary file.
+#[tokio::test]
+async fn a_leak_traces_from_bytes_and_from_a_stream() {
+    let (dir, root, home) = home_for_three().await;
+    let report = mark_demo(&home, dir.path().join("copies")).await;
+    let cy = report.copies.iter().find(|c| c.recipient == "Cy").unwrap();
+    let bytes = std::fs::read(&cy.path).unwrap();
+    let stream: Box<dyn std::io::Read + Send> = Box::new(std::fs::File::open(&cy.path).unwrap());
+    for leak in [Leak::Bytes(bytes), Leak::Reader(stream)] {
+        let verdict = home
+            .trace_leak(
+                leak,
+                None,
+                Epsilon::DEFAULT,
+                std::sync::Arc::new(NoProgress),
+            )
+            .await
+            .unwrap();
+        let names: Vec<&str> = verdict.accused.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["Cy"]);
+    }
+    let error = home
+        .trace_leak(
+            Leak::Bytes(Vec::new()),
+            None,
+            Epsilon::DEFAULT,
+            std::sync::Arc::new(NoProgress),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::BadAudio, "{error}");
+    assert!(error.to_string().contains("the uploaded leak"), "{error}");
+    let left: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(home.audit_verify().await.unwrap().intact);
+}
+
+/// A failure caused by the system carries that cause as its source, for an
+/// embedder to inspect, besides saying it in its one line.
+#[test]
+fn errors_carry_their_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-key");
+    let error = earmark::load_key_file(&missing).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::BadKey);
+    let source = std::error::Error::source(&error).expect("a source");
+    let io = source
+        .downcast_ref::<std::io::Error>()
+        .expect("an I/O error");
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    assert!(error.to_string().contains("no-such-key"), "{error}");
+
+    let error = earmark::create_key_file(&dir.path().join("no/such/dir/key")).unwrap_err();
+    assert!(std::error::Error::source(&error).is_some(), "{error}");
 }
