@@ -31,7 +31,7 @@ async fn the_bench_and_trace_accuse_alike_on_the_same_readings() {
             &MarkRequest {
                 work: master_path.clone(),
                 recipients: Selection::All,
-                out: dir.path().join("copies"),
+                out: dir.path().join("copies").into(),
                 format: Format::Wav,
                 title: None,
             },

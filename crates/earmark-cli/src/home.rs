@@ -397,7 +397,7 @@ pub async fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failu
     let request = MarkRequest {
         work: args.work,
         recipients: args.who.selection(),
-        out: args.out,
+        out: args.out.into(),
         format: args.format.into(),
         title: args.title,
     };

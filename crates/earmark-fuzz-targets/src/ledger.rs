@@ -69,7 +69,7 @@ async fn make_template() -> Template {
                 &MarkRequest {
                     work,
                     recipients: Selection::All,
-                    out: copies,
+                    out: copies.into(),
                     format: earmark::Format::Wav,
                     title: Some("call".into()),
                 },

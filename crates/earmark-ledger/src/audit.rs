@@ -176,6 +176,7 @@ impl Ledger {
         Ok(
             match integrity::check(&self.audit_key, &self.row_key, &self.head_key, &snapshot) {
                 Ok((counts, verified)) => {
+                    self.keep_checkpoint(&verified, true);
                     *self.verified.lock().unwrap_or_else(|e| e.into_inner()) = Some(verified);
                     Ok(counts)
                 }

@@ -441,6 +441,8 @@ pub async fn restore(
     if head_partial.is_file() {
         std::fs::rename(&head_partial, root.join(AUDIT_HEAD_FILE)).map_err(io(root))?;
     }
+    // The lost ledger's checked state does not describe the restored one.
+    let _ = std::fs::remove_file(root.join(crate::checkpoint::CHECKPOINT_FILE));
     // A log left by the lost ledger would be replayed into the restored one.
     for suffix in ["-wal", "-shm"] {
         let stale = root.join(format!("{LEDGER_FILE}{suffix}"));

@@ -10,10 +10,13 @@
 //! recipient's name to the one the chain last gave, and a work's copies to
 //! exactly the deliveries the chain recorded. A row that disagrees is
 //! first re-read after taking in rows another process appended meanwhile,
-//! then refused. `audit verify` still checks everything.
+//! then refused. `audit verify` still checks everything. The state is also
+//! stored on disk under the key ([`crate::checkpoint`]), so that a new
+//! process starts from it.
 
 use sqlx::Row;
 
+use crate::checkpoint::CHECKPOINT_EVERY_ROWS;
 use crate::integrity::{self, CopyRow, Verified};
 use crate::store::DbRow;
 use crate::{
@@ -25,6 +28,56 @@ impl Ledger {
     /// of them, the first time): the verdict's precondition, at a cost
     /// that does not grow with the history.
     pub async fn require_current(&self) -> Result<(), LedgerError> {
+        let loaded = self.verified_anchor().is_none() && self.load_stored_checkpoint();
+        match self.check_since_anchor().await {
+            Err(LedgerError::Tampered(problem)) if loaded => {
+                // The stored checkpoint is only a shortcut: whatever it
+                // disagrees with is judged by the full check.
+                tracing::debug!(%problem, "the stored checkpoint does not fit the ledger; checking all of it");
+                *self.verified.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                self.require_intact().await.map(drop)
+            }
+            checked => checked,
+        }
+    }
+
+    /// Takes the stored checkpoint as the verified state; whether there
+    /// was one.
+    fn load_stored_checkpoint(&self) -> bool {
+        if self.home_id.is_empty() {
+            return false;
+        }
+        let Some(state) = self.load_checkpoint(&self.home_id) else {
+            return false;
+        };
+        self.stored_checkpoint
+            .store(state.seq, std::sync::atomic::Ordering::Relaxed);
+        *self.verified.lock().unwrap_or_else(|e| e.into_inner()) = Some(state);
+        true
+    }
+
+    /// Stores `state` as the checkpoint when it is `forced` (a full check
+    /// just made it) or [`CHECKPOINT_EVERY_ROWS`] rows past the stored one.
+    /// Best effort: a home whose checkpoint cannot be written still works,
+    /// checking more.
+    pub(crate) fn keep_checkpoint(&self, state: &Verified, forced: bool) {
+        use std::sync::atomic::Ordering;
+        if self.home_id.is_empty() {
+            return;
+        }
+        let stored = self.stored_checkpoint.load(Ordering::Relaxed);
+        if !forced && state.seq - stored < CHECKPOINT_EVERY_ROWS {
+            return;
+        }
+        match self.store_checkpoint(&self.home_id, state) {
+            Ok(()) => self.stored_checkpoint.store(state.seq, Ordering::Relaxed),
+            Err(e) => tracing::debug!(error = %e, "cannot store the checked state"),
+        }
+    }
+
+    /// [`Ledger::require_current`] from the verified state in memory; the
+    /// full check when there is none.
+    async fn check_since_anchor(&self) -> Result<(), LedgerError> {
         let Some((seq, hash)) = self.verified_anchor() else {
             self.require_intact().await?;
             return Ok(());
@@ -48,13 +101,10 @@ impl Ledger {
         .map_err(LedgerError::Tampered)?;
         // Another check may have advanced the state meanwhile; the rows it
         // took in are skipped.
-        if let Some(state) = self
-            .verified
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-        {
+        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(state) = verified.as_mut() {
             state.advance(&log);
+            self.keep_checkpoint(state, false);
         }
         Ok(())
     }

@@ -32,6 +32,7 @@ mod integrity;
 pub use backup::{restore, BackupReport, Manifest, RestoreReport, BACKUP_FORMAT};
 mod audit;
 mod checked;
+mod checkpoint;
 mod masters;
 pub mod names;
 mod recipients;
@@ -530,6 +531,7 @@ impl Home {
         ledger.row_key = master.derive(ROW_LABEL);
         ledger.head_key = master.derive(HEAD_LABEL);
         ledger.head_path = root.join(AUDIT_HEAD_FILE);
+        ledger.home_id = id.clone();
         ledger.finish_upgrades().await?;
         Ok(Home {
             root: root.to_path_buf(),
@@ -703,6 +705,11 @@ pub struct Ledger {
     /// check since: held in memory only, where no one who can write the
     /// database or the home's files can reach it.
     verified: std::sync::Mutex<Option<integrity::Verified>>,
+    /// The seq of the checkpoint last stored on disk or loaded from it.
+    stored_checkpoint: std::sync::atomic::AtomicI64,
+    /// The home this ledger belongs to (empty for a backup's copy, which
+    /// keeps no checkpoint).
+    home_id: String,
 }
 
 fn copy_from_row(row: &crate::store::DbRow) -> CopyRecord {
@@ -888,6 +895,8 @@ impl Ledger {
             head_path: PathBuf::new(),
             reserved_works: Default::default(),
             verified: Default::default(),
+            stored_checkpoint: Default::default(),
+            home_id: String::new(),
         })
     }
 

@@ -1,7 +1,9 @@
 //! Trace latency against the size of the home's history: the same leak
 //! traced in a fresh home (3 recipients, 1 work) and in a busy one that also
-//! holds 10,000 recipients, 1,000 works and 100,000 audit rows. A verdict's
-//! checks should not grow with the history, so the two should be close.
+//! holds 10,000 recipients, 1,000 works and 100,000 audit rows, by a home
+//! kept open (a service) and by one opened for each trace (a command-line
+//! run). A verdict's checks should not grow with the history, so fresh and
+//! busy should be close.
 //!
 //! `cargo bench -p earmark --bench history` (synthetic records from
 //! `EARMARK_BENCH_SEED`, default 1). Building the busy home takes a minute.
@@ -39,7 +41,7 @@ async fn marked_home(dir: &Path) -> (PathBuf, PathBuf) {
             &MarkRequest {
                 work: master,
                 recipients: Selection::All,
-                out: dir.join("copies"),
+                out: dir.join("copies").into(),
                 format: Format::Wav,
                 title: None,
             },
@@ -158,6 +160,18 @@ fn benches(c: &mut Criterion) {
             })
         });
         runtime.block_on(home.close());
+        // As a command-line run traces: a new process opens the home, which
+        // starts from the checked state stored on disk.
+        group.bench_function(format!("{name}, opened for each trace"), |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let home = Home::open(root).await.expect("the home opens");
+                    let verdict = home.trace(&request, Arc::new(NoProgress)).await;
+                    home.close().await;
+                    verdict.expect("the leak traces")
+                })
+            })
+        });
     }
     group.finish();
 }

@@ -45,7 +45,7 @@
 //! let request = MarkRequest {
 //!     work: master,
 //!     recipients: Selection::All,
-//!     out: dir.path().join("copies"),
+//!     out: dir.path().join("copies").into(),
 //!     format: Format::Wav,
 //!     title: Some("Board meeting".into()),
 //! };
@@ -84,6 +84,7 @@ mod leak;
 mod mark;
 mod masters;
 mod output;
+mod sink;
 mod text;
 mod trace;
 
@@ -98,6 +99,7 @@ pub use keyed::{create_key_file, embed_file, extract_file, load_key_file, parse_
 pub use leak::Leak;
 pub use mark::{CopyReport, Format, MarkReport, MarkRequest, ENGINE_KEY_LABEL};
 pub use output::create_output_file;
+pub use sink::{CopySink, Destination, DirectorySink};
 pub use text::{
     load_transcript, read_text, text_check, Misread, ShortlistEntry, TextCheckReport,
     TextCopyReport, TextFormat, TextMarkReport, TextMarkRequest, TextShortlist, TextTraceReport,

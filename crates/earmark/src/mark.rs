@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::home::{copy_file_name, file_hash, partial_file_name, slug};
+use crate::sink::{CopySink, Destination};
 use crate::{Error, Home, Progress, Result, Selection};
 
 /// Label of the engine key every copy of a home is marked with: one key, so
@@ -68,8 +69,8 @@ pub struct MarkRequest {
     pub work: PathBuf,
     /// Whom it is for.
     pub recipients: Selection,
-    /// Directory for the copies (created if missing).
-    pub out: PathBuf,
+    /// Where the copies go: a directory (created if missing) or a sink.
+    pub out: Destination,
     /// Output format.
     pub format: Format,
     /// Title recorded with the work.
@@ -104,6 +105,15 @@ pub struct MarkReport {
     pub out: PathBuf,
     /// One per recipient.
     pub copies: Vec<CopyReport>,
+}
+
+/// Where a set of copies goes and how its files are named.
+#[derive(Clone, Copy)]
+struct CopyNames<'a> {
+    sink: &'a dyn CopySink,
+    /// The work's file stem, slugged.
+    stem: &'a str,
+    format: Format,
 }
 
 /// One copy written and verified, not yet in place or recorded.
@@ -146,7 +156,7 @@ impl Home {
 
     fn mark_blocking(&self, request: &MarkRequest, progress: &dyn Progress) -> Result<MarkReport> {
         let recipients = self.select(&request.recipients).wait()?;
-        crate::output::check_output_dir(&request.out, self.root())?;
+        request.out.sink().check(self.root())?;
         require_regular_file(&request.work)?;
         let master = self
             .inner
@@ -201,9 +211,8 @@ impl Home {
             channels: audio.channels.len(),
             words: None,
         };
-        crate::output::create_output_dir(&request.out)?;
-        // Copies a killed run left half-written.
-        earmark_ledger::remove_stale_partials(&request.out);
+        let sink = request.out.sink();
+        sink.prepare()?;
         let stem = request
             .work
             .file_stem()
@@ -220,8 +229,17 @@ impl Home {
                 )));
             }
             tracing::info!(work = work.id, "marking each recipient's copy");
-            let prepared =
-                self.prepare_copies(work.id, &audio, recipients, request, &stem, progress)?;
+            let prepared = self.prepare_copies(
+                work.id,
+                &audio,
+                recipients,
+                &CopyNames {
+                    sink: &*sink,
+                    stem: &stem,
+                    format: request.format,
+                },
+                progress,
+            )?;
             if progress.cancelled() {
                 for p in &prepared {
                     let _ = std::fs::remove_file(&p.partial);
@@ -244,7 +262,7 @@ impl Home {
                 })
                 .collect();
             let recorded = ledger
-                .record_delivery(&reservation, &copies, || deliver(&prepared, &request.out))
+                .record_delivery(&reservation, &copies, || deliver(&prepared, &*sink))
                 .wait();
             let work = match recorded {
                 Ok(work) => work,
@@ -268,7 +286,7 @@ impl Home {
             return Ok(MarkReport {
                 work: work.id,
                 title: work.title.clone().unwrap_or(stem),
-                out: request.out.clone(),
+                out: sink.location(),
                 copies: prepared
                     .into_iter()
                     .map(|p| CopyReport {
@@ -293,14 +311,14 @@ impl Home {
         work_id: i64,
         audio: &Audio,
         recipients: &[Recipient],
-        request: &MarkRequest,
-        stem: &str,
+        out: &CopyNames,
         progress: &dyn Progress,
     ) -> Result<Vec<Prepared>> {
+        let CopyNames { sink, stem, format } = *out;
         let engine_key = self.inner.master.derive(ENGINE_KEY_LABEL);
         let cipher = IdentifierCipher::for_home(&self.inner.master, &self.inner.id);
         let code = TardosCode::new(&self.inner.master, work_id as u32, FINGERPRINT_POSITIONS);
-        let ext = request.format.extension();
+        let ext = format.extension();
         progress.start("marking", recipients.len() as u64);
         let prepared: Vec<Result<Prepared>> = recipients
             .par_iter()
@@ -312,14 +330,14 @@ impl Home {
                 let payload = cipher
                     .seal(id)
                     .map_err(|e| Error::Recipients(e.to_string()))?;
-                let target = request.out.join(copy_file_name(stem, r, ext));
-                let partial = request.out.join(partial_file_name(stem, r, ext));
+                let target = sink.target(&copy_file_name(stem, r, ext));
+                let partial = sink.staging_path(&partial_file_name(stem, r, ext));
                 let result = prepare_copy(
                     audio,
                     &engine_key,
                     payload,
                     &code.codeword(r.id as u32),
-                    request.format,
+                    format,
                     &partial,
                     progress,
                 )
@@ -352,14 +370,14 @@ impl Home {
     }
 }
 
-/// Puts every prepared copy in place. If one cannot be, those already moved
-/// go back to their partial names, so the caller's rollback leaves nothing
-/// delivered.
-fn deliver(prepared: &[Prepared], out: &Path) -> Result<(), LedgerError> {
+/// Publishes every prepared copy through `sink`. If one cannot be, those
+/// already published are taken back to their staging paths, so the
+/// caller's rollback leaves nothing delivered.
+fn deliver(prepared: &[Prepared], sink: &dyn CopySink) -> Result<(), LedgerError> {
     for (k, p) in prepared.iter().enumerate() {
-        if let Err(source) = std::fs::rename(&p.partial, &p.target) {
+        if let Err(source) = sink.publish(&p.partial, &p.target) {
             for q in &prepared[..k] {
-                let _ = std::fs::rename(&q.target, &q.partial);
+                sink.withdraw(&q.target, &q.partial);
             }
             return Err(LedgerError::Io {
                 path: p.target.clone(),
@@ -367,9 +385,7 @@ fn deliver(prepared: &[Prepared], out: &Path) -> Result<(), LedgerError> {
             });
         }
     }
-    if let Ok(d) = std::fs::File::open(out) {
-        let _ = d.sync_all();
-    }
+    sink.sync();
     Ok(())
 }
 

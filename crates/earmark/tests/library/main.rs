@@ -22,7 +22,7 @@ fn demo_request(out: PathBuf) -> MarkRequest {
     MarkRequest {
         work: fixture("speech_en_f_8k_allison_demo-congrats.wav"),
         recipients: Selection::All,
-        out,
+        out: out.into(),
         format: Format::Wav,
         title: None,
     }
@@ -57,7 +57,7 @@ async fn a_home_marks_and_traces_inside_a_tokio_runtime() {
             &MarkRequest {
                 work: fixture("speech_en_f_8k_allison_demo-congrats.wav"),
                 recipients: Selection::All,
-                out: out.clone(),
+                out: out.clone().into(),
                 format: Format::Wav,
                 title: Some("Demo".into()),
             },
@@ -186,7 +186,7 @@ async fn marks_and_traces_run_at_once_on_one_home() {
                 &MarkRequest {
                     work: excerpt,
                     recipients: Selection::All,
-                    out,
+                    out: out.into(),
                     format: Format::Wav,
                     title: None,
                 },
@@ -296,4 +296,126 @@ fn errors_carry_their_source() {
 
     let error = earmark::create_key_file(&dir.path().join("no/such/dir/key")).unwrap_err();
     assert!(std::error::Error::source(&error).is_some(), "{error}");
+}
+
+/// A store of the caller's that stages copies in one directory and
+/// publishes them into another, failing its `fail_at`-th publication.
+#[derive(Debug)]
+struct BlobStore {
+    root: PathBuf,
+    fail_at: usize,
+    published: std::sync::atomic::AtomicUsize,
+}
+
+impl BlobStore {
+    fn new(root: PathBuf, fail_at: usize) -> Self {
+        BlobStore {
+            root,
+            fail_at,
+            published: Default::default(),
+        }
+    }
+
+    fn files(&self, dir: &str) -> Vec<String> {
+        std::fs::read_dir(self.root.join(dir))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl earmark::CopySink for BlobStore {
+    fn check(&self, _home: &Path) -> earmark::Result<()> {
+        Ok(())
+    }
+
+    fn prepare(&self) -> earmark::Result<()> {
+        for dir in ["staging", "blobs"] {
+            std::fs::create_dir_all(self.root.join(dir)).unwrap();
+        }
+        Ok(())
+    }
+
+    fn staging_path(&self, partial_name: &str) -> PathBuf {
+        self.root.join("staging").join(partial_name)
+    }
+
+    fn target(&self, file_name: &str) -> PathBuf {
+        self.root.join("blobs").join(file_name)
+    }
+
+    fn publish(&self, staged: &Path, target: &Path) -> std::io::Result<()> {
+        if self.published.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
+            return Err(std::io::Error::other("the store is full"));
+        }
+        std::fs::rename(staged, target)
+    }
+
+    fn withdraw(&self, target: &Path, staged: &Path) {
+        std::fs::rename(target, staged).unwrap();
+    }
+
+    fn sync(&self) {}
+
+    fn location(&self) -> PathBuf {
+        self.root.join("blobs")
+    }
+}
+
+/// Copies go through a caller's sink: published where it says, recorded
+/// with that place, and traced; a sink that fails midway leaves nothing
+/// published, nothing staged and nothing recorded.
+#[tokio::test]
+async fn copies_go_through_a_sink_all_or_nothing() {
+    let (dir, _root, home) = home_for_three().await;
+    let failing = std::sync::Arc::new(BlobStore::new(dir.path().join("failing"), 2));
+    let mut request = demo_request(dir.path().join("unused"));
+    request.out = earmark::Destination::Sink(failing.clone());
+    let error = home
+        .mark(&request, std::sync::Arc::new(NoProgress))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("the store is full"), "{error}");
+    assert!(
+        failing.files("blobs").is_empty(),
+        "{:?}",
+        failing.files("blobs")
+    );
+    assert!(
+        failing.files("staging").is_empty(),
+        "{:?}",
+        failing.files("staging")
+    );
+    assert!(home.works().await.unwrap().is_empty());
+    assert!(home.audit_verify().await.unwrap().intact);
+
+    let store = std::sync::Arc::new(BlobStore::new(dir.path().join("store"), usize::MAX));
+    request.out = earmark::Destination::Sink(store.clone());
+    let marked = home
+        .mark(&request, std::sync::Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert_eq!(marked.out, dir.path().join("store/blobs"));
+    assert_eq!(store.files("blobs").len(), 3);
+    assert!(store.files("staging").is_empty());
+    let cy = marked.copies.iter().find(|c| c.recipient == "Cy").unwrap();
+    assert!(cy.path.starts_with(dir.path().join("store/blobs")));
+    let verdict = home
+        .trace_leak(
+            Leak::Path(cy.path.clone()),
+            None,
+            Epsilon::DEFAULT,
+            std::sync::Arc::new(NoProgress),
+        )
+        .await
+        .unwrap();
+    assert_eq!(verdict.accused[0].name, "Cy");
+    let detail = home.work_detail(marked.work).await.unwrap();
+    assert!(detail
+        .copies
+        .iter()
+        .all(|c| Path::new(&c.path).starts_with(dir.path().join("store/blobs"))));
 }

@@ -106,7 +106,7 @@ async fn rows_another_process_appends_are_taken_in() {
             &MarkRequest {
                 work: fixture("speech_en_f_8k_allison_demo-congrats.wav"),
                 recipients: Selection::Named(vec!["Dee".into()]),
-                out: dir.path().join("more"),
+                out: dir.path().join("more").into(),
                 format: Format::Wav,
                 title: None,
             },
@@ -129,4 +129,33 @@ async fn rows_another_process_appends_are_taken_in() {
     let names: Vec<&str> = verdict.accused.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(names, ["Dee"]);
     assert!(home.audit_verify().await.unwrap().intact);
+}
+
+/// A new process starts from the checked state stored on disk, and still
+/// refuses an edit made since; a stored state that does not verify is
+/// ignored, and the whole ledger is checked instead.
+#[tokio::test]
+async fn a_new_process_starts_from_the_stored_checkpoint() {
+    let (_dir, root, home, _marked, request) = traced_home().await;
+    home.close().await;
+    assert!(root.join("audit.verified").is_file());
+
+    // Garbage in place of the checkpoint: ignored, the trace still names Bo.
+    std::fs::write(root.join("audit.verified"), b"00\n{}").unwrap();
+    let reopened = Home::open(&root).await.unwrap();
+    let verdict = reopened
+        .trace(&request, Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert_eq!(verdict.accused[0].name, "Bo");
+    reopened.close().await;
+
+    // An edit made while no process had the home open.
+    edit(&root, &["DELETE FROM copies WHERE recipient_id = 3"]).await;
+    let reopened = Home::open(&root).await.unwrap();
+    let error = reopened
+        .trace(&request, Arc::new(NoProgress))
+        .await
+        .expect_err("the edited ledger is refused");
+    assert_eq!(error.kind(), ErrorKind::Ledger, "{error}");
 }
