@@ -32,6 +32,8 @@ pub const UNKNOWN_WORK: i32 = 14;
 /// The operation was cancelled (by a program embedding the library; the
 /// command itself is stopped by a signal instead).
 pub const CANCELLED: i32 = 15;
+/// A token or password was refused (by the service's library calls).
+pub const UNAUTHORIZED: i32 = 16;
 
 /// One exit code: the number, the library's kind of failure it stands
 /// for (none for the codes that are not failures of the library), and its
@@ -87,6 +89,7 @@ pub const TABLE: &[ExitStatus] = &[
     ExitStatus { code: BAD_TEXT, kind: Some(ErrorKind::BadText), meaning: "unreadable transcript or leaked text" },
     ExitStatus { code: UNKNOWN_WORK, kind: Some(ErrorKind::UnknownWork), meaning: "no work with that id" },
     ExitStatus { code: CANCELLED, kind: Some(ErrorKind::Cancelled), meaning: "cancelled; nothing recorded" },
+    ExitStatus { code: UNAUTHORIZED, kind: Some(ErrorKind::Unauthorized), meaning: "a token or password refused" },
 ];
 
 /// The exit codes as `earmark --help` ends with them.

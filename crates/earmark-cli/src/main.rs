@@ -43,6 +43,7 @@ mod manual;
 mod plot;
 mod progress;
 mod text;
+mod users;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -153,6 +154,16 @@ enum Command {
     Recipient {
         #[command(subcommand)]
         action: home::RecipientAction,
+    },
+    /// Manage the people who use the home through the service.
+    User {
+        #[command(subcommand)]
+        action: users::UserAction,
+    },
+    /// Manage users' API tokens.
+    Token {
+        #[command(subcommand)]
+        action: users::TokenAction,
     },
     /// Give each recipient their own marked copy of a recording, recorded in the ledger.
     Mark(home::MarkArgs),
@@ -292,6 +303,8 @@ async fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCod
     match command {
         Command::Init { json } => home::init(home, json).await,
         Command::Recipient { action } => home::recipient(home, action).await,
+        Command::User { action } => users::user(home, action).await,
+        Command::Token { action } => users::token(home, action).await,
         Command::Mark(args) => home::mark(home, args).await,
         Command::Trace(args) => home::trace(home, args).await,
         Command::Audit { action } => home::audit(home, action).await,

@@ -37,7 +37,9 @@ mod masters;
 pub mod names;
 mod recipients;
 mod store;
+mod users;
 pub use recipients::{read_recipient_csv, CsvRows};
+pub use users::{Role, Token, User};
 mod works;
 use integrity::CopyRow;
 pub use integrity::{Counts, HEAD_LABEL, ROW_LABEL};
@@ -137,6 +139,15 @@ pub enum LedgerError {
     /// A work id is not in the ledger.
     #[error("no work with id {0}")]
     UnknownWork(i64),
+    /// A user name is taken.
+    #[error("a user named {0} already exists")]
+    DuplicateUser(String),
+    /// A user name is not in the ledger.
+    #[error("no user named {0}")]
+    UnknownUser(String),
+    /// A token id is not in the ledger.
+    #[error("no token with id {0}")]
+    UnknownToken(i64),
     /// The home cannot be written: every command records in its ledger.
     #[error("the home at {path} cannot be written ({source}); earmark records every command, reads included, in its ledger. Make it writable (a read-only mount, a full disk, another user's files) and try again; nothing was changed")]
     ReadOnlyHome {
@@ -248,6 +259,7 @@ fn migrator() -> Migrator {
             "row MACs",
             include_str!("../migrations/0004_row_macs.sql"),
         ),
+        migration(5, "users", include_str!("../migrations/0005_users.sql")),
     ])
 }
 

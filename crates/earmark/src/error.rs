@@ -76,6 +76,9 @@ pub enum Error {
     /// A record the verdict relies on is missing or inconsistent.
     #[error("{0}")]
     Integrity(String),
+    /// A token or password was refused: unknown, wrong, expired or revoked.
+    #[error("{0}")]
+    Unauthorized(String),
 }
 
 impl Error {
@@ -150,11 +153,13 @@ pub enum ErrorKind {
     UnknownWork,
     /// The caller cancelled the operation.
     Cancelled,
+    /// A token or password refused.
+    Unauthorized,
 }
 
 impl ErrorKind {
     /// Every kind, for front ends that check their table covers them all.
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::Usage,
         ErrorKind::BadAudio,
         ErrorKind::BadKey,
@@ -167,6 +172,7 @@ impl ErrorKind {
         ErrorKind::BadText,
         ErrorKind::UnknownWork,
         ErrorKind::Cancelled,
+        ErrorKind::Unauthorized,
     ];
 }
 
@@ -194,6 +200,7 @@ impl Error {
             Error::OtherKindOfWork { .. } => K::Usage,
             Error::Cancelled => K::Cancelled,
             Error::Integrity(_) => K::Ledger,
+            Error::Unauthorized(_) => K::Unauthorized,
         }
     }
 }
@@ -207,6 +214,9 @@ fn ledger_kind(error: &LedgerError) -> ErrorKind {
         LedgerError::MasterKey { .. } => K::BadKey,
         LedgerError::BackupTarget(_) => K::WriteFailed,
         LedgerError::UnknownWork(_) => K::UnknownWork,
+        LedgerError::DuplicateUser(_)
+        | LedgerError::UnknownUser(_)
+        | LedgerError::UnknownToken(_) => K::Usage,
         LedgerError::SourceChanged(_) => K::BadAudio,
         LedgerError::DuplicateRecipient(_)
         | LedgerError::BadName(_)

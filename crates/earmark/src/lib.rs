@@ -87,6 +87,7 @@ mod output;
 mod sink;
 mod text;
 mod trace;
+mod users;
 
 pub use accuse::{Epsilon, Evidence, Method};
 pub use earmark_text::{LeftOutBecause, SlotFailure};
@@ -108,6 +109,7 @@ pub use text::{
 pub use trace::{
     Accusation, RankedRecipient, RegistrationReport, TraceReport, TraceRequest, WorkRef,
 };
+pub use users::{permitted, Action, NewToken, NewUser, Role, Token, User, TOKEN_PREFIX};
 
 pub use earmark_align::{Edit, Match, Registration, Stretch};
 pub use earmark_audio_io::{inside_decoder, AudioError};

@@ -16,4 +16,5 @@ mod integrity;
 mod scripting;
 mod streaming;
 mod text;
+mod users;
 mod walkthrough;

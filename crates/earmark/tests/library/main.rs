@@ -10,6 +10,7 @@ use earmark::{
 };
 
 mod tampering;
+mod users;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

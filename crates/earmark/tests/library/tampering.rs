@@ -32,7 +32,7 @@ async fn traced_home() -> (tempfile::TempDir, PathBuf, Home, MarkReport, TraceRe
 
 /// Runs `statements` on the ledger through a connection of its own, with
 /// the triggers that guard the audit table dropped first.
-async fn edit(root: &Path, statements: &[&str]) {
+pub(crate) async fn edit(root: &Path, statements: &[&str]) {
     use sqlx::Connection;
     let url = format!("sqlite://{}", root.join("ledger.sqlite").display());
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
