@@ -165,6 +165,12 @@ enum Command {
         #[command(subcommand)]
         action: users::TokenAction,
     },
+    /// Serve the home's API to a team (users and tokens: `user`, `token`).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8750")]
+        listen: std::net::SocketAddr,
+    },
     /// Give each recipient their own marked copy of a recording, recorded in the ledger.
     Mark(home::MarkArgs),
     /// Name the recipients a leaked copy came from, each with a false-accusation bound.
@@ -304,6 +310,7 @@ async fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCod
         Command::Init { json } => home::init(home, json).await,
         Command::Recipient { action } => home::recipient(home, action).await,
         Command::User { action } => users::user(home, action).await,
+        Command::Serve { listen } => users::serve(home, listen).await,
         Command::Token { action } => users::token(home, action).await,
         Command::Mark(args) => home::mark(home, args).await,
         Command::Trace(args) => home::trace(home, args).await,
