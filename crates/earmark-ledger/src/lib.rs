@@ -305,13 +305,7 @@ pub async fn init(root: &Path) -> Result<(), LedgerError> {
     write_new_private_file(&db_path, b"")?;
     let ledger = Ledger::connect(&db_path, true).await?;
     let made = async {
-        migrator()
-            .run(&ledger.pool)
-            .await
-            .map_err(|e| LedgerError::Database {
-                message: e.to_string(),
-                source: Some(Box::new(e)),
-            })?;
+        ledger.migrate().await?;
         ledger.claim_for(root, &new_home_id()).await
     }
     .await;
@@ -520,13 +514,7 @@ impl Home {
         if used && tables == 0 {
             return Err(lost("it holds no tables".into()));
         }
-        migrator()
-            .run(&ledger.pool)
-            .await
-            .map_err(|e| LedgerError::Database {
-                message: e.to_string(),
-                source: Some(Box::new(e)),
-            })?;
+        ledger.migrate().await?;
         let recorded = ledger.home_identity().await?;
         let id = match (home_id, recorded) {
             (Some(id), Some(recorded)) if id == recorded => id,
@@ -912,7 +900,18 @@ impl Ledger {
         })
     }
 
-    /// Tables in the database, SQLite's own aside.
+    /// Brings the schema up to date ([`migrator`]).
+    async fn migrate(&self) -> Result<(), LedgerError> {
+        migrator()
+            .run(&self.pool)
+            .await
+            .map_err(|e| LedgerError::Database {
+                message: e.to_string(),
+                source: Some(Box::new(e)),
+            })
+    }
+
+    /// Tables in the database, the backend's own aside.
     async fn table_count(&self) -> Result<i64, LedgerError> {
         Ok(store::table_count(&self.pool).await?)
     }
