@@ -12,6 +12,7 @@
 
 use std::future::Future;
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -56,6 +57,15 @@ impl ApiError {
                 earmark::terminal_safe(&user.name)
             ),
             kind: "forbidden".into(),
+        }
+    }
+
+    /// A body that is not the JSON the route takes.
+    fn bad_body(rejection: JsonRejection) -> Self {
+        ApiError {
+            status: rejection.status(),
+            message: rejection.body_text().replace('\n', " "),
+            kind: "usage".into(),
         }
     }
 
@@ -136,6 +146,14 @@ struct NewRecipient {
     org: Option<String>,
 }
 
+async fn no_such_route(uri: axum::http::Uri) -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: format!("no route {}", uri.path()),
+        kind: "not-found".into(),
+    }
+}
+
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
@@ -148,9 +166,10 @@ async fn recipients(State(home): State<Home>, caller: Caller) -> Result<Response
 async fn add_recipient(
     State(home): State<Home>,
     caller: Caller,
-    Json(new): Json<NewRecipient>,
+    body: Result<Json<NewRecipient>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     caller.may(Action::ManageRecipients)?;
+    let Json(new) = body.map_err(ApiError::bad_body)?;
     let added = home
         .add_recipient(&new.name, new.email.as_deref(), new.org.as_deref())
         .await?;
@@ -180,6 +199,7 @@ pub fn router(home: Home) -> Router {
         .route("/api/v1/works", get(works))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/audit/verify", get(audit_verify))
+        .fallback(no_such_route)
         .with_state(home)
         .layer(axum::middleware::from_fn(request_id))
         .layer(SetResponseHeaderLayer::overriding(

@@ -165,6 +165,26 @@ async fn every_route_for_every_role_and_every_bad_token() {
     assert_error(response, 422, "a blank name").await;
     assert_eq!(server.home.recipients().await.unwrap().len(), 1);
 
+    // A body that is not JSON, and a route that does not exist: JSON errors
+    // too.
+    let response = client
+        .post(format!("{}/api/v1/recipients", server.base))
+        .bearer_auth(admin)
+        .header("content-type", "application/json")
+        .body("{\"name\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 400, "a truncated JSON body").await;
+    let response = client
+        .get(format!("{}/api/v1/nothing-here", server.base))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 404, "an unknown route").await;
+    assert_eq!(server.home.recipients().await.unwrap().len(), 1);
+
     server.stop.take().unwrap().send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(10), server.task)
         .await
