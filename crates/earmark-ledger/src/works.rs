@@ -231,21 +231,6 @@ impl Ledger {
         Ok(rows.iter().map(work_from).collect())
     }
 
-    /// The copies of `work` delivered to `recipient`.
-    pub async fn copies_for(
-        &self,
-        work: i64,
-        recipient: i64,
-    ) -> Result<Vec<CopyRecord>, LedgerError> {
-        let rows =
-            sqlx::query("SELECT * FROM copies WHERE work_id = ? AND recipient_id = ? ORDER BY id")
-                .bind(work)
-                .bind(recipient)
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows.iter().map(copy_from_row).collect())
-    }
-
     /// Every copy of `work`, in the order recorded.
     pub async fn copies_of(&self, work: i64) -> Result<Vec<CopyRecord>, LedgerError> {
         let rows = sqlx::query("SELECT * FROM copies WHERE work_id = ? ORDER BY id")
