@@ -42,6 +42,7 @@ mod home;
 mod manual;
 mod plot;
 mod progress;
+mod service;
 mod text;
 mod users;
 
@@ -166,11 +167,9 @@ enum Command {
         action: users::TokenAction,
     },
     /// Serve the home's API to a team (users and tokens: `user`, `token`).
-    Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8750")]
-        listen: std::net::SocketAddr,
-    },
+    Serve(service::ServeArgs),
+    /// Run the service's queued jobs (traces, marks) without serving HTTP.
+    Worker(service::WorkerArgs),
     /// Give each recipient their own marked copy of a recording, recorded in the ledger.
     Mark(home::MarkArgs),
     /// Name the recipients a leaked copy came from, each with a false-accusation bound.
@@ -310,7 +309,8 @@ async fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCod
         Command::Init { json } => home::init(home, json).await,
         Command::Recipient { action } => home::recipient(home, action).await,
         Command::User { action } => users::user(home, action).await,
-        Command::Serve { listen } => users::serve(home, listen).await,
+        Command::Serve(args) => service::serve(home, &args).await,
+        Command::Worker(args) => service::worker(home, &args).await,
         Command::Token { action } => users::token(home, action).await,
         Command::Mark(args) => home::mark(home, args).await,
         Command::Trace(args) => home::trace(home, args).await,

@@ -16,7 +16,7 @@ pub const GROUPS: &[(&str, &[&str])] = &[
     ("Mark and trace", &["mark", "trace", "work"]),
     ("Transcripts", &["text"]),
     ("Records", &["audit", "backup", "restore"]),
-    ("Team service", &["serve", "user", "token"]),
+    ("Team service", &["serve", "worker", "user", "token"]),
     ("Measure", &["bench"]),
     ("Key-file tools (no home)", &["keygen", "embed", "extract"]),
     ("Shell", &["completions", "man", "help"]),

@@ -1,4 +1,4 @@
-//! `earmark serve`, `earmark user` and `earmark token`: the service, the
+//! `earmark user` and `earmark token`: the service's
 //! people who use the home through it, and their API tokens. Secrets (a one-time password, a
 //! token) are printed once and never again.
 
@@ -193,21 +193,5 @@ pub async fn token(home: Option<&Path>, action: TokenAction) -> Result<ExitCode,
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `earmark serve`: the API on `listen` until SIGTERM or Ctrl-C; requests
-/// under way finish first.
-pub async fn serve(home: Option<&Path>, listen: std::net::SocketAddr) -> Result<ExitCode, Failure> {
-    let home = open(home).await?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| Failure::usage(format!("cannot listen on {listen}: {e}")))?;
-    let bound = listener.local_addr().unwrap_or(listen);
-    tracing::info!(%bound, "serving");
-    outln!("serving {} on http://{bound}", home.root().display());
-    earmark_serve::serve(home, listener, earmark_serve::termination())
-        .await
-        .map_err(|e| Failure::usage(format!("the service stopped: {e}")))?;
     Ok(ExitCode::SUCCESS)
 }

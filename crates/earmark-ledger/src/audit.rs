@@ -50,6 +50,7 @@ impl Ledger {
             None => (1, AUDIT_GENESIS.to_string()),
         };
         let at = now();
+        let detail = &*crate::actor::signed(detail);
         let hash = chain_hash(&self.audit_key, &prev_hash, seq, &at, action, detail);
         sqlx::query("INSERT INTO audit (seq, at, action, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)")
             .bind(seq)

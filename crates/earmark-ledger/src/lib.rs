@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use earmark_keys::{Label, SecretKey};
 
+pub mod actor;
 mod backup;
 mod integrity;
 pub use backup::{restore, BackupReport, Manifest, RestoreReport, BACKUP_FORMAT};

@@ -182,6 +182,20 @@ impl Ledger {
             None => None,
         };
         let mut head = None;
+        if let (Some(work), Some(true), true) =
+            (&work, reservation.map(|r| r.new), copies.is_empty())
+        {
+            // A work registered with no copy yet (an upload): its own row.
+            let detail = serde_json::json!({
+                "work": work.id,
+                "content_hash": work.content_hash,
+                "title": work.title,
+            });
+            head = Some(
+                self.append_audit(&mut tx, "work", &detail.to_string())
+                    .await?,
+            );
+        }
         for copy in copies {
             let detail = format!(
                 r#"{{"work":{},"recipient":{},"format":"{}","output_hash":"{}"}}"#,

@@ -1,206 +1,100 @@
-//! earmark's team service: the HTTP API over the `earmark` library.
+//! earmark's team service: the HTTP API over the `earmark` library and
+//! its job queue.
 //!
 //! Owns: routing, bearer-token authentication (through
 //! [`earmark::Home::authenticate_token`]), turning the library's
 //! [`earmark::ErrorKind`] into an HTTP status and a JSON error
-//! `{error, kind, request_id}`, request ids, security headers and graceful
+//! `{error, kind, request_id}`, streaming uploads to the spool with a size
+//! bound, request ids, security headers, the OpenAPI document and graceful
 //! shutdown. Must not own: any rule about recipients, works, traces or who
 //! may do what; those are the library's ([`earmark::permitted`] decides
-//! every authorisation).
+//! every authorisation), and traces and marks run as jobs
+//! ([`earmark_jobs`]), never inside a request.
 
 #![forbid(unsafe_code)]
 
+mod auth;
+mod error;
+mod routes;
+mod upload;
+
 use std::future::Future;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use earmark::{permitted, Action, ErrorKind, Home, User};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use earmark::Home;
+use earmark_jobs::Jobs;
 use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use auth::Caller;
+pub use earmark_jobs::DEFAULT_UPLOAD_LIMIT_BYTES;
+pub use error::{status_of, ApiError};
+pub use upload::FILE_FIELD;
 
 /// The header carrying each request's id, in the request (if the caller
 /// sets one) and in every response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// The largest CSV of recipients taken, bytes.
+const MAX_CSV_BYTES: usize = 16 << 20;
+/// Room for a multipart body's boundaries and text fields beyond its file.
+const MULTIPART_OVERHEAD_BYTES: u64 = 1 << 20;
 
-/// The HTTP status for a kind of failure: the service's one table.
-pub fn status_of(kind: ErrorKind) -> StatusCode {
-    match kind {
-        ErrorKind::Usage | ErrorKind::BadAudio | ErrorKind::BadText => StatusCode::BAD_REQUEST,
-        ErrorKind::BadRecipients => StatusCode::UNPROCESSABLE_ENTITY,
-        ErrorKind::TooLittleSignal => StatusCode::UNPROCESSABLE_ENTITY,
-        ErrorKind::UnknownWork => StatusCode::NOT_FOUND,
-        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
-        ErrorKind::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+/// What every handler shares: the home, its job queue and the settings.
+#[derive(Clone)]
+pub struct Service {
+    home: Home,
+    jobs: Jobs,
+    upload_limit_bytes: u64,
 }
 
-/// A failed request: its status, its one-line message and its kind.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    message: String,
-    kind: String,
-}
-
-impl ApiError {
-    fn forbidden(user: &User, action: Action) -> Self {
-        ApiError {
-            status: StatusCode::FORBIDDEN,
-            message: format!(
-                "{} {} may not {action:?}",
-                user.role.as_str(),
-                earmark::terminal_safe(&user.name)
-            ),
-            kind: "forbidden".into(),
+impl Service {
+    /// The service of `home` and its queue `jobs`, taking uploads of at
+    /// most `upload_limit_bytes`.
+    pub fn new(jobs: Jobs, upload_limit_bytes: u64) -> Service {
+        Service {
+            home: jobs.home().clone(),
+            jobs,
+            upload_limit_bytes,
         }
     }
-
-    /// A body that is not the JSON the route takes.
-    fn bad_body(rejection: JsonRejection) -> Self {
-        ApiError {
-            status: rejection.status(),
-            message: rejection.body_text().replace('\n', " "),
-            kind: "usage".into(),
-        }
-    }
-
-    fn unauthorized(message: &str) -> Self {
-        ApiError {
-            status: StatusCode::UNAUTHORIZED,
-            message: message.into(),
-            kind: "unauthorized".into(),
-        }
-    }
-}
-
-impl From<earmark::Error> for ApiError {
-    fn from(error: earmark::Error) -> Self {
-        let kind = error.kind();
-        ApiError {
-            status: status_of(kind),
-            message: error.to_string(),
-            kind: serde_json::to_value(kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        if self.status.is_server_error() {
-            tracing::error!(status = %self.status, error = %self.message, "request failed");
-        } else {
-            tracing::warn!(status = %self.status, error = %self.message, "request refused");
-        }
-        // The request id is filled in by the layer that knows it.
-        let body = serde_json::json!({
-            "error": self.message,
-            "kind": self.kind,
-            "request_id": serde_json::Value::Null,
-        });
-        (self.status, Json(body)).into_response()
-    }
-}
-
-/// The signed-in user of a request, from its bearer token.
-pub struct Caller(pub User);
-
-impl FromRequestParts<Home> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, home: &Home) -> Result<Self, ApiError> {
-        let secret = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::unauthorized("a bearer token is needed"))?;
-        let user = home.authenticate_token(secret.trim()).await?;
-        Ok(Caller(user))
-    }
-}
-
-impl Caller {
-    /// The caller, if their role may do `action`.
-    fn may(&self, action: Action) -> Result<&User, ApiError> {
-        if permitted(self.0.role, action) {
-            Ok(&self.0)
-        } else {
-            Err(ApiError::forbidden(&self.0, action))
-        }
-    }
-}
-
-/// A recipient to add.
-#[derive(serde::Deserialize)]
-struct NewRecipient {
-    name: String,
-    email: Option<String>,
-    org: Option<String>,
-}
-
-async fn no_such_route(uri: axum::http::Uri) -> ApiError {
-    ApiError {
-        status: StatusCode::NOT_FOUND,
-        message: format!("no route {}", uri.path()),
-        kind: "not-found".into(),
-    }
-}
-
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
-}
-
-async fn recipients(State(home): State<Home>, caller: Caller) -> Result<Response, ApiError> {
-    caller.may(Action::ReadRecipients)?;
-    Ok(Json(home.recipients().await?).into_response())
-}
-
-async fn add_recipient(
-    State(home): State<Home>,
-    caller: Caller,
-    body: Result<Json<NewRecipient>, JsonRejection>,
-) -> Result<Response, ApiError> {
-    caller.may(Action::ManageRecipients)?;
-    let Json(new) = body.map_err(ApiError::bad_body)?;
-    let added = home
-        .add_recipient(&new.name, new.email.as_deref(), new.org.as_deref())
-        .await?;
-    Ok((StatusCode::CREATED, Json(added)).into_response())
-}
-
-async fn works(State(home): State<Home>, caller: Caller) -> Result<Response, ApiError> {
-    caller.may(Action::ReadWorks)?;
-    Ok(Json(home.works().await?).into_response())
-}
-
-async fn audit(State(home): State<Home>, caller: Caller) -> Result<Response, ApiError> {
-    caller.may(Action::ReadAudit)?;
-    Ok(Json(home.audit_log().await?).into_response())
-}
-
-async fn audit_verify(State(home): State<Home>, caller: Caller) -> Result<Response, ApiError> {
-    caller.may(Action::ReadAudit)?;
-    Ok(Json(home.audit_verify().await?).into_response())
 }
 
 /// The routes, every one but `/healthz` behind a bearer token.
-pub fn router(home: Home) -> Router {
+pub fn router(service: Service) -> Router {
+    let upload_body = DefaultBodyLimit::max(
+        usize::try_from(
+            service
+                .upload_limit_bytes
+                .saturating_add(MULTIPART_OVERHEAD_BYTES),
+        )
+        .unwrap_or(usize::MAX),
+    );
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/api/v1/recipients", get(recipients).post(add_recipient))
-        .route("/api/v1/works", get(works))
-        .route("/api/v1/audit", get(audit))
-        .route("/api/v1/audit/verify", get(audit_verify))
-        .fallback(no_such_route)
-        .with_state(home)
+        .route("/healthz", get(routes::healthz))
+        .route(
+            "/api/v1/recipients",
+            get(routes::recipients).post(routes::add_recipient),
+        )
+        .route(
+            "/api/v1/recipients/import",
+            post(routes::import_recipients).layer(DefaultBodyLimit::max(MAX_CSV_BYTES)),
+        )
+        .route(
+            "/api/v1/works",
+            get(routes::works).post(routes::add_work).layer(upload_body),
+        )
+        .route("/api/v1/works/{id}", get(routes::work))
+        .route("/api/v1/works/{id}/marks", post(routes::add_mark))
+        .route("/api/v1/marks/{id}", get(routes::mark_job))
+        .route("/api/v1/traces", post(routes::add_trace).layer(upload_body))
+        .route("/api/v1/traces/{id}", get(routes::trace_job))
+        .route("/api/v1/audit", get(routes::audit))
+        .route("/api/v1/audit/verify", get(routes::audit_verify))
+        .fallback(routes::no_such_route)
+        .with_state(service)
         .layer(axum::middleware::from_fn(request_id))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
@@ -209,6 +103,10 @@ pub fn router(home: Home) -> Router {
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
         ))
 }
 
@@ -273,16 +171,43 @@ fn new_request_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Serves `home` on `listener` until `shutdown` completes; requests under
-/// way finish first.
+/// Serves `jobs`' home on `listener` until `shutdown` completes, with a
+/// worker running jobs in the same process when `worker` is given.
+/// Requests under way finish first; jobs under way are run again by the
+/// next worker.
 pub async fn serve(
-    home: Home,
+    service: Service,
     listener: tokio::net::TcpListener,
+    worker: Option<earmark_jobs::WorkerOptions>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(home))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = worker.map(|options| {
+        let jobs = service.jobs.clone();
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            let until = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            if let Err(e) = jobs.run_worker(options, until).await {
+                tracing::error!(error = %e, "the worker stopped");
+            }
+        })
+    });
+    let mut stopped_http = stopped;
+    let served = axum::serve(listener, router(service))
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                _ = shutdown => {},
+                _ = stopped_http.wait_for(|s| *s) => {},
+            }
+        })
+        .await;
+    let _ = stop.send(true);
+    if let Some(worker) = worker {
+        let _ = worker.await;
+    }
+    served
 }
 
 /// Completes on SIGTERM or Ctrl-C.

@@ -25,6 +25,8 @@ pub enum Selection {
     Named(Vec<String>),
     /// The recipients named in the `name` column of a CSV file.
     Csv(PathBuf),
+    /// These recipients, by ledger id.
+    Ids(Vec<i64>),
 }
 
 /// One registered work, as `work list` shows it.
@@ -225,6 +227,16 @@ impl Home {
                 .filter(|r| r.retired_at.is_none())
                 .collect(),
             Selection::Named(names) => self.ledger().recipients_named(names).await?,
+            Selection::Ids(ids) => {
+                let mut chosen = Vec::with_capacity(ids.len());
+                for &id in ids {
+                    match self.recipient(id).await? {
+                        Some(r) => chosen.push(r),
+                        None => return Err(Error::Recipients(format!("no recipient has id {id}"))),
+                    }
+                }
+                chosen
+            }
             Selection::Csv(path) => self.ledger().recipients_named(&names_in_csv(path)?).await?,
         };
         if let Some(r) = chosen.iter().find(|r| r.retired_at.is_some()) {

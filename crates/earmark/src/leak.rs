@@ -24,12 +24,16 @@ pub enum Leak {
     Bytes(Vec<u8>),
     /// A stream, read once to its end: an upload's body, a pipe.
     Reader(Box<dyn Read + Send>),
+    /// A file the caller spooled from an upload: read as a file, and named
+    /// "the uploaded leak" in messages, never by its path.
+    Upload(PathBuf),
 }
 
 impl std::fmt::Debug for Leak {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Leak::Path(path) => f.debug_tuple("Path").field(path).finish(),
+            Leak::Upload(path) => f.debug_tuple("Upload").field(path).finish(),
             Leak::Bytes(bytes) => write!(f, "Bytes({} bytes)", bytes.len()),
             Leak::Reader(_) => f.write_str("Reader"),
         }
@@ -64,8 +68,9 @@ impl Home {
         let home = self.clone();
         crate::blocking(move || {
             let mut spooled = None;
+            let uploaded = !matches!(leak, Leak::Path(_));
             let path = match leak {
-                Leak::Path(path) => path,
+                Leak::Path(path) | Leak::Upload(path) => path,
                 Leak::Bytes(bytes) => spooled
                     .insert(home.spool(&mut bytes.as_slice(), &*progress)?)
                     .path()
@@ -81,7 +86,7 @@ impl Home {
                 epsilon,
             };
             let traced = home.trace_blocking(&request, &*progress);
-            match (traced, spooled.is_some()) {
+            match (traced, uploaded) {
                 (Err(Error::Audio(e)), true) => {
                     Err(Error::Audio(e.said_of(Path::new(UPLOAD_NAME))))
                 }
@@ -127,4 +132,15 @@ impl Home {
         file.flush().map_err(write_error)?;
         Ok(file)
     }
+}
+
+/// Whether the upload at `path` opens as audio (a known container and
+/// codec, with a track), without decoding it: a service refuses a file that
+/// is not audio at once, before queuing a trace of it. Messages name it
+/// "the uploaded leak".
+pub fn check_upload(path: &Path) -> Result<()> {
+    crate::mark::require_regular_file(path)?;
+    earmark_audio_io::AudioReader::open(path)
+        .map(|_| ())
+        .map_err(|e| Error::Audio(e.said_of(Path::new(UPLOAD_NAME))))
 }

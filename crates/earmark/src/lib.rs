@@ -88,6 +88,7 @@ mod sink;
 mod text;
 mod trace;
 mod users;
+mod works;
 
 pub use accuse::{Epsilon, Evidence, Method};
 pub use earmark_text::{LeftOutBecause, SlotFailure};
@@ -97,7 +98,7 @@ pub use home::{
 };
 pub use informed::{analysis_signal, read_through_master, Informed, MAX_INFORMED_S};
 pub use keyed::{create_key_file, embed_file, extract_file, load_key_file, parse_payload};
-pub use leak::Leak;
+pub use leak::{check_upload, Leak};
 pub use mark::{CopyReport, Format, MarkReport, MarkRequest, ENGINE_KEY_LABEL};
 pub use output::create_output_file;
 pub use sink::{CopySink, Destination, DirectorySink};
@@ -110,11 +111,13 @@ pub use trace::{
     Accusation, RankedRecipient, RegistrationReport, TraceReport, TraceRequest, WorkRef,
 };
 pub use users::{permitted, Action, NewToken, NewUser, Role, Token, User, TOKEN_PREFIX};
+pub use works::AddedWork;
 
 pub use earmark_align::{Edit, Match, Registration, Stretch};
 pub use earmark_audio_io::{inside_decoder, AudioError};
 pub use earmark_engine::{Detection, EmbedReport, EngineError, Found, Segment};
 pub use earmark_keys::SecretKey;
+pub use earmark_ledger::actor::acting_as;
 pub use earmark_ledger::names::terminal_safe;
 pub use earmark_ledger::{
     AuditEntry, BackupReport, CopyRecord, Counts, LedgerError, Recipient, Removal, RestoreReport,
@@ -211,10 +214,13 @@ impl<F: std::future::Future> Wait for F {}
 /// Runs `work` on a blocking thread of the caller's tokio runtime, so that
 /// seconds of signal processing never hold one of its worker threads. A
 /// panic inside goes on unwinding in the caller; a runtime shutting down
-/// meanwhile is [`Error::Cancelled`].
+/// meanwhile is [`Error::Cancelled`]. Whoever the caller acts as
+/// ([`acting_as`]) is still acting on that thread.
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
+    let actor = earmark_ledger::actor::current();
+    let work = move || earmark_ledger::actor::acting_as_blocking(actor, work);
     match tokio::task::spawn_blocking(work).await {
         Ok(result) => result,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),

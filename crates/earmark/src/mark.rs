@@ -27,7 +27,7 @@ pub const ENGINE_KEY_LABEL: Label = Label("earmark/v1/home/engine-key");
 const CHUNK_FRAMES: usize = 1 << 16;
 
 /// Output formats of `mark`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// WAV, the input's sample format.
@@ -151,10 +151,20 @@ impl Home {
         progress: std::sync::Arc<dyn Progress>,
     ) -> Result<MarkReport> {
         let (home, request) = (self.clone(), request.clone());
-        crate::blocking(move || home.mark_blocking(&request, &*progress)).await
+        let stem = request
+            .work
+            .file_stem()
+            .map_or_else(|| "work".to_string(), |s| slug(&s.to_string_lossy()));
+        crate::blocking(move || home.mark_blocking(&request, &stem, &*progress)).await
     }
 
-    fn mark_blocking(&self, request: &MarkRequest, progress: &dyn Progress) -> Result<MarkReport> {
+    /// Marks `request`, naming the copies after `stem` (a slug).
+    pub(crate) fn mark_blocking(
+        &self,
+        request: &MarkRequest,
+        stem: &str,
+        progress: &dyn Progress,
+    ) -> Result<MarkReport> {
         let recipients = self.select(&request.recipients).wait()?;
         request.out.sink().check(self.root())?;
         require_regular_file(&request.work)?;
@@ -170,7 +180,7 @@ impl Home {
                 }
                 other => other.into(),
             })?;
-        let marked = self.mark_master(request, &recipients, &master, progress);
+        let marked = self.mark_master(request, stem, &recipients, &master, progress);
         if marked.is_err() && master.fresh {
             self.forget_unregistered_master(&master.content_hash);
         }
@@ -188,6 +198,7 @@ impl Home {
     fn mark_master(
         &self,
         request: &MarkRequest,
+        stem: &str,
         recipients: &[Recipient],
         master: &earmark_ledger::Ingested,
         progress: &dyn Progress,
@@ -213,10 +224,6 @@ impl Home {
         };
         let sink = request.out.sink();
         sink.prepare()?;
-        let stem = request
-            .work
-            .file_stem()
-            .map_or_else(|| "work".to_string(), |s| slug(&s.to_string_lossy()));
         let analysis = crate::informed::analysis_signal(&audio);
         for attempt in 1..=ATTEMPTS {
             let reservation = ledger.reserve_work(&spec).wait()?;
@@ -235,7 +242,7 @@ impl Home {
                 recipients,
                 &CopyNames {
                     sink: &*sink,
-                    stem: &stem,
+                    stem,
                     format: request.format,
                 },
                 progress,
@@ -285,7 +292,7 @@ impl Home {
             };
             return Ok(MarkReport {
                 work: work.id,
-                title: work.title.clone().unwrap_or(stem),
+                title: work.title.clone().unwrap_or_else(|| stem.to_string()),
                 out: sink.location(),
                 copies: prepared
                     .into_iter()

@@ -14,6 +14,7 @@ mod home;
 mod informed;
 mod integrity;
 mod scripting;
+mod service;
 mod streaming;
 mod text;
 mod users;
