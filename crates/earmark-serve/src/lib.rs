@@ -23,11 +23,12 @@ use std::future::Future;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
-use axum::routing::{get, post};
 use axum::Router;
 use earmark::Home;
 use earmark_jobs::Jobs;
 use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::routes;
 
 pub use auth::Caller;
 pub use earmark_jobs::DEFAULT_UPLOAD_LIMIT_BYTES;
@@ -62,37 +63,85 @@ impl Service {
     }
 }
 
-/// The routes, every one but `/healthz` behind a bearer token.
-pub fn router(service: Service) -> Router {
+/// The API's description; the paths come from the handlers themselves.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "earmark",
+        description = "Leak tracing for sensitive audio: recipients, works, marks and traces for a team. Every route but /healthz and this document needs `Authorization: Bearer <token>` (`earmark token create`)."
+    ),
+    modifiers(&BearerTokens),
+    tags(
+        (name = "service"), (name = "recipients"), (name = "works"),
+        (name = "traces"), (name = "audit")
+    )
+)]
+struct ApiDoc;
+
+/// The `bearer` security scheme the routes name.
+struct BearerTokens;
+
+impl utoipa::Modify for BearerTokens {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+    }
+}
+
+/// `routes` with `layer` on each of its methods.
+fn layered(
+    (schemas, paths, methods): UtoipaMethodRouter<Service>,
+    layer: DefaultBodyLimit,
+) -> UtoipaMethodRouter<Service> {
+    (schemas, paths, methods.layer(layer))
+}
+
+/// Every route, each registered with its OpenAPI description: a route
+/// cannot be served without being in the document, nor described without
+/// being served.
+fn api_routes(upload_limit_bytes: u64) -> OpenApiRouter<Service> {
     let upload_body = DefaultBodyLimit::max(
-        usize::try_from(
-            service
-                .upload_limit_bytes
-                .saturating_add(MULTIPART_OVERHEAD_BYTES),
-        )
-        .unwrap_or(usize::MAX),
+        usize::try_from(upload_limit_bytes.saturating_add(MULTIPART_OVERHEAD_BYTES))
+            .unwrap_or(usize::MAX),
     );
-    Router::new()
-        .route("/healthz", get(routes::healthz))
-        .route(
-            "/api/v1/recipients",
-            get(routes::recipients).post(routes::add_recipient),
-        )
-        .route(
-            "/api/v1/recipients/import",
-            post(routes::import_recipients).layer(DefaultBodyLimit::max(MAX_CSV_BYTES)),
-        )
-        .route(
-            "/api/v1/works",
-            get(routes::works).post(routes::add_work).layer(upload_body),
-        )
-        .route("/api/v1/works/{id}", get(routes::work))
-        .route("/api/v1/works/{id}/marks", post(routes::add_mark))
-        .route("/api/v1/marks/{id}", get(routes::mark_job))
-        .route("/api/v1/traces", post(routes::add_trace).layer(upload_body))
-        .route("/api/v1/traces/{id}", get(routes::trace_job))
-        .route("/api/v1/audit", get(routes::audit))
-        .route("/api/v1/audit/verify", get(routes::audit_verify))
+    use routes::{audit, recipients, traces, works};
+    OpenApiRouter::with_openapi(<ApiDoc as utoipa::OpenApi>::openapi())
+        .routes(routes!(routes::healthz))
+        .routes(routes!(routes::openapi))
+        .routes(routes!(recipients::recipients, recipients::add_recipient))
+        .routes(layered(
+            routes!(recipients::import_recipients),
+            DefaultBodyLimit::max(MAX_CSV_BYTES),
+        ))
+        .routes(layered(routes!(works::works, works::add_work), upload_body))
+        .routes(routes!(works::work))
+        .routes(routes!(works::add_mark))
+        .routes(routes!(works::mark_job))
+        .routes(layered(routes!(traces::add_trace), upload_body))
+        .routes(routes!(traces::trace_job))
+        .routes(routes!(audit::audit))
+        .routes(routes!(audit::audit_verify))
+}
+
+/// The OpenAPI document of every route, as `/api/v1/openapi.json` serves it.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    static DOCUMENT: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOCUMENT
+        .get_or_init(|| api_routes(DEFAULT_UPLOAD_LIMIT_BYTES).into_openapi())
+        .clone()
+}
+
+/// The routes, every one but `/healthz` and the OpenAPI document behind a
+/// bearer token.
+pub fn router(service: Service) -> Router {
+    let (routes, _document) = api_routes(service.upload_limit_bytes).split_for_parts();
+    routes
         .fallback(routes::no_such_route)
         .with_state(service)
         .layer(axum::middleware::from_fn(request_id))

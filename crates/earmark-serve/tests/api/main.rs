@@ -4,6 +4,7 @@
 
 mod jobs;
 mod matrix;
+mod openapi;
 mod uploads;
 
 use std::path::{Path, PathBuf};
