@@ -224,3 +224,24 @@ fn a_worker_killed_mid_trace_leaves_the_job_to_the_next_which_finishes_it() {
     server.terminate();
     assert!(home.ok(&["audit", "verify"]).contains("intact"));
 }
+
+#[test]
+fn sigterm_lets_the_job_under_way_finish_before_the_service_stops() {
+    let home = TestHome::new();
+    let out = home.mark_for(&fixture("long/long_call_en-f_it-m_8k.flac"), 2);
+    let copy = copy_for(&out, "r01");
+    let token = analyst_token(&home);
+    let (server, base) = serve(&home, &[]);
+    let id = submit_trace(&base, &token, &copy);
+    wait_for(&base, &token, &id, Duration::from_secs(60), |j| {
+        j["state"] == "running"
+    });
+    server.terminate();
+    // Served again, the job is finished, by its first and only run.
+    let (server, base) = serve(&home, &["--no-worker"]);
+    let done = job(&base, &token, &id);
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["runs"], 1, "{done}");
+    assert_eq!(crate::common::home::accused(&done["result"]), ["r01"]);
+    server.terminate();
+}
