@@ -34,6 +34,10 @@ pub const UNKNOWN_WORK: i32 = 14;
 pub const CANCELLED: i32 = 15;
 /// A token or password was refused (by the service's library calls).
 pub const UNAUTHORIZED: i32 = 16;
+/// No delivery link has that secret.
+pub const UNKNOWN_LINK: i32 = 17;
+/// A delivery link revoked, expired or used up.
+pub const LINK_GONE: i32 = 18;
 
 /// One exit code: the number, the library's kind of failure it stands
 /// for (none for the codes that are not failures of the library), and its
@@ -90,6 +94,8 @@ pub const TABLE: &[ExitStatus] = &[
     ExitStatus { code: UNKNOWN_WORK, kind: Some(ErrorKind::UnknownWork), meaning: "no work with that id" },
     ExitStatus { code: CANCELLED, kind: Some(ErrorKind::Cancelled), meaning: "cancelled; nothing recorded" },
     ExitStatus { code: UNAUTHORIZED, kind: Some(ErrorKind::Unauthorized), meaning: "a token or password refused" },
+    ExitStatus { code: UNKNOWN_LINK, kind: Some(ErrorKind::UnknownLink), meaning: "no delivery link with that secret" },
+    ExitStatus { code: LINK_GONE, kind: Some(ErrorKind::LinkGone), meaning: "a delivery link revoked, expired or used up" },
 ];
 
 /// The exit codes as `earmark --help` ends with them.

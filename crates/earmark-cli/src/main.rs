@@ -39,6 +39,7 @@ macro_rules! out {
 mod bench;
 mod exit;
 mod home;
+mod links;
 mod manual;
 mod plot;
 mod progress;
@@ -165,6 +166,11 @@ enum Command {
     Token {
         #[command(subcommand)]
         action: users::TokenAction,
+    },
+    /// Make, list and revoke delivery links (copies rendered when fetched).
+    Link {
+        #[command(subcommand)]
+        action: links::LinkAction,
     },
     /// Serve the home's API to a team (users and tokens: `user`, `token`).
     Serve(service::ServeArgs),
@@ -312,6 +318,7 @@ async fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCod
         Command::Serve(args) => service::serve(home, &args).await,
         Command::Worker(args) => service::worker(home, &args).await,
         Command::Token { action } => users::token(home, action).await,
+        Command::Link { action } => links::link(home, action).await,
         Command::Mark(args) => home::mark(home, args).await,
         Command::Trace(args) => home::trace(home, args).await,
         Command::Audit { action } => home::audit(home, action).await,

@@ -16,7 +16,10 @@ pub const GROUPS: &[(&str, &[&str])] = &[
     ("Mark and trace", &["mark", "trace", "work"]),
     ("Transcripts", &["text"]),
     ("Records", &["audit", "backup", "restore"]),
-    ("Team service", &["serve", "worker", "user", "token"]),
+    (
+        "Team service",
+        &["serve", "worker", "user", "token", "link"],
+    ),
     ("Measure", &["bench"]),
     ("Key-file tools (no home)", &["keygen", "embed", "extract"]),
     ("Shell", &["completions", "man", "help"]),

@@ -77,7 +77,7 @@ fn role(text: &str) -> Result<Role, Failure> {
 }
 
 /// The `--expires` given ("30d", "12h"), checked.
-fn lifetime(text: Option<&str>) -> Result<Option<std::time::Duration>, Failure> {
+pub(crate) fn lifetime(text: Option<&str>) -> Result<Option<std::time::Duration>, Failure> {
     text.map(|t| {
         humantime::parse_duration(t)
             .map_err(|e| Failure::usage(format!("--expires {t:?}: {e}; for example 30d or 12h")))

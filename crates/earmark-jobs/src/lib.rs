@@ -42,8 +42,9 @@ pub use worker::{WorkerOptions, DEFAULT_HEARTBEAT};
 pub const JOBS_DATABASE: &str = "jobs.sqlite";
 /// Uploads waiting for their job, and their spool files while they arrive.
 pub const SPOOL_DIR: &str = "spool";
-/// Where mark jobs deliver: one directory per job.
-pub const DELIVERIES_DIR: &str = "deliveries";
+/// Where mark jobs deliver (one directory per job) and link copies are
+/// kept: the library's delivery directory.
+pub use earmark::DELIVERIES_DIR;
 /// The queue's name in the apalis tables.
 const QUEUE: &str = "earmark";
 
@@ -79,6 +80,8 @@ enum JobRequest {
         recipients: Recipients,
         format: Format,
     },
+    /// Renders the copy a delivery link fetches.
+    Render { link: i64, work: i64 },
 }
 
 /// The job queue of one home: submitting, reading and running jobs.
@@ -140,7 +143,8 @@ impl Jobs {
         let name = format!("{id}.leak");
         leak.keep_as(&self.root.join(SPOOL_DIR).join(&name))?;
         let request = JobRequest::Trace { leak: name, work };
-        self.enqueue(user, &id, JobKind::Trace, &request).await
+        self.enqueue(&user.name, &id, JobKind::Trace, &request, None)
+            .await
     }
 
     /// Queues the marking of work `work` for `recipients` in `format`, for
@@ -169,17 +173,53 @@ impl Jobs {
             recipients,
             format,
         };
-        self.enqueue(user, &id, JobKind::Mark, &request).await
+        self.enqueue(&user.name, &id, JobKind::Mark, &request, None)
+            .await
+    }
+
+    /// Queues the rendering of `link`'s copy, unless a render of the same
+    /// copy is queued or running already, whose job is returned instead:
+    /// however many recipients press Download at once, each copy is
+    /// rendered once.
+    pub async fn submit_render(&self, link: &earmark::Link) -> Result<JobView, JobError> {
+        let copy = format!(
+            "render w{} r{} {}",
+            link.work_id, link.recipient_id, link.format
+        );
+        if let Some(id) = table::unfinished(&self.pool, &copy).await? {
+            return self.job(&id).await;
+        }
+        let id = table::new_job_id()?;
+        let request = JobRequest::Render {
+            link: link.id,
+            work: link.work_id,
+        };
+        let by = format!("link {}", link.id);
+        match self
+            .enqueue(&by, &id, JobKind::Render, &request, Some(&copy))
+            .await
+        {
+            Err(JobError::Queue(_)) => match table::unfinished(&self.pool, &copy).await? {
+                // Another download queued it meanwhile.
+                Some(other) => self.job(&other).await,
+                None => Err(JobError::Queue(format!(
+                    "the render of link {} could not be queued",
+                    link.id
+                ))),
+            },
+            queued => queued,
+        }
     }
 
     async fn enqueue(
         &self,
-        user: &User,
+        submitted_by: &str,
         id: &str,
         kind: JobKind,
         request: &JobRequest,
+        copy: Option<&str>,
     ) -> Result<JobView, JobError> {
-        table::insert(&self.pool, id, kind, &user.name, request).await?;
+        table::insert(&self.pool, id, kind, submitted_by, request, copy).await?;
         let mut queue = self.queue.clone();
         if let Err(e) = queue
             .push(Ticket {
@@ -191,7 +231,7 @@ impl Jobs {
             let _ = table::delete(&self.pool, id).await;
             return Err(JobError::Queue(e.to_string()));
         }
-        tracing::info!(job = id, kind = kind.as_str(), user = %user.name, "queued");
+        tracing::info!(job = id, kind = kind.as_str(), by = %submitted_by, "queued");
         self.job(id).await
     }
 
@@ -204,7 +244,7 @@ impl Jobs {
 
     /// Where mark job `id` delivers its copies.
     fn deliveries(&self, id: &str) -> PathBuf {
-        self.root.join(DELIVERIES_DIR).join(id)
+        self.root.join(DELIVERIES_DIR).join("jobs").join(id)
     }
 
     fn spooled(&self, name: &str) -> PathBuf {

@@ -20,6 +20,8 @@ pub enum JobKind {
     Trace,
     /// Marks a registered work for recipients.
     Mark,
+    /// Renders the copy a delivery link fetches.
+    Render,
 }
 
 impl JobKind {
@@ -28,6 +30,7 @@ impl JobKind {
         match self {
             JobKind::Trace => "trace",
             JobKind::Mark => "mark",
+            JobKind::Render => "render",
         }
     }
 }
@@ -116,8 +119,12 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS earmark_jobs (
     runs         INTEGER NOT NULL DEFAULT 0,
     result       TEXT,
     error        TEXT,
-    finished_at  TEXT
+    finished_at  TEXT,
+    copy         TEXT
 )";
+
+/// At most one unfinished render of each copy.
+const ONE_RENDER_PER_COPY: &str = "CREATE UNIQUE INDEX IF NOT EXISTS earmark_jobs_one_render     ON earmark_jobs (copy) WHERE copy IS NOT NULL AND state IN ('queued', 'running')";
 
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')";
 
@@ -148,6 +155,17 @@ pub(crate) async fn connect(path: &Path) -> Result<SqlitePool, JobError> {
 
 pub(crate) async fn create(pool: &SqlitePool) -> Result<(), JobError> {
     sqlx::query(SCHEMA).execute(pool).await?;
+    // A queue made before renders were jobs has no `copy` column.
+    let columns: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM pragma_table_info('earmark_jobs')")
+            .fetch_all(pool)
+            .await?;
+    if !columns.iter().any(|c| c == "copy") {
+        sqlx::query("ALTER TABLE earmark_jobs ADD COLUMN copy TEXT")
+            .execute(pool)
+            .await?;
+    }
+    sqlx::query(ONE_RENDER_PER_COPY).execute(pool).await?;
     Ok(())
 }
 
@@ -164,16 +182,18 @@ pub(crate) async fn insert(
     kind: JobKind,
     user: &str,
     request: &JobRequest,
+    copy: Option<&str>,
 ) -> Result<(), JobError> {
     let request = serde_json::to_string(request).map_err(JobError::queue)?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO earmark_jobs (id, kind, submitted_by, submitted_at, request, state) \
-         VALUES (?, ?, ?, {NOW}, ?, 'queued')"
+        "INSERT INTO earmark_jobs (id, kind, submitted_by, submitted_at, request, state, copy) \
+         VALUES (?, ?, ?, {NOW}, ?, 'queued', ?)"
     )))
     .bind(id)
     .bind(kind.as_str())
     .bind(user)
     .bind(request)
+    .bind(copy)
     .execute(pool)
     .await?;
     Ok(())
@@ -201,6 +221,7 @@ pub(crate) async fn get(pool: &SqlitePool, id: &str) -> Result<Option<JobView>, 
     };
     let kind = match row.get::<String, _>("kind").as_str() {
         "trace" => JobKind::Trace,
+        "render" => JobKind::Render,
         _ => JobKind::Mark,
     };
     Ok(Some(JobView {
@@ -282,4 +303,14 @@ pub(crate) async fn finish(
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// The unfinished render of `copy`, if one is queued or running.
+pub(crate) async fn unfinished(pool: &SqlitePool, copy: &str) -> Result<Option<String>, JobError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM earmark_jobs WHERE copy = ? AND state IN ('queued', 'running')",
+    )
+    .bind(copy)
+    .fetch_optional(pool)
+    .await?)
 }

@@ -170,6 +170,25 @@ impl Jobs {
                     .await?;
                 serde_json::to_string(&report)
             }
+            JobRequest::Render { link, work } => {
+                let link = self
+                    .home
+                    .links(Some(*work))
+                    .await?
+                    .into_iter()
+                    .find(|l| l.id == *link)
+                    .ok_or_else(|| {
+                        earmark::Error::Integrity(format!("link {link} is gone from the ledger"))
+                    })?;
+                let sink = JobDeliveries(DirectorySink {
+                    dir: self.home.link_copies_dir(&link),
+                });
+                let report = self
+                    .home
+                    .render_link(&link, Destination::Sink(Arc::new(sink)), progress)
+                    .await?;
+                serde_json::to_string(&report)
+            }
         };
         value.map_err(|e| earmark::Error::Usage(format!("a report did not serialise: {e}")))
     }

@@ -34,11 +34,13 @@ pub use backup::{restore, BackupReport, Manifest, RestoreReport, BACKUP_FORMAT};
 mod audit;
 mod checked;
 mod checkpoint;
+mod links;
 mod masters;
 pub mod names;
 mod recipients;
 mod store;
 mod users;
+pub use links::{Download, Link, NewLink};
 pub use recipients::{read_recipient_csv, CsvRows};
 pub use users::{Role, Token, User};
 mod works;
@@ -149,6 +151,9 @@ pub enum LedgerError {
     /// A token id is not in the ledger.
     #[error("no token with id {0}")]
     UnknownToken(i64),
+    /// A link id is not in the ledger.
+    #[error("no link with id {0}")]
+    UnknownLink(i64),
     /// The home cannot be written: every command records in its ledger.
     #[error("the home at {path} cannot be written ({source}); earmark records every command, reads included, in its ledger. Make it writable (a read-only mount, a full disk, another user's files) and try again; nothing was changed")]
     ReadOnlyHome {
@@ -261,6 +266,7 @@ fn migrator() -> Migrator {
             include_str!("../migrations/0004_row_macs.sql"),
         ),
         migration(5, "users", include_str!("../migrations/0005_users.sql")),
+        migration(6, "links", include_str!("../migrations/0006_links.sql")),
     ])
 }
 

@@ -132,7 +132,7 @@ fn token_row(row: &DbRow) -> TokenRow {
 }
 
 /// Length-prefixed fields under the row key, as for every MAC'd row.
-fn mac_of(ledger: &Ledger, fields: &[&str]) -> String {
+pub(crate) fn mac_of(ledger: &Ledger, fields: &[&str]) -> String {
     let mut message = Vec::new();
     for field in fields {
         message.extend_from_slice(&(field.len() as u64).to_be_bytes());

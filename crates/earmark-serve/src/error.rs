@@ -18,6 +18,8 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::UnknownWork => StatusCode::NOT_FOUND,
         ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorKind::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::UnknownLink => StatusCode::NOT_FOUND,
+        ErrorKind::LinkGone => StatusCode::GONE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -73,7 +73,7 @@ impl Service {
     modifiers(&BearerTokens),
     tags(
         (name = "service"), (name = "recipients"), (name = "works"),
-        (name = "traces"), (name = "audit")
+        (name = "traces"), (name = "links"), (name = "audit")
     )
 )]
 struct ApiDoc;
@@ -110,7 +110,7 @@ fn api_routes(upload_limit_bytes: u64) -> OpenApiRouter<Service> {
         usize::try_from(upload_limit_bytes.saturating_add(MULTIPART_OVERHEAD_BYTES))
             .unwrap_or(usize::MAX),
     );
-    use routes::{audit, recipients, traces, works};
+    use routes::{audit, links, recipients, traces, works};
     OpenApiRouter::with_openapi(<ApiDoc as utoipa::OpenApi>::openapi())
         .routes(routes!(routes::healthz))
         .routes(routes!(routes::openapi))
@@ -125,6 +125,11 @@ fn api_routes(upload_limit_bytes: u64) -> OpenApiRouter<Service> {
         .routes(routes!(works::mark_job))
         .routes(layered(routes!(traces::add_trace), upload_body))
         .routes(routes!(traces::trace_job))
+        .routes(routes!(links::add_deliveries))
+        .routes(routes!(links::links))
+        .routes(routes!(links::revoke_link))
+        .routes(routes!(links::downloads))
+        .routes(routes!(links::download))
         .routes(routes!(audit::audit))
         .routes(routes!(audit::audit_verify))
 }
@@ -244,7 +249,8 @@ pub async fn serve(
         })
     });
     let mut stopped_http = stopped;
-    let served = axum::serve(listener, router(service))
+    let app = router(service).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             tokio::select! {
                 _ = shutdown => {},

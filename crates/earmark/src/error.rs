@@ -79,6 +79,12 @@ pub enum Error {
     /// A token or password was refused: unknown, wrong, expired or revoked.
     #[error("{0}")]
     Unauthorized(String),
+    /// No delivery link has this secret.
+    #[error("no such link")]
+    UnknownLink,
+    /// A delivery link that was revoked, has expired or is used up.
+    #[error("this link no longer works: {0}")]
+    LinkGone(String),
 }
 
 impl Error {
@@ -155,11 +161,15 @@ pub enum ErrorKind {
     Cancelled,
     /// A token or password refused.
     Unauthorized,
+    /// A delivery link no one made.
+    UnknownLink,
+    /// A delivery link revoked, expired or used up.
+    LinkGone,
 }
 
 impl ErrorKind {
     /// Every kind, for front ends that check their table covers them all.
-    pub const ALL: [ErrorKind; 13] = [
+    pub const ALL: [ErrorKind; 15] = [
         ErrorKind::Usage,
         ErrorKind::BadAudio,
         ErrorKind::BadKey,
@@ -173,6 +183,8 @@ impl ErrorKind {
         ErrorKind::UnknownWork,
         ErrorKind::Cancelled,
         ErrorKind::Unauthorized,
+        ErrorKind::UnknownLink,
+        ErrorKind::LinkGone,
     ];
 }
 
@@ -201,6 +213,8 @@ impl Error {
             Error::Cancelled => K::Cancelled,
             Error::Integrity(_) => K::Ledger,
             Error::Unauthorized(_) => K::Unauthorized,
+            Error::UnknownLink => K::UnknownLink,
+            Error::LinkGone(_) => K::LinkGone,
         }
     }
 }
@@ -214,6 +228,7 @@ fn ledger_kind(error: &LedgerError) -> ErrorKind {
         LedgerError::MasterKey { .. } => K::BadKey,
         LedgerError::BackupTarget(_) => K::WriteFailed,
         LedgerError::UnknownWork(_) => K::UnknownWork,
+        LedgerError::UnknownLink(_) => K::UnknownLink,
         LedgerError::DuplicateUser(_)
         | LedgerError::UnknownUser(_)
         | LedgerError::UnknownToken(_) => K::Usage,

@@ -81,6 +81,7 @@ mod home;
 mod informed;
 mod keyed;
 mod leak;
+mod links;
 mod mark;
 mod masters;
 mod output;
@@ -99,6 +100,7 @@ pub use home::{
 pub use informed::{analysis_signal, read_through_master, Informed, MAX_INFORMED_S};
 pub use keyed::{create_key_file, embed_file, extract_file, load_key_file, parse_payload};
 pub use leak::{check_upload, Leak};
+pub use links::{offered_name, NewLinkReport, DELIVERIES_DIR, LINK_PREFIX};
 pub use mark::{CopyReport, Format, MarkReport, MarkRequest, ENGINE_KEY_LABEL};
 pub use output::create_output_file;
 pub use sink::{CopySink, Destination, DirectorySink};
@@ -108,7 +110,8 @@ pub use text::{
     MAX_TEXT_BYTES, MIN_SLOTS,
 };
 pub use trace::{
-    Accusation, RankedRecipient, RegistrationReport, TraceReport, TraceRequest, WorkRef,
+    Accusation, LinkDelivery, RankedRecipient, RegistrationReport, TraceReport, TraceRequest,
+    WorkRef,
 };
 pub use users::{permitted, Action, NewToken, NewUser, Role, Token, User, TOKEN_PREFIX};
 pub use works::AddedWork;
@@ -120,8 +123,8 @@ pub use earmark_keys::SecretKey;
 pub use earmark_ledger::actor::acting_as;
 pub use earmark_ledger::names::terminal_safe;
 pub use earmark_ledger::{
-    AuditEntry, BackupReport, CopyRecord, Counts, LedgerError, Recipient, Removal, RestoreReport,
-    Work,
+    AuditEntry, BackupReport, CopyRecord, Counts, Download, LedgerError, Link, Recipient, Removal,
+    RestoreReport, Work,
 };
 
 /// Where a long operation stands, for a front end to show. Every method

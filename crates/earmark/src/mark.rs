@@ -41,6 +41,13 @@ pub enum Format {
 }
 
 impl Format {
+    /// The format whose file extension is `extension`.
+    pub fn from_extension(extension: &str) -> Option<Format> {
+        [Format::Wav, Format::Flac, Format::Mp3, Format::Opus]
+            .into_iter()
+            .find(|f| f.extension() == extension)
+    }
+
     /// File extension.
     pub fn extension(self) -> &'static str {
         match self {

@@ -48,6 +48,20 @@ pub struct Accusation {
     pub mark_p_value: Option<f64>,
     /// Stretches of the leak, seconds, carrying their mark.
     pub segments: Vec<Segment>,
+    /// The delivery links through which they fetched the work, with every
+    /// download (when, from which address, by what); empty, and left out
+    /// of the JSON, when their copy was not delivered by link.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deliveries: Vec<LinkDelivery>,
+}
+
+/// A delivery link of an accused recipient's copy, and its downloads.
+#[derive(Clone, Debug, Serialize)]
+pub struct LinkDelivery {
+    /// The link (its secret is never kept).
+    pub link: earmark_ledger::Link,
+    /// Every download through it, oldest first.
+    pub downloads: Vec<earmark_ledger::Download>,
 }
 
 /// A recipient's place in the code's ranking.
@@ -285,6 +299,12 @@ impl Home {
             Some(id) => self.ledger().checked_work(id).wait()?,
             None => None,
         };
+        let mut accused = accused;
+        if let Some(work) = &work_found {
+            for a in &mut accused {
+                a.deliveries = self.deliveries_to(work.id, a.recipient_id).wait()?;
+            }
+        }
         let positions_read = verdict.code.as_ref().map_or(0, |v| v.positions_read);
         let identifier_blocks_read: u64 = accused
             .iter()
@@ -535,9 +555,21 @@ impl Home {
                 false_accusation_bound: c.bound,
                 mark_p_value: c.mark_p_value,
                 segments: c.segments.clone(),
+                deliveries: Vec::new(),
             });
         }
         Ok(named)
+    }
+
+    /// The links that delivered `recipient`'s copy of `work`, with their
+    /// downloads.
+    async fn deliveries_to(&self, work: i64, recipient: i64) -> Result<Vec<LinkDelivery>> {
+        let mut deliveries = Vec::new();
+        for link in self.ledger().links_of(work, recipient).await? {
+            let downloads = self.ledger().downloads(Some(link.id)).await?;
+            deliveries.push(LinkDelivery { link, downloads });
+        }
+        Ok(deliveries)
     }
 
     fn identify_noting(&self, leak: &[f32], notes: &mut Vec<String>) -> Result<Option<Match>> {

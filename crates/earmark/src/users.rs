@@ -43,7 +43,7 @@ pub struct NewToken {
 }
 
 /// `bytes` random bytes from the operating system, hex.
-fn random_hex(bytes: usize) -> Result<Zeroizing<String>> {
+pub(crate) fn random_hex(bytes: usize) -> Result<Zeroizing<String>> {
     let mut buffer = Zeroizing::new(vec![0u8; bytes]);
     getrandom::fill(&mut buffer)
         .map_err(|e| Error::key(format!("the system's random source failed: {e}")))?;
@@ -51,12 +51,12 @@ fn random_hex(bytes: usize) -> Result<Zeroizing<String>> {
 }
 
 /// The SHA-256 of a token's secret, hex: what the ledger keeps.
-fn token_hash(secret: &str) -> String {
+pub(crate) fn token_hash(secret: &str) -> String {
     hex(&Sha256::digest(secret.as_bytes()))
 }
 
 /// Now plus `lifetime`, UTC, RFC 3339.
-fn expiry(lifetime: Duration) -> Result<String> {
+pub(crate) fn expiry(lifetime: Duration) -> Result<String> {
     let at = time::OffsetDateTime::now_utc()
         .checked_add(time::Duration::try_from(lifetime).map_err(|e| Error::Usage(e.to_string()))?)
         .ok_or_else(|| Error::Usage("that expiry is too far away".into()))?;
@@ -66,7 +66,7 @@ fn expiry(lifetime: Duration) -> Result<String> {
 }
 
 /// Whether an RFC 3339 time is past.
-fn is_past(at: &str) -> bool {
+pub(crate) fn is_past(at: &str) -> bool {
     time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
         .map_or(true, |t| t <= time::OffsetDateTime::now_utc())
 }

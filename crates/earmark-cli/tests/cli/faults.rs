@@ -376,9 +376,10 @@ fn a_full_disk_fails_cleanly_and_records_nothing() {
     assert!(works.as_array().unwrap().is_empty(), "{works}");
     assert_records_hold(&home, "a full output disk");
 
-    // A home on a disk too small for the master.
+    // A home on a disk too small for the master (480 kB), with room for
+    // the new ledger and its write-ahead log.
     let small = home.path("small-home");
-    let Some(_home_disk) = Tmpfs::mount(&small, "300k") else {
+    let Some(_home_disk) = Tmpfs::mount(&small, "420k") else {
         return;
     };
     let at = small.join("home");

@@ -245,3 +245,81 @@ fn sigterm_lets_the_job_under_way_finish_before_the_service_stops() {
     assert_eq!(crate::common::home::accused(&done["result"]), ["r01"]);
     server.terminate();
 }
+
+/// Asks link `url` once: its status.
+fn fetch_status(url: &str) -> u16 {
+    block_on(async { reqwest::get(url).await.unwrap().status().as_u16() })
+}
+
+#[test]
+fn a_worker_killed_mid_render_records_no_copy_and_the_next_request_renders_it() {
+    let home = TestHome::new();
+    // A six-minute call as MP3: its render takes seconds.
+    home.ok(&["recipient", "add", "Reviewer"]);
+    let out = home.path("copies");
+    home.ok(&[
+        "mark",
+        fixture("long/long_call_en-f_it-m_8k.flac")
+            .to_str()
+            .unwrap(),
+        "--all",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    home.ok(&["recipient", "add", "Listener"]);
+    let (server, base) = serve(&home, &["--no-worker"]);
+    let made = home.ok(&[
+        "link",
+        "create",
+        "--work",
+        "1",
+        "--to",
+        "Listener",
+        "--format",
+        "mp3",
+        "--base-url",
+        &base,
+    ]);
+    let url = made.split_whitespace().last().unwrap().to_string();
+    assert!(url.starts_with(&format!("{base}/d/eml_")), "{made}");
+    assert_eq!(fetch_status(&url), 202);
+
+    let first = worker(&home);
+    let jobs = home.root().join("jobs.sqlite");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while crate::common::ledger::query_one::<i64>(
+        &jobs,
+        "SELECT COUNT(*) FROM earmark_jobs WHERE kind = 'render' AND state = 'running'",
+    ) == 0
+    {
+        assert!(Instant::now() < deadline, "the render never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(first); // SIGKILL, mid-render
+                 // No copy is recorded for Listener (only Reviewer's, by `mark`).
+    let listed: serde_json::Value =
+        serde_json::from_str(&home.ok(&["work", "show", "1", "--json"])).unwrap();
+    let copies = listed["copies"].as_array().unwrap();
+    assert_eq!(copies.len(), 1, "{listed}");
+    assert_eq!(copies[0]["recipient"], "Reviewer");
+    assert_eq!(fetch_status(&url), 202);
+
+    let second = worker(&home);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while fetch_status(&url) != 200 {
+        assert!(Instant::now() < deadline, "the render was never finished");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let listed: serde_json::Value =
+        serde_json::from_str(&home.ok(&["work", "show", "1", "--json"])).unwrap();
+    for copy in listed["copies"].as_array().unwrap() {
+        let path = copy["path"].as_str().unwrap();
+        assert!(
+            Path::new(path).is_file(),
+            "a recorded copy without its file: {path}"
+        );
+    }
+    second.terminate();
+    server.terminate();
+    assert!(home.ok(&["audit", "verify"]).contains("intact"));
+}

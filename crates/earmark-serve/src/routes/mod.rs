@@ -5,6 +5,7 @@
 //! document and the routes cannot part.
 
 pub(crate) mod audit;
+pub(crate) mod links;
 pub(crate) mod recipients;
 pub(crate) mod traces;
 pub(crate) mod works;

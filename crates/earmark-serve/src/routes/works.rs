@@ -138,7 +138,7 @@ pub(crate) async fn add_mark(
 }
 
 /// Names or ids, not a mixture.
-fn recipients_of(values: &[serde_json::Value]) -> Result<Recipients, ApiError> {
+pub(crate) fn recipients_of(values: &[serde_json::Value]) -> Result<Recipients, ApiError> {
     if values.is_empty() {
         return Err(ApiError::usage("name at least one recipient"));
     }

@@ -1,8 +1,10 @@
 //! The service on a real loopback socket with a real worker, asked by a
 //! real HTTP client: every route for every role and every kind of bad
-//! token, uploads good and bad, trace and mark jobs end to end.
+//! token, uploads good and bad, trace and mark jobs end to end, delivery
+//! links.
 
 mod jobs;
+mod links;
 mod matrix;
 mod openapi;
 mod uploads;

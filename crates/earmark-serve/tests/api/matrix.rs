@@ -10,7 +10,7 @@ use crate::{assert_error, master, Server};
 /// Every route behind a token, with what it asks to do. The OpenAPI test
 /// checks that this list and the document agree (`/healthz` and the
 /// document itself are open to all).
-pub const ROUTES: [(&str, &str, Action); 12] = [
+pub const ROUTES: [(&str, &str, Action); 16] = [
     ("GET", "/api/v1/recipients", Action::ReadRecipients),
     ("POST", "/api/v1/recipients", Action::ManageRecipients),
     (
@@ -25,6 +25,10 @@ pub const ROUTES: [(&str, &str, Action); 12] = [
     ("GET", "/api/v1/marks/{id}", Action::Mark),
     ("POST", "/api/v1/traces", Action::Trace),
     ("GET", "/api/v1/traces/{id}", Action::Trace),
+    ("POST", "/api/v1/works/{id}/deliveries", Action::Mark),
+    ("GET", "/api/v1/links", Action::Mark),
+    ("POST", "/api/v1/links/{id}/revoke", Action::Mark),
+    ("GET", "/api/v1/downloads", Action::ReadAudit),
     ("GET", "/api/v1/audit", Action::ReadAudit),
     ("GET", "/api/v1/audit/verify", Action::ReadAudit),
 ];
@@ -39,6 +43,7 @@ fn request(
 ) -> reqwest::RequestBuilder {
     let path = path
         .replace("/works/{id}", "/works/1")
+        .replace("/links/{id}", "/links/1")
         .replace("{id}", "0123456789abcdef0123456789abcdef");
     let url = server.url(&path);
     let master = std::fs::read(master()).unwrap();
@@ -52,10 +57,11 @@ fn request(
             .post(url)
             .header("content-type", "text/csv")
             .body(format!("name\nImported {n}\n")),
-        ("POST", "/api/v1/works/1/marks") => server
+        ("POST", "/api/v1/works/1/marks" | "/api/v1/works/1/deliveries") => server
             .client
             .post(url)
             .json(&serde_json::json!({"recipients": [1]})),
+        ("POST", "/api/v1/links/1/revoke") => server.client.post(url),
         ("POST", _) => server.client.post(url).multipart(Server::form(master, &[])),
         _ => server.client.get(url),
     };
@@ -76,6 +82,17 @@ async fn every_route_for_every_role_and_every_bad_token() {
     server
         .home
         .add_work(&master(), Some("Board meeting"))
+        .await
+        .unwrap();
+    server
+        .home
+        .create_links(
+            1,
+            &earmark::Selection::Ids(vec![1]),
+            earmark::Format::Wav,
+            None,
+            None,
+        )
         .await
         .unwrap();
     let analyst = "analyst user";

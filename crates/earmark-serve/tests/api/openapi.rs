@@ -7,7 +7,11 @@ use crate::matrix::ROUTES;
 use crate::Server;
 
 /// Routes open to all.
-const OPEN: [(&str, &str); 2] = [("GET", "/healthz"), ("GET", "/api/v1/openapi.json")];
+const OPEN: [(&str, &str); 3] = [
+    ("GET", "/healthz"),
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/d/{token}"),
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_document_names_every_route_and_only_routes_that_answer() {
