@@ -33,11 +33,12 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --quiet --locked cargo-nextest@0.9.143
 fi
 
-# Perceptual scores for `earmark bench --perceptual` (ViSQOL v3, PESQ) come
-# from their PyPI packages. Only with --perceptual: CI does not need them.
+# Perceptual scores for `earmark bench --perceptual` (ViSQOL v3, PESQ) and
+# the `room` attack's rooms (pyroomacoustics) come from their PyPI
+# packages. Only with --perceptual: CI does not need them.
 # Prints the interpreter to use (export it as EARMARK_PYTHON).
 if [ "${1:-}" = "--perceptual" ]; then
-  check='import pesq, numpy, soundfile, visqol'
+  check='import pesq, numpy, soundfile, visqol, pyroomacoustics'
   if python3 -c "$check" 2>/dev/null; then
     python=$(command -v python3)
   else
@@ -50,7 +51,7 @@ if [ "${1:-}" = "--perceptual" ]; then
       }
     fi
     "$venv/bin/python" -m pip install -q --upgrade pip
-    "$venv/bin/python" -m pip install -q pesq numpy soundfile "visqol-python[lattice,accel]"
+    "$venv/bin/python" -m pip install -q pesq numpy soundfile "visqol-python[lattice,accel]" pyroomacoustics
     "$venv/bin/python" -c "$check"
     python="$venv/bin/python"
   fi

@@ -15,6 +15,7 @@ use earmark_audio_io::Audio;
 use rand_chacha::ChaCha20Rng;
 use rand_core::RngCore;
 
+use crate::acoustics::{convolve, room_response};
 use crate::tools::Tools;
 use crate::BenchError;
 
@@ -74,6 +75,12 @@ pub enum Attack {
     /// Over the air: loudspeaker band (150–7000 Hz), mild saturation, a room
     /// (RT60 0.3 s), microphone band (100–8000 Hz) and noise at this SNR (dB).
     OverTheAir { snr_db: f32 },
+    /// Re-recorded in a room: loudspeaker band (150–7000 Hz), a shoebox
+    /// room's impulse response (image-source model, pyroomacoustics) with
+    /// this RT60 (s) and source–microphone distance (m), a phone
+    /// microphone's band (100–7000 Hz) and room noise 20 dB down. Chain a
+    /// phone recorder's codec after it (`,aac:64k`).
+    Room { rt60_s: f32, distance_m: f32 },
     /// Mixed with other audio this many dB below the signal.
     Mix { db_below: f32 },
 }
@@ -122,6 +129,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     (
         "reverb",
         "room reverb (synthetic impulse response, RT60 0.5 s)",
+    ),
+    (
+        "room:<rt60>s@<d>m",
+        "re-recorded in a simulated room (pyroomacoustics), e.g. room:0.5s@1.5m",
     ),
     (
         "air[:<dB>]",
@@ -202,6 +213,7 @@ impl fmt::Display for Attack {
             Attack::Echo => write!(f, "echo"),
             Attack::Reverb => write!(f, "reverb"),
             Attack::OverTheAir { snr_db } => write!(f, "air:{snr_db}"),
+            Attack::Room { rt60_s, distance_m } => write!(f, "room:{rt60_s}s@{distance_m}m"),
             Attack::Mix { db_below } => write!(f, "mix:{db_below}"),
         }
     }
@@ -364,6 +376,19 @@ impl FromStr for Attack {
             }
             "echo" => no_param(Attack::Echo)?,
             "reverb" => no_param(Attack::Reverb)?,
+            "room" => {
+                let p = need(param)?;
+                let (rt60, distance) = p
+                    .split_once('@')
+                    .ok_or_else(|| bad("write room:<RT60>s@<distance>m, e.g. room:0.5s@1.5m"))?;
+                let rt60_s = number(rt60.trim_end_matches('s'))
+                    .filter(|v| (0.1..=2.0).contains(v))
+                    .ok_or_else(|| bad("RT60 must be 0.1 to 2 s"))?;
+                let distance_m = number(distance.trim_end_matches('m'))
+                    .filter(|v| (0.3..=10.0).contains(v))
+                    .ok_or_else(|| bad("the distance must be 0.3 to 10 m"))?;
+                Attack::Room { rt60_s, distance_m }
+            }
             "air" => Attack::OverTheAir {
                 snr_db: match param {
                     Some(_) => plain(param)?,
@@ -671,6 +696,22 @@ impl Attack {
                 let mic = tools.sox_effect(&room, dir, &["sinc", &mic_band], None)?;
                 add_noise(&mic, snr_db, true, cx.rng)
             }
+            Attack::Room { rt60_s, distance_m } => {
+                let top = |hz: f32| (hz.min(0.45 * rate as f32)).round();
+                let speaker_band = format!("150-{}", top(7000.0));
+                let mic_band = format!("100-{}", top(7000.0));
+                let speaker = tools.sox_effect(audio, dir, &["sinc", &speaker_band], Some(1))?;
+                let ir = crate::acoustics::shoebox_response(
+                    rate,
+                    rt60_s,
+                    distance_m,
+                    cx.rng.next_u64(),
+                    dir,
+                )?;
+                let room = convolve(&speaker, &ir);
+                let mic = tools.sox_effect(&room, dir, &["sinc", &mic_band], None)?;
+                add_noise(&mic, 20.0, true, cx.rng)
+            }
             Attack::Mix { db_below } => mix(audio, cx.interferer, db_below, tools, dir)?,
         })
     }
@@ -682,7 +723,7 @@ pub fn unit(rng: &mut ChaCha20Rng) -> f64 {
 }
 
 /// A standard normal draw (Box–Muller on two uniform draws).
-fn gaussian(rng: &mut ChaCha20Rng) -> f64 {
+pub(crate) fn gaussian(rng: &mut ChaCha20Rng) -> f64 {
     let u1 = unit(rng).max(1e-300);
     let u2 = unit(rng);
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
@@ -839,61 +880,6 @@ fn echo(audio: &Audio, delay_s: f64, level_db: f32) -> Audio {
     }
 }
 
-/// A synthetic room impulse response: the direct sound, then exponentially
-/// decaying Gaussian noise reaching −60 dB after `rt60_s` (energy ratio of
-/// reverberation to direct sound about 1:1), normalised to unit energy.
-fn room_response(rate: u32, rt60_s: f64, rng: &mut ChaCha20Rng) -> Vec<f32> {
-    let len = (rt60_s * rate as f64) as usize;
-    let pre_delay = (0.005 * rate as f64) as usize;
-    let decay = (-3.0 * std::f64::consts::LN_10 / (rt60_s * rate as f64)).exp();
-    let mut ir = vec![0.0f64; len.max(pre_delay + 2)];
-    ir[0] = 1.0;
-    let mut envelope = 1.0;
-    let mut tail = vec![0.0f64; ir.len()];
-    for t in tail.iter_mut().skip(pre_delay) {
-        *t = gaussian(rng) * envelope;
-        envelope *= decay;
-    }
-    let tail_energy: f64 = tail.iter().map(|v| v * v).sum::<f64>().max(1e-12);
-    for (i, t) in tail.iter().enumerate() {
-        ir[i] += t / tail_energy.sqrt();
-    }
-    let energy: f64 = ir.iter().map(|v| v * v).sum::<f64>().sqrt();
-    ir.iter().map(|v| (v / energy) as f32).collect()
-}
-
-/// Convolution with `ir` (same length out, the tail dropped), by FFT blocks.
-fn convolve(audio: &Audio, ir: &[f32]) -> Audio {
-    let block = ir.len().next_power_of_two();
-    let size = 2 * block;
-    let mut fft = earmark_dsp::Fft::new(size);
-    let ones = vec![1.0f32; size];
-    let mut ir_spectrum = vec![Default::default(); fft.bins()];
-    fft.forward(ir, &ones, &mut ir_spectrum);
-    let channels = audio
-        .channels
-        .iter()
-        .map(|c| {
-            let mut out = vec![0.0f32; c.len() + size];
-            let mut spectrum = vec![Default::default(); fft.bins()];
-            for start in (0..c.len()).step_by(block) {
-                let end = (start + block).min(c.len());
-                fft.forward(&c[start..end], &ones, &mut spectrum);
-                for (s, h) in spectrum.iter_mut().zip(&ir_spectrum) {
-                    *s *= h;
-                }
-                fft.inverse_add(&mut spectrum, &ones, &mut out[start..start + size]);
-            }
-            out.truncate(c.len());
-            out
-        })
-        .collect();
-    Audio {
-        channels,
-        ..audio.clone()
-    }
-}
-
 /// `other` brought to `audio`'s rate and folded to mono, with its RMS level;
 /// an error naming `attack` if it is empty.
 fn other_source(
@@ -984,133 +970,5 @@ fn downmix(audio: &Audio) -> Vec<f32> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_round_trip() {
-        for text in [
-            "clean",
-            "mp3:128k",
-            "aac:64k",
-            "opus:12k",
-            "vorbis:64k",
-            "amr-nb:4.75k",
-            "amr-wb:23.85k",
-            "insert:2s",
-            "gsm",
-            "mulaw",
-            "resample:22.05k",
-            "phone",
-            "lowpass:3.5k",
-            "highpass:500",
-            "noise:20",
-            "pink:10",
-            "gain:+10",
-            "gain:-10",
-            "crop:3s",
-            "cut:1s",
-            "speed:1.05",
-            "tempo:0.95",
-            "pitch:-50",
-            "echo",
-            "reverb",
-            "air:20",
-            "mix:10",
-        ] {
-            let parsed: Attack = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
-            assert_eq!(parsed.to_string(), text);
-        }
-        let chain: Chain = "opus:16k,mp3:128k".parse().unwrap();
-        assert_eq!(chain.0.len(), 2);
-        assert_eq!(chain.to_string(), "opus:16k,mp3:128k");
-    }
-
-    /// The ground truth follows crops, cuts and insertions: on a ramp (each
-    /// sample its own original index) with a negative interferer, the
-    /// inserted stretches are exactly the negative samples and the ramp
-    /// jumps exactly at the removals.
-    #[test]
-    fn edit_truth_follows_crops_cuts_and_insertions() {
-        let Ok(tools) = Tools::find() else {
-            panic!("ffmpeg and sox are needed (scripts/setup.sh installs them)");
-        };
-        let rate = 8_000u32;
-        let ramp = Audio {
-            rate,
-            channels: vec![(0..60 * rate).map(|i| i as f32 + 1.0).collect()],
-            sample_format: earmark_audio_io::SampleFormat::Float32,
-        };
-        let other = Audio {
-            channels: vec![vec![-1.0; 3 * rate as usize]],
-            ..ramp.clone()
-        };
-        let dir = tempfile::tempdir().unwrap();
-        for seed in 0..8u64 {
-            let mut rng = <ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(seed);
-            let mut cx = Context {
-                tools: &tools,
-                scratch: dir.path(),
-                interferer: &other,
-                rng: &mut rng,
-                edits: Vec::new(),
-            };
-            let chain: Chain = "crop:36s,cut:1s,insert:2s,crop:25s".parse().unwrap();
-            let out = chain.apply(&ramp, &mut cx).unwrap();
-            let x = &out.channels[0];
-            let at = |t: f64| (t * rate as f64).round() as usize;
-            let mut inserted = vec![false; x.len()];
-            for e in cx.edits.iter().filter(|e| e.kind == EditKind::Inserted) {
-                inserted[at(e.start_s)..at(e.end_s)].fill(true);
-            }
-            for (i, v) in x.iter().enumerate() {
-                assert_eq!(*v < 0.0, inserted[i], "seed {seed}, sample {i}");
-            }
-            let ramp_jumps: Vec<usize> = (1..x.len())
-                .filter(|&i| x[i] > 0.0)
-                .filter_map(|i| {
-                    let prev = (0..i).rev().find(|&k| x[k] > 0.0)?;
-                    (x[i] - x[prev] > 1.0).then_some(i)
-                })
-                .collect();
-            let marked: Vec<usize> = cx
-                .edits
-                .iter()
-                .filter(|e| e.kind == EditKind::Removed)
-                .map(|e| at(e.start_s))
-                .collect();
-            assert!(!marked.is_empty(), "seed {seed}");
-            assert_eq!(
-                marked.len(),
-                ramp_jumps.len(),
-                "seed {seed}: {marked:?} {ramp_jumps:?}"
-            );
-            for (m, j) in marked.iter().zip(&ramp_jumps) {
-                assert!(
-                    m.abs_diff(*j) <= 1,
-                    "seed {seed}: {marked:?} {ramp_jumps:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn bad_names_list_the_valid_ones() {
-        for text in [
-            "mp4:128k",
-            "mp3",
-            "mp3:fast",
-            "amr-nb:9k",
-            "speed:7",
-            "crop:10",
-            "clean:1",
-            "",
-        ] {
-            let error = text.parse::<Chain>().unwrap_err().to_string();
-            assert!(
-                error.contains("valid attacks: clean mp3:<k>"),
-                "{text}: {error}"
-            );
-        }
-    }
-}
+#[path = "attack_tests.rs"]
+mod tests;

@@ -18,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod acoustics;
 pub mod attack;
 pub mod external;
 pub mod informed;
