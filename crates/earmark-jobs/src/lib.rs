@@ -101,6 +101,8 @@ impl Jobs {
         for dir in [SPOOL_DIR, DELIVERIES_DIR] {
             spool::create_private_dir(&root.join(dir))?;
         }
+        // Uploads a killed service was receiving; a live one's stay.
+        earmark::remove_stale_partials(&root.join(SPOOL_DIR));
         let pool = table::connect(&root.join(JOBS_DATABASE)).await?;
         SqliteStorage::setup(&pool).await.map_err(JobError::queue)?;
         table::create(&pool).await?;

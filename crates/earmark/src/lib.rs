@@ -122,6 +122,7 @@ pub use earmark_engine::{Detection, EmbedReport, EngineError, Found, Segment};
 pub use earmark_keys::SecretKey;
 pub use earmark_ledger::actor::acting_as;
 pub use earmark_ledger::names::terminal_safe;
+pub use earmark_ledger::remove_stale_partials;
 pub use earmark_ledger::{
     AuditEntry, BackupReport, CopyRecord, Counts, Download, LedgerError, Link, Recipient, Removal,
     RestoreReport, Work,
