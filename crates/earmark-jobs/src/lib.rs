@@ -45,6 +45,9 @@ pub const SPOOL_DIR: &str = "spool";
 /// Where mark jobs deliver (one directory per job) and link copies are
 /// kept: the library's delivery directory.
 pub use earmark::DELIVERIES_DIR;
+/// Seconds after a failed render before a request queues the copy's
+/// render again.
+pub const RENDER_RETRY_S: i64 = 60;
 /// The queue's name in the apalis tables.
 const QUEUE: &str = "earmark";
 
@@ -180,15 +183,21 @@ impl Jobs {
     }
 
     /// Queues the rendering of `link`'s copy, unless a render of the same
-    /// copy is queued or running already, whose job is returned instead:
-    /// however many recipients press Download at once, each copy is
-    /// rendered once.
+    /// copy is queued or running already, or failed less than
+    /// [`RENDER_RETRY_S`] ago, whose job is returned instead: however many
+    /// recipients press Download at once, each copy is rendered once.
     pub async fn submit_render(&self, link: &earmark::Link) -> Result<JobView, JobError> {
         let copy = format!(
             "render w{} r{} {}",
             link.work_id, link.recipient_id, link.format
         );
         if let Some(id) = table::unfinished(&self.pool, &copy).await? {
+            return self.job(&id).await;
+        }
+        // A render that just failed would fail again: its job is answered
+        // (state `failed`, with the library's reason) until a minute has
+        // passed, rather than queuing one render per request.
+        if let Some(id) = table::recently_failed(&self.pool, &copy, RENDER_RETRY_S).await? {
             return self.job(&id).await;
         }
         let id = table::new_job_id()?;

@@ -314,3 +314,20 @@ pub(crate) async fn unfinished(pool: &SqlitePool, copy: &str) -> Result<Option<S
     .fetch_optional(pool)
     .await?)
 }
+
+/// The render of `copy` that failed within the last `seconds`, if one did.
+pub(crate) async fn recently_failed(
+    pool: &SqlitePool,
+    copy: &str,
+    seconds: i64,
+) -> Result<Option<String>, JobError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM earmark_jobs WHERE copy = ? AND state = 'failed' \
+         AND finished_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', printf('-%d seconds', ?)) \
+         ORDER BY finished_at DESC LIMIT 1",
+    )
+    .bind(copy)
+    .bind(seconds)
+    .fetch_optional(pool)
+    .await?)
+}

@@ -178,6 +178,7 @@ fn range_start(headers: &HeaderMap) -> u64 {
         (status = 200, description = "The copy, as an attachment"),
         (status = 206, description = "Part of the copy"),
         (status = 202, description = "The copy is being prepared; ask again after `Retry-After` seconds"),
+        (status = 503, description = "The copy could not be prepared; ask again after `Retry-After` seconds", body = ErrorBody),
         (status = 404, description = "No such link", body = ErrorBody),
         (status = 410, description = "The link was revoked, has expired or is used up", body = ErrorBody)))]
 pub(crate) async fn download(
@@ -190,6 +191,24 @@ pub(crate) async fn download(
     let link = service.home.open_link(&token, counted).await?;
     let Some(copy) = service.home.link_copy(&link).await? else {
         let job = service.jobs.submit_render(&link).await?;
+        if job.state == earmark_jobs::JobState::Failed {
+            let why = job
+                .error
+                .as_ref()
+                .and_then(|e| e["error"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            let mut refused = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "render-failed",
+                format!("the file could not be prepared ({why}); try again later"),
+            )
+            .into_response();
+            refused.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(earmark_jobs::RENDER_RETRY_S as u64),
+            );
+            return Ok(refused);
+        }
         let body = serde_json::json!({
             "state": "preparing",
             "message": "the file is being prepared; ask again in a moment",

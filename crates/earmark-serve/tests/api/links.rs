@@ -23,6 +23,11 @@ async fn work_for(server: &Server, names: &[String]) -> i64 {
         .id
 }
 
+/// The copies of `work` the ledger records.
+async fn copies(server: &Server, work: i64) -> Vec<earmark::DeliveredCopy> {
+    server.home.work_detail(work).await.unwrap().copies
+}
+
 /// Makes links to `work` for `names` as the sender; each `(name, link
 /// path)`.
 async fn links(
@@ -101,13 +106,7 @@ async fn a_downloaded_copy_leaked_as_a_cut_mp3_names_its_recipient_and_link() {
     let made = links(&server, work, &["Ana", "Bo", "Cy"], serde_json::json!({})).await;
     let (_, bo_link) = made.iter().find(|(n, _)| n == "Bo").unwrap();
     // Nothing is rendered before a link is used.
-    assert!(server
-        .home
-        .work_detail(work)
-        .await
-        .unwrap()
-        .copies
-        .is_empty());
+    assert!(copies(&server, work).await.is_empty());
 
     let first = server.client.get(server.url(bo_link)).send().await.unwrap();
     assert_eq!(first.status().as_u16(), 202);
@@ -129,7 +128,7 @@ async fn a_downloaded_copy_leaked_as_a_cut_mp3_names_its_recipient_and_link() {
     assert_eq!(part.status().as_u16(), 206);
     assert_eq!(part.bytes().await.unwrap(), bytes[1000..2000]);
     // One copy recorded, Bo's, in the file's transaction.
-    let copies = server.home.work_detail(work).await.unwrap().copies;
+    let copies = copies(&server, work).await;
     assert_eq!(copies.len(), 1);
     assert_eq!(copies[0].recipient.as_deref(), Some("Bo"));
 
@@ -237,7 +236,7 @@ async fn revoked_expired_and_used_up_links_are_gone_and_render_nothing() {
     }
     assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
     // Only Cy's copy was ever rendered.
-    let copies = server.home.work_detail(work).await.unwrap().copies;
+    let copies = copies(&server, work).await;
     assert_eq!(copies.len(), 1);
     assert_eq!(copies[0].recipient.as_deref(), Some("Cy"));
     assert!(server.home.audit_verify().await.unwrap().intact);
@@ -270,11 +269,42 @@ async fn fifty_links_fetched_at_once_are_all_served() {
         assert_eq!(status, 200);
         assert!(bytes > 100_000, "{bytes} bytes");
     }
-    assert_eq!(
-        server.home.work_detail(work).await.unwrap().copies.len(),
-        50
-    );
+    assert_eq!(copies(&server, work).await.len(), 50);
     assert_eq!(server.home.downloads(None).await.unwrap().len(), 50);
     assert!(server.home.audit_verify().await.unwrap().intact);
     std::sync::Arc::into_inner(server).unwrap().stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_that_cannot_be_rendered_says_so_instead_of_preparing_for_ever() {
+    let server = Server::start().await;
+    let names = vec!["Ana".to_string()];
+    let work = work_for(&server, &names).await;
+    let made = links(&server, work, &["Ana"], serde_json::json!({})).await;
+    // The master is forgotten after the link was made: nothing can render it.
+    server.home.forget_work(work).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let refused = loop {
+        let response = server
+            .client
+            .get(server.url(&made[0].1))
+            .send()
+            .await
+            .unwrap();
+        if response.status().as_u16() != 202 {
+            break response;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still preparing");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(refused.status().as_u16(), 503);
+    assert_eq!(refused.headers()["retry-after"], "60");
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["kind"], "render-failed", "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("forgotten"),
+        "{body}"
+    );
+    assert!(copies(&server, work).await.is_empty());
+    server.stop().await;
 }
