@@ -180,7 +180,9 @@ async fn request_id(request: axum::extract::Request, next: axum::middleware::Nex
         })
         .map(str::to_string)
         .unwrap_or_else(new_request_id);
-    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+    let path = loggable_path(request.uri().path());
+    let span =
+        tracing::info_span!("request", request_id = %id, method = %request.method(), path = %path);
     let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
     let _entered = span.enter();
     tracing::info!(status = %response.status(), "answered");
@@ -190,6 +192,18 @@ async fn request_id(request: axum::extract::Request, next: axum::middleware::Nex
     }
     response
 }
+
+/// `path` as it may be logged: a delivery link's secret is not (it is
+/// kept only as its hash, even in logs).
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix(DOWNLOAD_PREFIX) {
+        Some(_) => format!("{DOWNLOAD_PREFIX}…").into(),
+        None => path.into(),
+    }
+}
+
+/// Where delivery links are fetched: `/d/<secret>`.
+const DOWNLOAD_PREFIX: &str = "/d/";
 
 /// A JSON error body with its `request_id` filled in; other responses as
 /// they are.

@@ -43,12 +43,24 @@ impl Running {
 
 /// `earmark serve` on a free loopback port with `extra` flags; its base URL.
 fn serve(home: &TestHome, extra: &[&str]) -> (Running, String) {
-    let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--heartbeat", "1s"];
+    serve_logging(home, extra, Stdio::null())
+}
+
+/// [`serve`] logging each step (`-v`) to `log`.
+fn serve_logging(home: &TestHome, extra: &[&str], log: impl Into<Stdio>) -> (Running, String) {
+    let mut args = vec![
+        "-v",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--heartbeat",
+        "1s",
+    ];
     args.extend_from_slice(extra);
     let mut child = home
         .command(&args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -246,6 +258,32 @@ fn sigterm_lets_the_job_under_way_finish_before_the_service_stops() {
     server.terminate();
 }
 
+/// Work 1: the fixture `recording`, marked for `recipient` alone.
+fn work_marked_for(home: &TestHome, recipient: &str, recording: &str) {
+    home.ok(&["recipient", "add", recipient]);
+    home.mark_all(&fixture(recording), &home.path("copies"), &[]);
+}
+
+/// A new link to `recipient`'s copy of work 1 (with `extra` flags) on the
+/// service at `base`: its URL.
+fn link_to(home: &TestHome, recipient: &str, extra: &[&str], base: &str) -> String {
+    let mut args = vec![
+        "link",
+        "create",
+        "--work",
+        "1",
+        "--to",
+        recipient,
+        "--base-url",
+        base,
+    ];
+    args.extend_from_slice(extra);
+    let made = home.ok(&args);
+    let url = made.split_whitespace().last().unwrap().to_string();
+    assert!(url.starts_with(&format!("{base}/d/eml_")), "{made}");
+    url
+}
+
 /// Asks link `url` once: its status.
 fn fetch_status(url: &str) -> u16 {
     block_on(async { reqwest::get(url).await.unwrap().status().as_u16() })
@@ -255,33 +293,10 @@ fn fetch_status(url: &str) -> u16 {
 fn a_worker_killed_mid_render_records_no_copy_and_the_next_request_renders_it() {
     let home = TestHome::new();
     // A six-minute call as MP3: its render takes seconds.
-    home.ok(&["recipient", "add", "Reviewer"]);
-    let out = home.path("copies");
-    home.ok(&[
-        "mark",
-        fixture("long/long_call_en-f_it-m_8k.flac")
-            .to_str()
-            .unwrap(),
-        "--all",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    work_marked_for(&home, "Reviewer", "long/long_call_en-f_it-m_8k.flac");
     home.ok(&["recipient", "add", "Listener"]);
     let (server, base) = serve(&home, &["--no-worker"]);
-    let made = home.ok(&[
-        "link",
-        "create",
-        "--work",
-        "1",
-        "--to",
-        "Listener",
-        "--format",
-        "mp3",
-        "--base-url",
-        &base,
-    ]);
-    let url = made.split_whitespace().last().unwrap().to_string();
-    assert!(url.starts_with(&format!("{base}/d/eml_")), "{made}");
+    let url = link_to(&home, "Listener", &["--format", "mp3"], &base);
     assert_eq!(fetch_status(&url), 202);
 
     let first = worker(&home);
@@ -322,4 +337,23 @@ fn a_worker_killed_mid_render_records_no_copy_and_the_next_request_renders_it() 
     second.terminate();
     server.terminate();
     assert!(home.ok(&["audit", "verify"]).contains("intact"));
+}
+
+#[test]
+fn a_link_secret_never_reaches_the_log() {
+    let home = TestHome::new();
+    work_marked_for(&home, "Ana", "speech_en_f_8k_allison_demo-congrats.wav");
+    let log = home.path("serve.log");
+    let (server, base) = serve_logging(&home, &[], std::fs::File::create(&log).unwrap());
+    let url = link_to(&home, "Ana", &[], &base);
+    let secret = url.rsplit('/').next().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fetch_status(&url) != 200 {
+        assert!(Instant::now() < deadline, "the copy was never served");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.terminate();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("/d/…"), "{logged}");
+    assert!(!logged.contains(&secret[4..]), "the secret was logged");
 }
