@@ -16,7 +16,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use earmark::{Format, Home, MarkRequest, NoProgress, Role, Selection};
-use earmark_jobs::{Jobs, WorkerOptions};
+use earmark_jobs::WorkerOptions;
+
+mod support;
+use support::{ms, percentile, Running};
 
 const RECIPIENTS: usize = 10;
 
@@ -76,11 +79,6 @@ async fn prepared(dir: &Path) -> (Home, String, Vec<PathBuf>) {
     (home, token.secret.to_string(), leaks)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 async fn run() {
     let traces: usize = std::env::var("EARMARK_BENCH_TRACES")
         .ok()
@@ -88,22 +86,10 @@ async fn run() {
         .unwrap_or(100);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let (home, token, leaks) = prepared(dir.path()).await;
-    let jobs = Jobs::open(&home).await.expect("the queue");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a port");
-    let base = format!("http://{}", listener.local_addr().expect("an address"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let options = WorkerOptions::default();
     let cores = options.concurrency;
-    let server = tokio::spawn(earmark_serve::serve(
-        earmark_serve::Service::new(jobs, earmark_serve::DEFAULT_UPLOAD_LIMIT_BYTES),
-        listener,
-        Some(options),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let server = Running::start(&home, options).await;
+    let base = server.base.clone();
     let client = reqwest::Client::new();
     let bodies: Vec<Vec<u8>> = leaks
         .iter()
@@ -167,19 +153,14 @@ async fn run() {
     );
     println!(
         "  POST /traces until queued: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        percentile(&latencies, 50.0).as_secs_f64() * 1e3,
-        percentile(&latencies, 99.0).as_secs_f64() * 1e3,
-        latencies.last().expect("a latency").as_secs_f64() * 1e3
+        ms(percentile(&latencies, 50.0)),
+        ms(percentile(&latencies, 99.0)),
+        ms(*latencies.last().expect("a latency"))
     );
-    let _ = stop.send(());
-    let _ = server.await;
+    server.stop().await;
     home.close().await;
 }
 
 fn main() {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime")
-        .block_on(run());
+    support::block_on(run());
 }

@@ -13,18 +13,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use earmark::{Home, Role};
-use earmark_jobs::{Jobs, WorkerOptions};
+use earmark_jobs::WorkerOptions;
+
+mod support;
+use support::{ms, percentile, Running};
 
 const RECIPIENTS: usize = 5_000;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
 
 /// A 5-minute 44.1 kHz stereo master in `dir`.
 fn five_minute_master(dir: &Path) -> std::path::PathBuf {
@@ -89,20 +83,8 @@ async fn run() {
         .expect("the work")
         .work
         .id;
-    let jobs = Jobs::open(&home).await.expect("the queue");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a port");
-    let base = format!("http://{}", listener.local_addr().expect("an address"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(earmark_serve::serve(
-        earmark_serve::Service::new(jobs, earmark_serve::DEFAULT_UPLOAD_LIMIT_BYTES),
-        listener,
-        Some(WorkerOptions::default()),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let server = Running::start(&home, WorkerOptions::default()).await;
+    let base = server.base.clone();
     let client = reqwest::Client::new();
 
     let ids: Vec<i64> = (1..=RECIPIENTS as i64).collect();
@@ -154,15 +136,10 @@ async fn run() {
         ms(percentile(&whole, 50.0)),
         ms(percentile(&whole, 99.0)),
     );
-    let _ = stop.send(());
-    let _ = server.await;
+    server.stop().await;
     home.close().await;
 }
 
 fn main() {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime")
-        .block_on(run());
+    support::block_on(run());
 }
