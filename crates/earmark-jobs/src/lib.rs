@@ -264,7 +264,8 @@ impl Jobs {
 }
 
 impl Recipients {
-    fn selection(&self) -> earmark::Selection {
+    /// The library's selection of the same recipients.
+    pub fn selection(&self) -> earmark::Selection {
         match self {
             Recipients::Names(names) => earmark::Selection::Named(names.clone()),
             Recipients::Ids(ids) => earmark::Selection::Ids(ids.clone()),

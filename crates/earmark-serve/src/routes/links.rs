@@ -68,10 +68,7 @@ pub(crate) async fn add_deliveries(
     let user = caller.may(Action::Mark)?;
     let Path(work) = id.map_err(ApiError::bad_path)?;
     let Json(new) = body.map_err(ApiError::bad_body)?;
-    let selection = match recipients_of(&new.recipients)? {
-        earmark_jobs::Recipients::Names(names) => earmark::Selection::Named(names),
-        earmark_jobs::Recipients::Ids(ids) => earmark::Selection::Ids(ids),
-    };
+    let selection = recipients_of(&new.recipients)?.selection();
     let lifetime = new
         .expires
         .as_deref()
