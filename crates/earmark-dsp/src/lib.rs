@@ -2,8 +2,8 @@
 //!
 //! Owns: analysis windows, short-time Fourier frames on `realfft`, sample-rate
 //! conversion on `rubato`, a short integer-factor decimator for signals whose
-//! content of interest lies in a low band, and per-band energies of power
-//! spectra. Everything works on `f32` slices in memory.
+//! content of interest lies in a low band, per-band energies of power
+//! spectra, and linear systems (convolution, least-squares responses). Everything works on `f32` slices in memory.
 //!
 //! Must not touch: files, keys, the watermark's layout or any policy. This
 //! crate knows nothing about watermarks; `earmark-engine` builds on it.
@@ -15,8 +15,10 @@
 #![deny(unsafe_code)]
 
 mod decimate;
+mod linear;
 
 pub use decimate::BandDecimator;
+pub use linear::{convolve, fit_response, phase_delay, solve_symmetric_toeplitz};
 
 use std::sync::Arc;
 

@@ -21,10 +21,12 @@ use earmark_keys::SecretKey;
 
 use crate::detect::{join_segments, FingerprintReading, Segment};
 use crate::features::{BandLevels, SILENCE_FLOOR_DB};
+use crate::host::HostModel;
 use crate::layout::{
     Layout, Role, ANALYSIS_RATE, BANDS, BLOCK_COLUMNS, FRAME_HOP, TILE_S, TILE_SAMPLES,
 };
 use crate::payload;
+use crate::room;
 
 /// Residual cell readings are clipped to ±this many dB: a transient the
 /// alignment missed must not outvote many small, faithful cells.
@@ -135,6 +137,10 @@ pub struct InformedReading {
     /// What that correction gained: the known cells' statistic, averaged
     /// over the smoothing window, at the chosen shift less at none.
     pub shift_gain_z: f64,
+    /// The host was modelled as the room the leak was played in, learnt
+    /// from the waveforms, which also placed the leak by the master's direct
+    /// sound: `shift_s` then corrects that placement, not the registration's.
+    pub room: bool,
     /// Every cell read: its residual and weight (for diagnostics: how a
     /// channel treats the mark, cell by cell).
     pub cells: Vec<CellReading>,
@@ -259,21 +265,7 @@ pub fn read_informed(
         return InformedReading::default();
     }
     let floors = band_floors(&leak_levels);
-    let frames_per_s = ANALYSIS_RATE as f64 / FRAME_HOP as f64;
-    // Band levels of the leak at a fractional frame, linearly interpolated.
-    let leak_at = |seconds: f64, band: usize| -> Option<f32> {
-        let x = seconds * frames_per_s;
-        if x < 0.0 {
-            return None;
-        }
-        let k = x.floor() as usize;
-        if k + 1 >= leak_levels.frames {
-            return None;
-        }
-        let t = (x - k as f64) as f32;
-        let (a, b) = (leak_levels.frame(k)[band], leak_levels.frame(k + 1)[band]);
-        Some(a + t * (b - a))
-    };
+    let leak_at = |seconds: f64, band: usize| level_at(&leak_levels, seconds, band);
     let parts: Vec<Segment> = parts
         .iter()
         .copied()
@@ -303,17 +295,16 @@ pub fn read_informed(
             .collect()
     };
     // Each active cell's tile differences in leak and master, the map moved
-    // by `shift` seconds; `predicted` holds the host model's tile
-    // differences per cell column and band.
-    let observe = |shift: f64, predicted: &[[f32; BANDS]]| -> Vec<Observed> {
+    // by `shift` seconds, with what `prediction` says the host alone makes
+    // of them.
+    let observe = |shift: f64, model: &Model| -> Vec<Observed> {
+        let (prediction, map) = (&model.prediction, &model.map);
         let mut observed = Vec::new();
-        for (column, predicted) in predicted.iter().enumerate() {
+        for column in 0..master_levels.frames / 2 {
             let start = column as f64 * 2.0 * TILE_S;
-            let (Some(p1), Some(p2), Some(p3)) = (
-                leak_time(start),
-                leak_time(start + TILE_S),
-                leak_time(start + 2.0 * TILE_S),
-            ) else {
+            let (Some(p1), Some(p2), Some(p3)) =
+                (map(start), map(start + TILE_S), map(start + 2.0 * TILE_S))
+            else {
                 continue;
             };
             if !(p1 < p2 && p2 < p3) {
@@ -336,6 +327,15 @@ pub fn read_informed(
                 let (Some(l1), Some(l2)) = (leak_at(p1, band), leak_at(p2, band)) else {
                     continue;
                 };
+                let predicted_diff = match prediction {
+                    Prediction::Columns(columns) => columns[column][band],
+                    Prediction::Leak(levels) => {
+                        match (level_at(levels, p1, band), level_at(levels, p2, band)) {
+                            (Some(a), Some(b)) => a - b,
+                            _ => continue,
+                        }
+                    }
+                };
                 if l1.min(l2) < floors[band] + ABOVE_FLOOR_DB {
                     continue;
                 }
@@ -345,7 +345,7 @@ pub fn read_informed(
                     leak_s: p1 as f32,
                     leak_diff: l1 - l2,
                     master_diff: m1[band] - m2[band],
-                    predicted_diff: predicted[band],
+                    predicted_diff,
                     below_loudest_db: loudest - quieter,
                     above_floor_db: l1.min(l2) - floors[band],
                 });
@@ -376,11 +376,26 @@ pub fn read_informed(
     // under which the cells of known symbol (pilot and index) read best.
     // The data and fingerprint cells play no part in the choice, so an
     // innocent's codeword stays independent of what is read from them.
-    let host = HostModel::fit(&master_levels, &leak_rows(0.0), &floors);
     let in_leak = |column: usize| leak_time(column as f64 * 2.0 * TILE_S).is_some();
-    let predicted = host.predicted_differences(&master_levels, in_leak);
-    let known_z = |shift: f64| -> f64 {
-        let observed = observe(shift, &predicted);
+    let levels_model = |shift: f64| {
+        let host = HostModel::fit(&master_levels, &leak_rows(shift), &floors);
+        Model {
+            prediction: Prediction::Columns(host.predicted_differences(&master_levels, in_leak)),
+            map: Box::new(&leak_time),
+        }
+    };
+    // Where the leak plays the master at its own speed, the room it was
+    // played in (if any) is learnt from the waveforms (`room`), and the
+    // cells are placed by the map the room was fitted under.
+    let room_model = room::fit_room(master, leak, &leak_time, freq_scale).map(|fit| {
+        let levels = BandLevels::compute(&fit.predicted, FRAME_HOP, freq_scale);
+        Model {
+            prediction: Prediction::Leak(levels),
+            map: Box::new(move |t| fit.leak_time(t)),
+        }
+    });
+    let known_z = |shift: f64, model: &Model| -> f64 {
+        let observed = observe(shift, model);
         let residuals = column_residuals(&observed);
         let (mut sum, mut energy) = (0.0f64, 0.0f64);
         for (o, &r) in observed.iter().zip(&residuals) {
@@ -398,24 +413,44 @@ pub fn read_informed(
     // luckiest step read Opus 6k worse: 23 of 36 named against 25).
     let steps = (SHIFT_SEARCH_S / SHIFT_STEP_S).round() as i32;
     let reach = (SHIFT_SMOOTH_S / SHIFT_STEP_S).round() as i32;
-    let curve: Vec<f64> = (-steps - reach..=steps + reach)
-        .map(|k| known_z(k as f64 * SHIFT_STEP_S))
-        .collect();
-    let smoothed = |k: i32| -> f64 {
-        let at = (k + steps + reach) as usize;
-        curve[at - reach as usize..=at + reach as usize]
-            .iter()
-            .sum::<f64>()
+    let search = |model: &Model| -> ShiftSearch {
+        let curve: Vec<f64> = (-steps - reach..=steps + reach)
+            .map(|k| known_z(k as f64 * SHIFT_STEP_S, model))
+            .collect();
+        let smoothed = |k: i32| -> f64 {
+            let at = (k + steps + reach) as usize;
+            curve[at - reach as usize..=at + reach as usize]
+                .iter()
+                .sum::<f64>()
+                / (2 * reach + 1) as f64
+        };
+        let best = (-steps..=steps)
+            .max_by(|&a, &b| {
+                smoothed(a)
+                    .total_cmp(&smoothed(b))
+                    .then(b.abs().cmp(&a.abs()))
+            })
+            .unwrap_or(0);
+        ShiftSearch {
+            best_s: best as f64 * SHIFT_STEP_S,
+            best_z: smoothed(best),
+            unmoved_z: smoothed(0),
+        }
     };
-    let best = (-steps..=steps)
-        .max_by(|&a, &b| {
-            smoothed(a)
-                .total_cmp(&smoothed(b))
-                .then(b.abs().cmp(&a.abs()))
+    // The model of the host is the one under which the known cells read
+    // best: the room's where the leak went through one, the levels' for a
+    // codec or a filter. Like the shift, the choice sees no data or
+    // fingerprint cell.
+    let levels_search = search(&levels_model(0.0));
+    let room = room_model
+        .map(|model| {
+            let found = search(&model);
+            (model, found)
         })
-        .unwrap_or(0);
-    let shift_gain_z = (smoothed(best) - smoothed(0)) / (2 * reach + 1) as f64;
-    let best_s = best as f64 * SHIFT_STEP_S;
+        .filter(|(_, found)| found.best_z > levels_search.best_z);
+    let found = room.as_ref().map_or(levels_search, |(_, found)| *found);
+    let shift_gain_z = found.best_z - found.unmoved_z;
+    let best_s = found.best_s;
     // Everything read under the map moved by `shift` seconds.
     let read_at = |shift: f64| -> InformedReading {
         let mut soft = vec![0.0f32; layout.coded_bits()];
@@ -426,8 +461,10 @@ pub fn read_informed(
         let mut cell_readings = Vec::new();
         let mut windows = vec![(0.0f64, 0.0f64); window_count];
         let mut blocks = std::collections::BTreeSet::new();
-        let host = HostModel::fit(&master_levels, &leak_rows(shift), &floors);
-        let observed = observe(shift, &host.predicted_differences(&master_levels, in_leak));
+        let observed = match &room {
+            Some((model, _)) => observe(shift, model),
+            None => observe(shift, &levels_model(shift)),
+        };
         let residuals = column_residuals(&observed);
         // How faithfully each kind of cell carries the mark through this
         // channel, measured on the cells whose symbol is known without the
@@ -599,6 +636,7 @@ pub fn read_informed(
             cells_read,
             shift_s: shift,
             shift_gain_z: 0.0,
+            room: false,
             whole_entries,
             cells: cell_readings,
             segments,
@@ -617,6 +655,7 @@ pub fn read_informed(
     };
     let mut reading = read_at(primary);
     reading.shift_gain_z = if primary == 0.0 { 0.0 } else { shift_gain_z };
+    reading.room = room.is_some();
     if alternative != primary {
         let other = read_at(alternative);
         let (whole, parts) = reading.soft_bits.split_at(reading.whole_entries);
@@ -700,162 +739,44 @@ fn fallback_weight(o: &Observed) -> f32 {
     }
 }
 
-/// Regressors of the host model: master levels of the same band two tiles
-/// before to one after, of the bands either side, two reverberation tails
-/// and a constant.
-const HOST_REGRESSORS: usize = 9;
-/// Tiles of the reverberation tails among the regressors (300 ms).
-const REVERB_TILES: usize = 15;
-/// Master levels more than this far below their tile's loudest band are
-/// raised to it before entering the host model, dB.
-const HOST_FLOOR_DB: f32 = 40.0;
-
-/// Per band, the least-squares map from master levels to leak level.
-struct HostModel {
-    coefficients: [[f64; HOST_REGRESSORS]; BANDS],
+/// What the host alone makes of each cell's tile difference in the leak.
+enum Prediction {
+    /// Per cell column and band, dB (the level model, `host`).
+    Columns(Vec<[f32; BANDS]>),
+    /// The leak's band levels as the room model predicts them, on the
+    /// leak's own frames.
+    Leak(BandLevels),
 }
 
-impl HostModel {
-    /// The model's regressors for tile `tile` (clamped to the recording) and `band`.
-    fn regressors(master: &BandLevels, tile: usize, band: usize) -> [f64; HOST_REGRESSORS] {
-        let last = master.frames - 1;
-        let level = |t: isize, b: usize| -> f64 {
-            let t = t.clamp(0, last as isize) as usize;
-            let frame = master.frame(t);
-            let loudest = frame.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
-            frame[b].max(loudest - HOST_FLOOR_DB) as f64
-        };
-        let t = tile as isize;
-        // A room adds to each tile the decaying energy of those before it:
-        // the level of that tail, for a short and a longer decay.
-        let tail = |decay: f64| -> f64 {
-            let mut energy = 0.0f64;
-            let mut gain = 1.0f64;
-            for k in 1..=REVERB_TILES as isize {
-                gain *= decay;
-                energy += gain * 10f64.powf(level(t - k, band) / 10.0);
-            }
-            10.0 * energy.max(1e-30).log10()
-        };
-        [
-            level(t - 2, band),
-            level(t - 1, band),
-            level(t, band),
-            level(t + 1, band),
-            level(t, band.saturating_sub(1)),
-            level(t, (band + 1).min(BANDS - 1)),
-            tail(0.4),
-            tail(0.7),
-            1.0,
-        ]
-    }
-
-    /// Fits the model on tiles where master and leak are both active; bands
-    /// with too few such tiles keep the identity (leak = master).
-    fn fit(master: &BandLevels, leak: &[Option<[f32; BANDS]>], floors: &[f32; BANDS]) -> Self {
-        let mut identity = [0.0f64; HOST_REGRESSORS];
-        identity[2] = 1.0;
-        let mut coefficients = [identity; BANDS];
-        for (band, c) in coefficients.iter_mut().enumerate() {
-            let mut normal = [[0.0f64; HOST_REGRESSORS]; HOST_REGRESSORS];
-            let mut rhs = [0.0f64; HOST_REGRESSORS];
-            let mut rows = 0usize;
-            for (t, row) in leak.iter().enumerate() {
-                let Some(row) = row else { continue };
-                let frame = master.frame(t);
-                let loudest = frame.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
-                if frame[band] < loudest - INFORMED_RANGE_DB
-                    || frame[band] < SILENCE_FLOOR_DB
-                    || row[band] < floors[band] + HOST_FIT_ABOVE_FLOOR_DB
-                {
-                    continue;
-                }
-                let x = Self::regressors(master, t, band);
-                for i in 0..HOST_REGRESSORS {
-                    for j in 0..HOST_REGRESSORS {
-                        normal[i][j] += x[i] * x[j];
-                    }
-                    rhs[i] += x[i] * row[band] as f64;
-                }
-                rows += 1;
-            }
-            if rows < 20 * HOST_REGRESSORS {
-                continue;
-            }
-            if let Some(solution) = solve(normal, rhs) {
-                *c = solution;
-            }
-        }
-        HostModel { coefficients }
-    }
-
-    /// The host's predicted level difference between each cell's two tiles,
-    /// dB, per cell column (master tile pair) and band; zero in the columns
-    /// `wanted` turns down.
-    fn predicted_differences(
-        &self,
-        master: &BandLevels,
-        wanted: impl Fn(usize) -> bool,
-    ) -> Vec<[f32; BANDS]> {
-        (0..master.frames / 2)
-            .map(|column| {
-                let mut row = [0.0f32; BANDS];
-                if !wanted(column) {
-                    return row;
-                }
-                for (band, v) in row.iter_mut().enumerate() {
-                    *v = self.predict(master, 2 * column, band)
-                        - self.predict(master, 2 * column + 1, band);
-                }
-                row
-            })
-            .collect()
-    }
-
-    /// The leak level the host alone predicts at `tile` in `band`, dB.
-    fn predict(&self, master: &BandLevels, tile: usize, band: usize) -> f32 {
-        let x = Self::regressors(master, tile, band);
-        x.iter()
-            .zip(&self.coefficients[band])
-            .map(|(a, b)| a * b)
-            .sum::<f64>() as f32
-    }
+/// A host model and the map from master time to leak time it reads by.
+struct Model<'a> {
+    prediction: Prediction,
+    map: Box<dyn Fn(f64) -> Option<f64> + 'a>,
 }
 
-/// Solves `a · x = b` by Gaussian elimination with partial pivoting, with a
-/// little ridge on the diagonal; `None` if singular.
-fn solve(
-    mut a: [[f64; HOST_REGRESSORS]; HOST_REGRESSORS],
-    mut b: [f64; HOST_REGRESSORS],
-) -> Option<[f64; HOST_REGRESSORS]> {
-    let n = HOST_REGRESSORS;
-    let ridge = 1e-6 * (0..n).map(|i| a[i][i]).sum::<f64>() / n as f64;
-    for (i, row) in a.iter_mut().enumerate() {
-        row[i] += ridge;
+/// The best constant correction of the registration's map, with the known
+/// cells' smoothed statistic there and with no correction.
+#[derive(Clone, Copy)]
+struct ShiftSearch {
+    best_s: f64,
+    best_z: f64,
+    unmoved_z: f64,
+}
+
+/// The band level of `levels` (frames [`FRAME_HOP`] apart) `seconds` in,
+/// linearly interpolated between frames; `None` outside them.
+fn level_at(levels: &BandLevels, seconds: f64, band: usize) -> Option<f32> {
+    let x = seconds * ANALYSIS_RATE as f64 / FRAME_HOP as f64;
+    if x < 0.0 {
+        return None;
     }
-    for col in 0..n {
-        let pivot = (col..n).max_by(|&x, &y| a[x][col].abs().total_cmp(&a[y][col].abs()))?;
-        if a[pivot][col].abs() < 1e-12 {
-            return None;
-        }
-        a.swap(col, pivot);
-        b.swap(col, pivot);
-        let (upper, lower) = a.split_at_mut(col + 1);
-        let pivot_row = &upper[col];
-        for (offset, row) in lower.iter_mut().enumerate() {
-            let f = row[col] / pivot_row[col];
-            for (x, p) in row[col..].iter_mut().zip(&pivot_row[col..]) {
-                *x -= f * p;
-            }
-            b[col + 1 + offset] -= f * b[col];
-        }
+    let k = x.floor() as usize;
+    if k + 1 >= levels.frames {
+        return None;
     }
-    let mut x = [0.0f64; HOST_REGRESSORS];
-    for row in (0..n).rev() {
-        let tail: f64 = (row + 1..n).map(|k| a[row][k] * x[k]).sum();
-        x[row] = (b[row] - tail) / a[row][row];
-    }
-    Some(x)
+    let t = (x - k as f64) as f32;
+    let (a, b) = (levels.frame(k)[band], levels.frame(k + 1)[band]);
+    Some(a + t * (b - a))
 }
 
 /// Each band's floor in the leak: its 10th-percentile level.

@@ -30,9 +30,11 @@
 pub mod detect;
 pub mod embed;
 pub mod features;
+mod host;
 pub mod informed;
 pub mod layout;
 pub mod payload;
+mod room;
 
 pub use detect::{
     extract, BlockRead, Detection, Extractor, FingerprintReading, Found, Scale, SearchGrid, Segment,
