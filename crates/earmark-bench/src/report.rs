@@ -169,6 +169,9 @@ pub struct AttackReport {
     pub attack: String,
     /// Plot family and strength, for single parameterised attacks.
     pub family: Option<(String, f64)>,
+    /// For a chain re-recorded through a room: the room's RT60 and the
+    /// excerpt's length, seconds.
+    pub room: Option<RoomCase>,
     /// Trials that ran.
     pub trials: usize,
     /// Trials where the payload came out.
@@ -187,6 +190,15 @@ pub struct AttackReport {
     pub informed: Option<InformedSummary>,
     /// Every trial.
     pub per_file: Vec<Outcome>,
+}
+
+/// Where a re-recording chain falls in the room table.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct RoomCase {
+    /// The room's reverberation time, seconds.
+    pub rt60_s: f32,
+    /// The excerpt's length, seconds (the chain's crop, else the bench's clip).
+    pub excerpt_s: f32,
 }
 
 /// Informed tracing's totals for one attack.
@@ -233,7 +245,8 @@ pub struct ExternalSummary {
 
 impl AttackReport {
     /// Totals over the trials of `chain`.
-    pub fn summarise(chain: &Chain, per_file: Vec<Outcome>, external: bool) -> Self {
+    /// `clip_s` is the bench's excerpt length where the chain does not crop.
+    pub fn summarise(chain: &Chain, per_file: Vec<Outcome>, external: bool, clip_s: f32) -> Self {
         let ran: Vec<&Outcome> = per_file.iter().filter(|o| o.error.is_none()).collect();
         let trials = ran.len();
         let recovered = ran.iter().filter(|o| o.recovered).count();
@@ -276,8 +289,16 @@ impl AttackReport {
                     .count(),
             }
         });
+        let room = chain.0.iter().find_map(|a| match a {
+            crate::attack::Attack::Room { rt60_s, .. } => Some(RoomCase {
+                rt60_s: *rt60_s,
+                excerpt_s: chain.crop_s().unwrap_or(clip_s),
+            }),
+            _ => None,
+        });
         AttackReport {
             informed,
+            room,
             attack: chain.to_string(),
             family: chain.family().map(|(f, s)| (f.to_string(), s)),
             trials,
@@ -472,6 +493,75 @@ impl Report {
         failures
     }
 
+    /// The re-recording chains summed per RT60 and excerpt length: leaks
+    /// named blind and informed (each trial of every distance and codec of
+    /// that room), with anyone wrongly named.
+    fn room_table(&self, md: &mut String) {
+        let cases: Vec<(RoomCase, &AttackReport)> = self
+            .attacks
+            .iter()
+            .filter_map(|a| a.room.map(|r| (r, a)))
+            .collect();
+        if cases.is_empty() {
+            return;
+        }
+        let mut rooms: Vec<f32> = cases.iter().map(|(r, _)| r.rt60_s).collect();
+        rooms.sort_by(f32::total_cmp);
+        rooms.dedup();
+        let mut lengths: Vec<f32> = cases.iter().map(|(r, _)| r.excerpt_s).collect();
+        lengths.sort_by(|a, b| b.total_cmp(a));
+        lengths.dedup();
+        let _ = writeln!(md, "\n### Re-recorded through a room\n");
+        let _ = writeln!(
+            md,
+            "Leaks named per room, over every distance and codec chained after it; wrongly named in brackets where any.\n"
+        );
+        let mut header = String::from("| RT60 |");
+        let mut rule = String::from("|---|");
+        for kind in ["blind", "informed"] {
+            for l in &lengths {
+                header.push_str(&format!(" {kind} {l} s |"));
+                rule.push_str("---|");
+            }
+        }
+        let _ = writeln!(md, "{header}\n{rule}");
+        for rt60 in rooms {
+            let mut row = format!("| {rt60} s |");
+            for informed in [false, true] {
+                for &length in &lengths {
+                    let (mut named, mut trials, mut wrong) = (0, 0, 0);
+                    for (case, attack) in &cases {
+                        if case.rt60_s != rt60 || case.excerpt_s != length {
+                            continue;
+                        }
+                        match (&attack.informed, informed) {
+                            (Some(i), true) => {
+                                named += i.named;
+                                trials += i.trials;
+                                wrong += i.wrong;
+                            }
+                            (_, false) => {
+                                named += attack.recovered;
+                                trials += attack.trials;
+                                wrong += attack.wrong;
+                            }
+                            (None, true) => {}
+                        }
+                    }
+                    let cell = if trials == 0 {
+                        "–".to_string()
+                    } else if wrong > 0 {
+                        format!("{named}/{trials} ({wrong} wrong)")
+                    } else {
+                        format!("{named}/{trials}")
+                    };
+                    row.push_str(&format!(" {cell} |"));
+                }
+            }
+            let _ = writeln!(md, "{row}");
+        }
+    }
+
     /// The report as Markdown.
     pub fn to_markdown(&self) -> String {
         let mut md = String::new();
@@ -600,6 +690,7 @@ impl Report {
                 let _ = writeln!(md, "- {s}");
             }
         }
+        self.room_table(&mut md);
         let fa = &self.false_alarms;
         let _ = writeln!(md, "\n### False alarms\n");
         let _ = writeln!(

@@ -236,7 +236,12 @@ pub fn run(config: &Config) -> Result<Report, BenchError> {
                 .filter(|(i, _)| *i == c)
                 .map(|(_, o)| o.clone())
                 .collect();
-            AttackReport::summarise(chain, per_file, config.external.is_some())
+            AttackReport::summarise(
+                chain,
+                per_file,
+                config.external.is_some(),
+                config.clip_s as f32,
+            )
         })
         .collect();
 

@@ -3,8 +3,10 @@
 //!
 //! Owns: the mark's geometry and keyed layout ([`layout`]), the cell readings
 //! shared by embedder and detector ([`features`]), the payload and its
-//! authentication tag ([`payload`]), embedding ([`embed()`]) and blind
-//! detection with its false-positive bound ([`extract`]).
+//! authentication tag ([`payload`]), embedding ([`embed()`]), blind
+//! detection with its false-positive bound ([`extract`]), and the informed
+//! reading against a master ([`informed`]) with its models of what the
+//! channel made of the host: of levels, or of the room a leak was played in.
 //!
 //! Must not touch: files, codecs, the terminal, or anything about recipients.
 //! Audio comes in and goes out as planar `f32` channels with a sample rate;
