@@ -18,7 +18,10 @@ mod decimate;
 mod linear;
 
 pub use decimate::BandDecimator;
-pub use linear::{convolve, fit_response, phase_delay, solve_symmetric_toeplitz};
+pub use linear::{
+    convolve, equaliser, fit_response, phase_correlation, phase_delay, solve_symmetric_toeplitz,
+    PhasePeak, PEAK_HALF_WIDTH,
+};
 
 use std::sync::Arc;
 

@@ -66,6 +66,40 @@ pub fn fit_response(
     Some(h.into_iter().map(|v| v as f32).collect())
 }
 
+/// The equaliser of `response`: the filter `g` of `taps` samples whose
+/// convolution with it is closest, by least squares, to a unit impulse
+/// `delay` samples late, with `loading` times the response's energy added to
+/// the normal matrix's diagonal (which trades exactness where the response
+/// has deep notches for less gain on the noise there). A delay of about
+/// half the filter lets it undo the part of a room's response that arrives
+/// after the direct sound, which no causal filter can. `None` when the
+/// response is silent.
+pub fn equaliser(response: &[f32], taps: usize, delay: usize, loading: f64) -> Option<Vec<f32>> {
+    if taps == 0 || response.is_empty() {
+        return None;
+    }
+    let n = (response.len() + taps).next_power_of_two();
+    let h = spectrum(response, 2 * n);
+    let auto: Vec<Complex64> = h.iter().map(|v| v.conj() * v).collect();
+    let mut r = inverse(auto, 2 * n);
+    r.truncate(taps);
+    if r[0] <= 0.0 || !r[0].is_finite() {
+        return None;
+    }
+    r[0] *= 1.0 + loading;
+    // p[k] = Σₙ δ[n − delay]·h[n − k] = h[delay − k].
+    let p: Vec<f64> = (0..taps)
+        .map(|k| {
+            delay
+                .checked_sub(k)
+                .and_then(|i| response.get(i))
+                .map_or(0.0, |&v| v as f64)
+        })
+        .collect();
+    let g = solve_symmetric_toeplitz(&r, &p)?;
+    Some(g.into_iter().map(|v| v as f32).collect())
+}
+
 /// The delay of `signal` against `reference`, samples, within ±`max_lag`:
 /// the lag `L` at which the phase-transform-weighted cross-correlation
 /// (GCC-PHAT, Knapp & Carter 1976) `Σₙ signal[n]·reference[n − L]` peaks.
@@ -73,6 +107,27 @@ pub fn fit_response(
 /// arrival rather than of the envelope a room smears. `None` when either
 /// signal is silent.
 pub fn phase_delay(reference: &[f32], signal: &[f32], max_lag: usize) -> Option<i64> {
+    phase_correlation(reference, signal, max_lag).map(|peak| peak.lag)
+}
+
+/// The peak [`phase_delay`] finds, with how it stands out.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhasePeak {
+    /// The lag, samples.
+    pub lag: i64,
+    /// The whitened correlation there (1 for a pure delay).
+    pub height: f64,
+    /// The highest correlation more than `PEAK_HALF_WIDTH` samples away
+    /// from it: reflections of one arrival cluster within that.
+    pub runner_up: f64,
+}
+
+/// Half-width of the lags a peak's reflections may take, samples (50 ms at
+/// 8 kHz).
+pub const PEAK_HALF_WIDTH: i64 = 400;
+
+/// [`phase_delay`]'s peak with its height and runner-up.
+pub fn phase_correlation(reference: &[f32], signal: &[f32], max_lag: usize) -> Option<PhasePeak> {
     if reference.is_empty() || signal.is_empty() {
         return None;
     }
@@ -96,8 +151,20 @@ pub fn phase_delay(reference: &[f32], signal: &[f32], max_lag: usize) -> Option<
     let c = inverse(whitened, n);
     let at = |lag: i64| c[lag.rem_euclid(n as i64) as usize];
     let max_lag = max_lag as i64;
-    let best = (-max_lag..=max_lag).max_by(|&a, &b| at(a).total_cmp(&at(b)))?;
-    (at(best) > 0.0).then_some(best)
+    let lag = (-max_lag..=max_lag).max_by(|&a, &b| at(a).total_cmp(&at(b)))?;
+    let height = at(lag);
+    if height <= 0.0 {
+        return None;
+    }
+    let runner_up = (-max_lag..=max_lag)
+        .filter(|l| (l - lag).abs() > PEAK_HALF_WIDTH)
+        .map(at)
+        .fold(0.0f64, f64::max);
+    Some(PhasePeak {
+        lag,
+        height,
+        runner_up,
+    })
 }
 
 /// Solves `T·x = b` where `T` is the symmetric Toeplitz matrix whose first
@@ -210,6 +277,26 @@ mod tests {
         let signal = convolve(&reference, &response);
         assert_eq!(phase_delay(&reference, &signal, 200), Some(37));
         assert_eq!(phase_delay(&signal, &reference, 200), Some(-37));
+    }
+
+    #[test]
+    fn an_equalised_response_is_close_to_a_delayed_impulse() {
+        let mut response = vec![0.0f32; 400];
+        response[3] = 1.0;
+        for (k, v) in response.iter_mut().enumerate().skip(10) {
+            *v += 0.7 * (-(k as f32) / 80.0).exp() * noise(1, k as u64)[0];
+        }
+        let g = equaliser(&response, 800, 400, 1e-4).expect("equaliser");
+        let overall = convolve(&response, &g);
+        let peak = overall[400];
+        let rest: f32 = overall
+            .iter()
+            .enumerate()
+            .filter(|&(n, _)| n != 400)
+            .map(|(_, v)| v * v)
+            .sum();
+        assert!(peak > 0.95, "peak {peak}");
+        assert!(rest < 0.01, "energy off the peak {rest}");
     }
 
     #[test]

@@ -298,7 +298,8 @@ pub fn read_informed(
     // by `shift` seconds, with what `prediction` says the host alone makes
     // of them.
     let observe = |shift: f64, model: &Model| -> Vec<Observed> {
-        let (prediction, map) = (&model.prediction, &model.map);
+        let (prediction, map, floors) = (&model.prediction, &model.map, &model.floors);
+        let leak_at = |seconds: f64, band: usize| level_at(model.leak, seconds, band);
         let mut observed = Vec::new();
         for column in 0..master_levels.frames / 2 {
             let start = column as f64 * 2.0 * TILE_S;
@@ -382,17 +383,23 @@ pub fn read_informed(
         Model {
             prediction: Prediction::Columns(host.predicted_differences(&master_levels, in_leak)),
             map: Box::new(&leak_time),
+            leak: &leak_levels,
+            floors,
         }
     };
     // Where the leak plays the master at its own speed, the room it was
     // played in (if any) is learnt from the waveforms (`room`), and the
     // cells are placed by the map the room was fitted under.
-    let room_model = room::fit_room(master, leak, &leak_time, freq_scale).map(|fit| {
-        let levels = BandLevels::compute(&fit.predicted, FRAME_HOP, freq_scale);
-        Model {
-            prediction: Prediction::Leak(levels),
-            map: Box::new(move |t| fit.leak_time(t)),
-        }
+    let room_fit = room::fit_room(master, leak, &leak_time, freq_scale).map(|fit| {
+        let leak = BandLevels::compute(&fit.leak, FRAME_HOP, freq_scale);
+        let predicted = BandLevels::compute(&fit.predicted, FRAME_HOP, freq_scale);
+        (fit, leak, predicted)
+    });
+    let room_model = room_fit.as_ref().map(|(fit, leak, predicted)| Model {
+        prediction: Prediction::Leak(predicted),
+        map: Box::new(move |t| fit.leak_time(t)),
+        leak,
+        floors: band_floors(leak),
     });
     let known_z = |shift: f64, model: &Model| -> f64 {
         let observed = observe(shift, model);
@@ -740,18 +747,22 @@ fn fallback_weight(o: &Observed) -> f32 {
 }
 
 /// What the host alone makes of each cell's tile difference in the leak.
-enum Prediction {
+enum Prediction<'a> {
     /// Per cell column and band, dB (the level model, `host`).
     Columns(Vec<[f32; BANDS]>),
     /// The leak's band levels as the room model predicts them, on the
     /// leak's own frames.
-    Leak(BandLevels),
+    Leak(&'a BandLevels),
 }
 
 /// A host model and the map from master time to leak time it reads by.
 struct Model<'a> {
-    prediction: Prediction,
+    prediction: Prediction<'a>,
     map: Box<dyn Fn(f64) -> Option<f64> + 'a>,
+    /// The leak's band levels as this model reads them.
+    leak: &'a BandLevels,
+    /// Each band's floor in them.
+    floors: [f32; BANDS],
 }
 
 /// The best constant correction of the registration's map, with the known

@@ -22,7 +22,8 @@
 //!
 //! Each step is a module of its own (`coarse`, `frequency`, `warp`,
 //! `anchors`), and `edits` turns the matched stretches into the tamper map;
-//! this module holds the types and runs them in order.
+//! this module holds the types and runs them in order. Where they match
+//! less than half the leak, `waveform` may place it by the waveforms.
 
 use crate::landmarks;
 use crate::spectrum::{self, band_edges_hz, Levels, Spectrogram, BANDS};
@@ -35,12 +36,14 @@ mod frequency;
 #[cfg(test)]
 mod tests;
 mod warp;
+mod waveform;
 
 use anchors::*;
 use coarse::*;
 use edits::*;
 use frequency::*;
 use warp::*;
+use waveform::waveform_registration;
 
 /// Frame hop of the coarse and warping steps, samples (20 ms).
 pub const HOP: usize = 160;
@@ -241,8 +244,34 @@ impl Registration {
     }
 }
 
-/// Registers `leak` against `master` (both mono at [`RATE`] Hz).
+/// Share of the leak below which the envelope's registration is checked
+/// against the waveform's (`waveform`).
+const WAVEFORM_FALLBACK_BELOW: f64 = 0.5;
+
+/// Registers `leak` against `master` (both mono at [`RATE`] Hz): by their
+/// envelopes and band levels, or, where those match less than half the
+/// leak and the waveforms match more, by the waveforms at the master's speed.
 pub fn register(master: &[f32], leak: &[f32]) -> Result<Registration, RegisterError> {
+    let by_envelope = register_by_envelope(master, leak);
+    let leak_s = leak.len() as f64 / RATE as f64;
+    let weak = match &by_envelope {
+        Ok(r) => r.matched_s() < WAVEFORM_FALLBACK_BELOW * leak_s,
+        Err(RegisterError::NoMatch(_)) => true,
+        Err(RegisterError::TooShort(_)) => false,
+    };
+    if weak {
+        if let Some(by_waveform) = waveform_registration(master, leak) {
+            let envelope_s = by_envelope.as_ref().map_or(0.0, Registration::matched_s);
+            if by_waveform.matched_s() > envelope_s {
+                return Ok(by_waveform);
+            }
+        }
+    }
+    by_envelope
+}
+
+/// The registration by envelopes and band levels (steps 1–4).
+fn register_by_envelope(master: &[f32], leak: &[f32]) -> Result<Registration, RegisterError> {
     let leak_s = leak.len() as f64 / RATE as f64;
     if leak_s < MIN_LEAK_S || master.len() < spectrum::WINDOW * 4 {
         return Err(RegisterError::TooShort(leak_s));

@@ -364,3 +364,42 @@ fn stretches_that_continue_one_another_are_one() {
     assert_eq!(cut.len(), 2);
     assert_eq!(edits(&cut, 15.0).1.len(), 1);
 }
+
+/// The bundled recording `name`, mono at [`RATE`].
+fn fixture(name: &str) -> Vec<f32> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(name);
+    let audio = earmark_audio_io::read(&path).expect("fixture");
+    earmark_dsp::resample(&earmark_dsp::downmix(&audio.channels), audio.rate, RATE)
+}
+
+#[test]
+fn a_reverberant_excerpt_is_placed_by_its_waveform() {
+    let master = fixture("speech_en_f_8k_allison_demo-congrats.wav");
+    let rate = RATE as f64;
+    // The direct sound 4 ms late, then a tail decaying 60 dB in 0.7 s with
+    // four times the direct energy (a fixed sign pattern).
+    let (delay, len) = ((0.004 * rate) as usize, (0.7 * rate) as usize);
+    let mut response = vec![0.0f32; delay + len];
+    response[delay] = 1.0;
+    let decay = (-3.0 * std::f64::consts::LN_10 / (0.7 * rate)).exp();
+    for k in 8..len {
+        let sign = if (k * 2_654_435_761) % 7 < 3 {
+            -1.0
+        } else {
+            1.0
+        };
+        response[delay + k] = (0.12 * sign * decay.powi(k as i32)) as f32;
+    }
+    let played = earmark_dsp::convolve(&master, &response);
+    let leak = &played[8 * RATE as usize..18 * RATE as usize];
+    let found = waveform::waveform_registration(&master, leak).expect("placed");
+    assert_eq!(found.stretches.len(), 1);
+    let s = &found.stretches[0];
+    assert!((s.master_start_s - 7.996).abs() < 0.001, "{s:?}");
+    assert!((s.leak_end_s - s.leak_start_s - 10.0).abs() < 0.01, "{s:?}");
+    // Another recording is placed nowhere.
+    let other = fixture("speech_cs_mf_22k_fillets_kitchen_dialogue.wav");
+    assert!(waveform::waveform_registration(&master, &other[..10 * RATE as usize]).is_none());
+}
