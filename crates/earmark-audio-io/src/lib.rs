@@ -339,6 +339,21 @@ fn quiet_decoder_panics() {
     });
 }
 
+/// Whether the file at `path` is a regular file that begins with the AMR
+/// storage format's magic number (`#!AMR` for narrowband, `#!AMR-WB` for
+/// wideband; RFC 4867 §5). Anything else (a pipe, whose opening would wait
+/// for a writer) is left to the readers' own checks.
+fn starts_with_amr_magic(path: &Path) -> bool {
+    use std::io::Read;
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let mut head = [0u8; 5];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head == b"#!AMR")
+}
+
 /// Runs `decode` (which calls into symphonia or libopus) so that a panic
 /// in it (fuzzing found symphonia's Matroska reader overflowing on a
 /// malformed header) becomes a corrupt-file error for `name`.
@@ -364,6 +379,17 @@ impl AudioReader {
     /// ffmpeg.
     pub fn open(path: &Path) -> Result<Self, AudioError> {
         let name = path.display().to_string();
+        // An AMR file's frames can pass symphonia's scan for another
+        // format's sync word (an ADTS header, once in a few marked calls),
+        // which then decodes a tenth of a second and stops: AMR, which
+        // symphonia does not read, goes to ffmpeg by its magic number.
+        if starts_with_amr_magic(path) {
+            let why = AudioError::Unsupported {
+                path: name.clone(),
+                detail: "AMR".into(),
+            };
+            return Self::open_ffmpeg(path, name, why);
+        }
         match guarded(&name, || Self::open_symphonia(path, name.clone())) {
             Err(why @ (AudioError::Unsupported { .. } | AudioError::Corrupt { .. })) => {
                 Self::open_ffmpeg(path, name, why)
