@@ -35,10 +35,20 @@ fi
 
 # Perceptual scores for `earmark bench --perceptual` (ViSQOL v3, PESQ) and
 # the `room` attack's rooms (pyroomacoustics) come from their PyPI
-# packages. Only with --perceptual: CI does not need them.
+# packages, in a virtual environment of their own:
+#   --perceptual  all of them (for the benchmarks);
+#   --rooms       pyroomacoustics alone (for the tests' re-recording gate).
 # Prints the interpreter to use (export it as EARMARK_PYTHON).
-if [ "${1:-}" = "--perceptual" ]; then
-  check='import pesq, numpy, soundfile, visqol, pyroomacoustics'
+case "${1:-}" in
+  --perceptual)
+    check='import pesq, numpy, soundfile, visqol, pyroomacoustics'
+    wanted=(pesq numpy soundfile "visqol-python[lattice,accel]" pyroomacoustics) ;;
+  --rooms)
+    check='import numpy, soundfile, pyroomacoustics'
+    wanted=(numpy soundfile pyroomacoustics) ;;
+  *) check='' ;;
+esac
+if [ -n "$check" ]; then
   if python3 -c "$check" 2>/dev/null; then
     python=$(command -v python3)
   else
@@ -50,11 +60,13 @@ if [ "${1:-}" = "--perceptual" ]; then
         python3 -m venv "$venv"
       }
     fi
-    "$venv/bin/python" -m pip install -q --upgrade pip
-    "$venv/bin/python" -m pip install -q pesq numpy soundfile "visqol-python[lattice,accel]" pyroomacoustics
+    if ! "$venv/bin/python" -c "$check" 2>/dev/null; then
+      "$venv/bin/python" -m pip install -q --upgrade pip >&2
+      "$venv/bin/python" -m pip install -q "${wanted[@]}" >&2
+    fi
     "$venv/bin/python" -c "$check"
     python="$venv/bin/python"
   fi
-  echo "setup: perceptual scores use $python" >&2
+  echo "setup: rooms and perceptual scores use $python" >&2
   echo "$python"
 fi

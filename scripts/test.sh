@@ -19,6 +19,9 @@ if [ "${1:-}" = "--full" ]; then
     shift
 fi
 source scripts/setup.sh
+# The re-recording gate simulates its room with pyroomacoustics.
+EARMARK_PYTHON="${EARMARK_PYTHON:-$(bash scripts/setup.sh --rooms)}"
+export EARMARK_PYTHON
 cargo nextest run --workspace --cargo-profile ci --profile "$nextest_profile" --lib --bins --tests "$@"
 if [ $# -eq 0 ]; then
     cargo test --workspace --profile ci --doc

@@ -469,19 +469,34 @@ fn number(x: f64, digits: usize) -> String {
 }
 
 impl Report {
-    /// Attacks that must recover every trial per `gate`, and any false
-    /// alarm or false accusation: one line per failure.
-    pub fn gate_failures(&self, gate: &[Chain]) -> Vec<String> {
+    /// Attacks that must recover every trial per `gate`, attacks whose
+    /// every trial informed tracing must name per `gate_informed`, and any
+    /// false alarm or false accusation, blind or informed: one line per
+    /// failure.
+    pub fn gate_failures(&self, gate: &[Chain], gate_informed: &[Chain]) -> Vec<String> {
         let mut failures = Vec::new();
+        let find = |chain: &Chain| self.attacks.iter().find(|a| a.attack == chain.to_string());
         for chain in gate {
-            let name = chain.to_string();
-            match self.attacks.iter().find(|a| a.attack == name) {
-                None => failures.push(format!("{name}: not in this run")),
-                Some(a) if a.trials == 0 => failures.push(format!("{name}: no trial ran")),
+            match find(chain) {
+                None => failures.push(format!("{chain}: not in this run")),
+                Some(a) if a.trials == 0 => failures.push(format!("{chain}: no trial ran")),
                 Some(a) if a.recovered < a.trials => {
-                    failures.push(format!("{name}: recovered {}/{}", a.recovered, a.trials))
+                    failures.push(format!("{chain}: recovered {}/{}", a.recovered, a.trials))
                 }
                 Some(_) => {}
+            }
+        }
+        for chain in gate_informed {
+            match find(chain).map(|a| a.informed.as_ref()) {
+                None => failures.push(format!("{chain}: not in this run")),
+                Some(None) => failures.push(format!("{chain}: not traced informed")),
+                Some(Some(i)) if i.trials == 0 => {
+                    failures.push(format!("{chain}: no informed trial ran"))
+                }
+                Some(Some(i)) if i.named < i.trials => {
+                    failures.push(format!("{chain}: named {}/{} informed", i.named, i.trials))
+                }
+                Some(Some(_)) => {}
             }
         }
         if self.false_alarms.alarms > 0 {
@@ -489,6 +504,11 @@ impl Report {
         }
         for a in self.attacks.iter().filter(|a| a.wrong > 0) {
             failures.push(format!("{}: {} wrong payload(s)", a.attack, a.wrong));
+        }
+        for a in &self.attacks {
+            if let Some(i) = a.informed.as_ref().filter(|i| i.wrong > 0) {
+                failures.push(format!("{}: {} named wrongly informed", a.attack, i.wrong));
+            }
         }
         failures
     }

@@ -61,6 +61,11 @@ pub struct BenchArgs {
     /// wrong payload the command exits 9. E.g. "clean mp3:128k phone".
     #[arg(long)]
     gate: Option<String>,
+    /// Attacks whose every leak informed tracing must name (with
+    /// --informed); anyone wrongly named fails the gate too. E.g.
+    /// "room:0.5s@1.5m,aac:64k,crop:10s".
+    #[arg(long, requires = "informed")]
+    gate_informed: Option<String>,
     /// Also write the Markdown report to this file (e.g. BENCHMARKS.md).
     #[arg(long)]
     markdown: Option<PathBuf>,
@@ -196,6 +201,10 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Failure> {
         Some(list) => parse_list(list).map_err(usage)?,
         None => Vec::new(),
     };
+    let gate_informed: Vec<Chain> = match &args.gate_informed {
+        Some(list) => parse_list(list).map_err(usage)?,
+        None => Vec::new(),
+    };
     if !(args.clip_s.is_finite() && args.clip_s >= 1.0) {
         return Err(usage("--clip-s must be at least 1 second"));
     }
@@ -245,7 +254,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Failure> {
         outln!();
         outln!("reports in {}", args.out.display());
     }
-    let failures = report.gate_failures(&gate);
+    let failures = report.gate_failures(&gate, &gate_informed);
     if failures.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }

@@ -55,6 +55,52 @@ fn attack<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Valu
         .unwrap_or_else(|| panic!("{name} in the report"))
 }
 
+/// The re-recording gate: a 10 s leak played in a room with RT60 0.5 s,
+/// recorded 1.5 m away on a phone and saved as AAC 64k, is named by
+/// informed tracing on every bundled recording long enough, and nobody
+/// else is. The room comes from pyroomacoustics (`scripts/test.sh` sets
+/// `EARMARK_PYTHON` to an interpreter that has it).
+#[test]
+fn a_leak_re_recorded_in_a_room_is_named_informed() {
+    let Ok(python) = std::env::var("EARMARK_PYTHON") else {
+        panic!("EARMARK_PYTHON is not set: run scripts/test.sh, or export the interpreter `scripts/setup.sh --rooms` prints");
+    };
+    let out_dir = tempfile::tempdir().unwrap();
+    let corpus = fixture("");
+    let room = "room:0.5s@1.5m,aac:64k,crop:10s";
+    let out = bench(
+        &[
+            "--corpus",
+            corpus.to_str().unwrap(),
+            "--attacks",
+            room,
+            "--informed",
+            "--gate-informed",
+            room,
+            "--false-alarms",
+            "0",
+            "--out",
+            out_dir.path().to_str().unwrap(),
+        ],
+        &[("EARMARK_PYTHON", python.as_str())],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "re-recording gate failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = report(out_dir.path());
+    let a = attack(&report, room);
+    assert_eq!(a["informed"]["trials"], 3, "three fixtures are long enough");
+    assert_eq!(a["informed"]["named"], 3);
+    assert_eq!(a["informed"]["wrong"], 0);
+    assert!(
+        stdout.contains("### Re-recorded through a room"),
+        "{stdout}"
+    );
+}
+
 /// The CI smoke suite: the quick suite on the bundled recordings, gated on
 /// full recovery through clean, MP3 128k and the 8 kHz phone band and on no
 /// false alarm. Also checks the report's shape and the skipped short file.
