@@ -49,16 +49,10 @@ pub fn fit_response(
     let n = (input.len() + output.len() + taps).next_power_of_two();
     let x = spectrum(input, n);
     let y = spectrum(output, n);
-    // r[k] = Σ x[j]·x[j+k]; c[m] = Σ y[i]·x[i+m], lag m taken modulo n.
-    let auto: Vec<Complex64> = x.iter().map(|v| v.conj() * v).collect();
+    // c[m] = Σ y[i]·x[i+m], lag m taken modulo n.
     let cross: Vec<Complex64> = x.iter().zip(&y).map(|(a, b)| b.conj() * a).collect();
-    let mut r = inverse(auto, n);
     let c = inverse(cross, n);
-    r.truncate(taps);
-    if r[0] <= 0.0 || !r[0].is_finite() {
-        return None;
-    }
-    r[0] *= 1.0 + loading;
+    let r = loaded_autocorrelation(&x, n, taps, loading)?;
     let p: Vec<f64> = (0..taps)
         .map(|k| c[(history as i64 - k as i64).rem_euclid(n as i64) as usize])
         .collect();
@@ -79,14 +73,7 @@ pub fn equaliser(response: &[f32], taps: usize, delay: usize, loading: f64) -> O
         return None;
     }
     let n = (response.len() + taps).next_power_of_two();
-    let h = spectrum(response, 2 * n);
-    let auto: Vec<Complex64> = h.iter().map(|v| v.conj() * v).collect();
-    let mut r = inverse(auto, 2 * n);
-    r.truncate(taps);
-    if r[0] <= 0.0 || !r[0].is_finite() {
-        return None;
-    }
-    r[0] *= 1.0 + loading;
+    let r = loaded_autocorrelation(&spectrum(response, 2 * n), 2 * n, taps, loading)?;
     // p[k] = Σₙ δ[n − delay]·h[n − k] = h[delay − k].
     let p: Vec<f64> = (0..taps)
         .map(|k| {
@@ -200,6 +187,26 @@ pub fn solve_symmetric_toeplitz(r: &[f64], b: &[f64]) -> Option<Vec<f64>> {
         }
     }
     x.iter().all(|v| v.is_finite()).then_some(x)
+}
+
+/// The first `taps` lags of the autocorrelation `r[k] = Σ x[j]·x[j+k]` of
+/// the signal whose `n`-point spectrum is `x` (zero-padded enough that no
+/// lag wraps), with `loading` times `r[0]` added to `r[0]`; `None` for a
+/// silent signal.
+fn loaded_autocorrelation(
+    x: &[Complex64],
+    n: usize,
+    taps: usize,
+    loading: f64,
+) -> Option<Vec<f64>> {
+    let power: Vec<Complex64> = x.iter().map(|v| v.conj() * v).collect();
+    let mut r = inverse(power, n);
+    r.truncate(taps);
+    if r[0] <= 0.0 || !r[0].is_finite() {
+        return None;
+    }
+    r[0] *= 1.0 + loading;
+    Some(r)
 }
 
 /// The real FFT of `signal` zero-padded to `n` samples.
