@@ -4,18 +4,8 @@
 # tests and the demo damage audio with. Idempotent; quick when all is present.
 set -euo pipefail
 
-packages=(ffmpeg sox libsox-fmt-all libopus-dev pkg-config cmake build-essential)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}" >&2
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" \
+  ffmpeg sox libsox-fmt-all libopus-dev pkg-config cmake build-essential
 
 if ! command -v cargo >/dev/null 2>&1; then
   for c in "$HOME/.cargo/bin/cargo" /usr/local/cargo/bin/cargo; do

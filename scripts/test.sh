@@ -19,8 +19,9 @@ if [ "${1:-}" = "--full" ]; then
     shift
 fi
 source scripts/setup.sh
-# The re-recording gate simulates its room with pyroomacoustics.
-EARMARK_PYTHON="${EARMARK_PYTHON:-$(bash scripts/setup.sh --rooms)}"
+# The re-recording gate simulates its room with pyroomacoustics; the
+# profiles' test scores them with ViSQOL.
+EARMARK_PYTHON="${EARMARK_PYTHON:-$(bash scripts/setup.sh --perceptual)}"
 export EARMARK_PYTHON
 cargo nextest run --workspace --cargo-profile ci --profile "$nextest_profile" --lib --bins --tests "$@"
 if [ $# -eq 0 ]; then

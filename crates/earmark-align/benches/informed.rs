@@ -50,7 +50,7 @@ fn benches(c: &mut Criterion) {
         &engine_key,
         0x0123_4567_89ab_cdef,
         &code.codeword(7),
-        1.0,
+        Default::default(),
     )
     .expect("marks");
     let marked_8k = analysis_signal(&channels, audio.rate);

@@ -40,7 +40,14 @@ fn main() {
         .collect();
     let master = analysis_signal(&channels, audio.rate);
     let key = SecretKey::from_seed(3);
-    embed(&mut channels, audio.rate, &key, 0x1234_5678_9abc_def0, 1.0).unwrap();
+    embed(
+        &mut channels,
+        audio.rate,
+        &key,
+        0x1234_5678_9abc_def0,
+        Default::default(),
+    )
+    .unwrap();
     let start: usize = std::env::var("START")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -21,6 +21,8 @@ pub struct Report {
     pub command: String,
     /// Seed of every random choice.
     pub seed: u64,
+    /// The profile and strength every recording was marked with.
+    pub settings: earmark_engine::MarkSettings,
     /// Corpus directory.
     pub corpus: String,
     /// Excerpt length, seconds.
@@ -63,6 +65,8 @@ pub struct FileReport {
     pub payload: String,
     /// `marked`, or why not.
     pub status: String,
+    /// Mean modulation depth of earmark's marked cells, dB.
+    pub mean_depth_db: Option<f32>,
     /// Quality of earmark's marked copy.
     pub quality: Option<Quality>,
     /// Quality of the external tool's marked copy.
@@ -405,14 +409,17 @@ fn timed_child(exe: &Path, args: &[&std::ffi::OsStr]) -> Result<(f64, f64), Benc
 }
 
 impl CliSpeed {
-    /// Measures `exe embed` on `original`, then `exe extract` on an excerpt
-    /// of `clip_s` seconds from the middle of its output.
+    /// Measures `exe embed` on `original` with the run's profile and
+    /// strength, then `exe extract` on an excerpt of the run's clip length
+    /// from the middle of its output.
     pub fn measure(
         exe: &Path,
         scratch: &Path,
         original: &Audio,
-        clip_s: f64,
+        config: &crate::Config,
     ) -> Result<Self, BenchError> {
+        let clip_s = config.clip_s;
+        let strength = config.settings.strength.to_string();
         let dir = tempfile::tempdir_in(scratch).map_err(|e| BenchError::Output(e.to_string()))?;
         let input = write_float_wav(original, dir.path(), "speed-in.wav")?;
         let key = dir.path().join("speed.key");
@@ -428,6 +435,10 @@ impl CliSpeed {
                 key.as_os_str(),
                 "--payload".as_ref(),
                 "0123456789abcdef".as_ref(),
+                "--profile".as_ref(),
+                config.settings.profile.name().as_ref(),
+                "--strength".as_ref(),
+                strength.as_ref(),
             ],
         )?;
         let marked_audio = earmark_audio_io::read(&marked)
@@ -589,8 +600,8 @@ impl Report {
         let _ = writeln!(md, "Produced by `{}`", self.command);
         let _ = writeln!(
             md,
-            "(seed {}, corpus `{}`, {} recordings marked, excerpts of {} s unless the attack crops).\n",
-            self.seed, self.corpus, marked, self.clip_s
+            "(seed {}, profile `{}` at strength {}, corpus `{}`, {} recordings marked, excerpts of {} s unless the attack crops).\n",
+            self.seed, self.settings.profile, self.settings.strength, self.corpus, marked, self.clip_s
         );
         let _ = writeln!(md, "### Robustness\n");
         match &self.external {

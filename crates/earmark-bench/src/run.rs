@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use earmark_audio_io::Audio;
 use earmark_codes::TardosCode;
-use earmark_engine::{embed, embed_fingerprinted, extract, payload, SearchGrid};
+use earmark_engine::{embed, embed_fingerprinted, extract, payload, MarkSettings, SearchGrid};
 use earmark_keys::{Label, SecretKey};
 use indicatif::{ParallelProgressIterator, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand_chacha::ChaCha20Rng;
@@ -118,6 +118,8 @@ pub struct Config {
     pub clip_s: f64,
     /// Seed of every random choice.
     pub seed: u64,
+    /// The profile and strength every recording is marked with.
+    pub settings: MarkSettings,
     /// Unmarked-audio and wrong-key excerpts tried, in total.
     pub false_alarm_trials: usize,
     /// Another tool to run side by side.
@@ -250,6 +252,7 @@ pub fn run(config: &Config) -> Result<Report, BenchError> {
     Ok(Report {
         command: config.command.clone(),
         seed: config.seed,
+        settings: config.settings,
         corpus: config.corpus.display().to_string(),
         clip_s: config.clip_s,
         external: config.external.as_ref().map(|e| e.name.clone()),
@@ -341,22 +344,26 @@ fn mark_one(
         channels: original.channels.len(),
         payload: format!("{payload:016x}"),
         status: "marked".into(),
+        mean_depth_db: None,
         quality: None,
         external_quality: None,
     };
     let (code, recipient) = crate::informed::code_for(master, &name, payload);
     let mut channels = original.channels.clone();
     let fingerprint = code.codeword(recipient);
-    if let Err(e) = embed_fingerprinted(
+    match embed_fingerprinted(
         &mut channels,
         original.rate,
         &key,
         payload,
         &fingerprint,
-        1.0,
+        config.settings,
     ) {
-        report.status = format!("skipped: {e}");
-        return (report, None);
+        Ok(embedded) => report.mean_depth_db = Some(embedded.mean_depth_db),
+        Err(e) => {
+            report.status = format!("skipped: {e}");
+            return (report, None);
+        }
     }
     let marked = Audio {
         channels,
@@ -595,7 +602,7 @@ fn measure_speed(config: &Config, marked: &[Marked], scratch: &Path) -> Speed {
             longest.original.rate,
             &longest.key,
             longest.payload,
-            1.0,
+            config.settings,
         );
         embed_s = embed_s.min(start.elapsed().as_secs_f64());
         let start = Instant::now();
@@ -617,8 +624,7 @@ fn measure_speed(config: &Config, marked: &[Marked], scratch: &Path) -> Speed {
         cli: None,
     };
     if let Some(exe) = &config.earmark_exe {
-        speed.cli =
-            crate::report::CliSpeed::measure(exe, scratch, &longest.original, config.clip_s).ok();
+        speed.cli = crate::report::CliSpeed::measure(exe, scratch, &longest.original, config).ok();
     }
     speed
 }

@@ -34,6 +34,7 @@ async fn the_bench_and_trace_accuse_alike_on_the_same_readings() {
                 out: dir.path().join("copies").into(),
                 format: Format::Wav,
                 title: None,
+                settings: Default::default(),
             },
             std::sync::Arc::new(NoProgress),
         )

@@ -44,6 +44,8 @@ pub struct BenchArgs {
     /// Seed of every random choice (keys, payloads, noise, excerpts).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    #[command(flatten)]
+    marking: crate::marking::MarkingArgs,
     /// Directory for report.json, report.md and plots/.
     #[arg(long, default_value = "bench-out")]
     out: PathBuf,
@@ -223,6 +225,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Failure> {
         chains,
         clip_s: args.clip_s,
         seed: args.seed,
+        settings: args.marking.settings(),
         false_alarm_trials,
         external,
         perceptual_python: args

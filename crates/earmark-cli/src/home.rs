@@ -182,6 +182,8 @@ pub struct MarkArgs {
     /// Title recorded with the work.
     #[arg(long)]
     title: Option<String>,
+    #[command(flatten)]
+    marking: crate::marking::MarkingArgs,
     /// Print the copies delivered as JSON.
     #[arg(long)]
     json: bool,
@@ -400,6 +402,7 @@ pub async fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failu
         out: args.out.into(),
         format: args.format.into(),
         title: args.title,
+        settings: args.marking.settings(),
     };
     let report = home.mark(&request, std::sync::Arc::new(Bar::new())).await?;
     if args.json {

@@ -41,6 +41,7 @@ mod exit;
 mod home;
 mod links;
 mod manual;
+mod marking;
 mod plot;
 mod progress;
 mod service;
@@ -139,9 +140,8 @@ enum Command {
         /// Payload: 16 hexadecimal digits (64 bits).
         #[arg(long)]
         payload: String,
-        /// Strength factor (1 = default; higher is more robust and less transparent).
-        #[arg(long, default_value_t = 1.0)]
-        strength: f32,
+        #[command(flatten)]
+        marking: marking::MarkingArgs,
         /// Print the embedding report as JSON.
         #[arg(long)]
         json: bool,
@@ -349,7 +349,7 @@ async fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCod
             output,
             key,
             payload,
-            strength,
+            marking,
             json,
         } => {
             let payload = earmark::parse_payload(&payload)?;
@@ -359,16 +359,17 @@ async fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCod
                 &output,
                 &key,
                 payload,
-                strength,
+                marking.settings(),
                 &progress::Bar::new(),
             )?;
             if json {
                 home::print_json(&report);
             } else {
                 outln!(
-                    "marked {} → {}: {:.1} s, {:.1} s carrying the mark, SNR {:.1} dB",
+                    "marked {} → {} ({}): {:.1} s, {:.1} s carrying the mark, SNR {:.1} dB",
                     input.display(),
                     output.display(),
+                    report.profile,
                     report.duration_s,
                     report.marked_s,
                     report.snr_db

@@ -21,7 +21,8 @@ use crate::layout::{
     band_edges_hz, Layout, Role, TileGrid, ANALYSIS_RATE, BANDS, BANDS_TOP_HZ, BLOCK_COLUMNS,
     BLOCK_S, FINGERPRINT_POSITIONS, TILES_PER_CELL, TILE_S,
 };
-use crate::{payload, EngineError};
+use crate::perceptual::allowed_depths_db;
+use crate::{payload, EngineError, MarkSettings};
 
 /// Evidence each cell should reach, dB of tile-to-tile difference, at strength 1.
 /// (3.5 until the fingerprint cells took 160 of the payload's 2000 cells;
@@ -56,6 +57,8 @@ pub const REALISED_FRACTION: f32 = 0.6;
 /// What embedding did, for reporting.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct EmbedReport {
+    /// The profile the mark was made with.
+    pub profile: crate::Profile,
     /// Duration of the input, seconds.
     pub duration_s: f64,
     /// Seconds of audio whose cells carry the mark (active cells / bands × cell duration).
@@ -79,8 +82,8 @@ pub const CONTEXT_S: f64 = 0.2;
 
 /// Embeds `payload` into `channels` (planar, equal lengths, `rate` Hz) in place.
 ///
-/// `strength` scales the margin and both depth limits (1.0 = default). This
-/// is [`Embedder`] fed the whole buffer at once.
+/// `settings` choose the profile and the strength. This is [`Embedder`] fed
+/// the whole buffer at once.
 /// The fingerprint cells carry all zeros; [`embed_fingerprinted`] gives them
 /// a recipient's codeword.
 pub fn embed(
@@ -88,10 +91,10 @@ pub fn embed(
     rate: u32,
     key: &SecretKey,
     payload: u64,
-    strength: f32,
+    settings: MarkSettings,
 ) -> Result<EmbedReport, EngineError> {
     crate::check_input(channels, rate)?;
-    let embedder = Embedder::new(rate, channels.len(), key, payload, strength)?;
+    let embedder = Embedder::new(rate, channels.len(), key, payload, settings)?;
     embed_with(embedder, channels)
 }
 
@@ -103,10 +106,10 @@ pub fn embed_fingerprinted(
     key: &SecretKey,
     payload: u64,
     fingerprint: &[bool],
-    strength: f32,
+    settings: MarkSettings,
 ) -> Result<EmbedReport, EngineError> {
     crate::check_input(channels, rate)?;
-    let embedder = Embedder::new(rate, channels.len(), key, payload, strength)?
+    let embedder = Embedder::new(rate, channels.len(), key, payload, settings)?
         .with_fingerprint(fingerprint)?;
     embed_with(embedder, channels)
 }
@@ -177,6 +180,9 @@ pub struct Embedder {
     margin_db: f32,
     min_depth_db: f32,
     max_depth_db: f32,
+    /// The masking model's allowance over the threshold, dB; `None`: unused.
+    masking_allowance_db: Option<f32>,
+    profile: crate::Profile,
     segment: usize,
     context: usize,
     /// Buffered input, from absolute sample `buffer_start`.
@@ -248,12 +254,11 @@ impl Embedder {
         channels: usize,
         key: &SecretKey,
         payload: u64,
-        strength: f32,
+        settings: MarkSettings,
     ) -> Result<Self, EngineError> {
         crate::check_format(rate, channels)?;
-        if !(0.05..=8.0).contains(&strength) {
-            return Err(EngineError::BadStrength(strength));
-        }
+        settings.check()?;
+        let (margin_db, min_depth_db, max_depth_db) = settings.depth_limits_db();
         let codeword = payload::codeword(key, payload);
         let layout = Layout::new(key, codeword.len());
         let (grid, bridge) = RateBridge::for_rate(rate);
@@ -277,9 +282,11 @@ impl Embedder {
             codeword,
             fingerprint: vec![false; FINGERPRINT_POSITIONS],
             layout,
-            margin_db: MARGIN_DB * strength,
-            min_depth_db: MIN_DEPTH_DB * strength,
-            max_depth_db: MAX_DEPTH_DB * strength,
+            margin_db,
+            min_depth_db,
+            max_depth_db,
+            masking_allowance_db: settings.masking_allowance_db(),
+            profile: settings.profile,
             segment,
             context,
             // Room for a batch with its context and one more pushed chunk
@@ -397,6 +404,7 @@ impl Embedder {
             });
         }
         Ok(EmbedReport {
+            profile: self.profile,
             duration_s,
             marked_s,
             snr_db: (10.0 * (stats.signal_energy.max(1e-20) / stats.mark_energy.max(1e-20)).log10())
@@ -488,7 +496,15 @@ impl Embedder {
 
     /// Per-tile, per-band gains (dB) for the tiles of `levels`, whose first
     /// tile is global tile `first_tile`; `boost` scales margin and depths.
-    fn plan_gains(&self, levels: &BandLevels, first_tile: i64, boost: f32) -> Vec<f32> {
+    /// `allowed` (per tile and band, dB) caps each cell's depth at the
+    /// lesser of its two tiles'.
+    fn plan_gains(
+        &self,
+        levels: &BandLevels,
+        first_tile: i64,
+        boost: f32,
+        allowed: Option<&[f32]>,
+    ) -> Vec<f32> {
         let columns = levels.frames / TILES_PER_CELL;
         let mut gains_db = vec![0.0f32; levels.frames * BANDS];
         let (margin, min_depth, max_depth) = (
@@ -517,7 +533,12 @@ impl Embedder {
                 let bit_sign = if bit { 1.0 } else { -1.0 };
                 let sign = cell.chip * bit_sign;
                 let needed = (margin - sign * host) / (2.0 * REALISED_FRACTION);
-                let depth = needed.clamp(min_depth, max_depth);
+                let mut depth = needed.clamp(min_depth, max_depth);
+                if let Some(allowed) = allowed {
+                    let inaudible =
+                        allowed[first * BANDS + band].min(allowed[(first + 1) * BANDS + band]);
+                    depth = depth.min(inaudible);
+                }
                 gains_db[first * BANDS + band] = sign * depth;
                 gains_db[(first + 1) * BANDS + band] = -sign * depth;
             }
@@ -574,8 +595,12 @@ impl Embedder {
         // (percussion, bass-heavy music), a mark of default depth is far
         // quieter than the signal around it; it may then be deepened until
         // its estimated SNR reaches that of the default mark on speech.
+        let allowed = self
+            .masking_allowance_db
+            .map(|allowance| allowed_depths_db(&levels, allowance));
+        let allowed = allowed.as_deref();
         let mut boost = 1.0;
-        let mut gains_db = self.plan_gains(&levels, first_tile, boost);
+        let mut gains_db = self.plan_gains(&levels, first_tile, boost, allowed);
         let signal = window.iter().map(|c| sum_squares(c)).sum::<f64>()
             / (window.len() * window[0].len()).max(1) as f64;
         let snr = 10.0 * (signal / mark_power(&levels, &gains_db).max(1e-20)).log10();
@@ -583,7 +608,7 @@ impl Embedder {
             boost = 10f64
                 .powf((snr - BOOST_ABOVE_SNR_DB) / 20.0)
                 .min(MAX_BOOST as f64) as f32;
-            gains_db = self.plan_gains(&levels, first_tile, boost);
+            gains_db = self.plan_gains(&levels, first_tile, boost, allowed);
         }
         for column in 0..columns {
             let first = 2 * column;

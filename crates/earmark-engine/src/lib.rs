@@ -36,6 +36,8 @@ mod host;
 pub mod informed;
 pub mod layout;
 pub mod payload;
+pub mod perceptual;
+mod profile;
 mod room;
 
 pub use detect::{
@@ -45,6 +47,7 @@ pub use embed::{embed, embed_fingerprinted, EmbedReport, Embedder};
 pub use informed::{
     payload_tail, read_informed, CellReading, InformedReading, KnownPayloads, PayloadScore,
 };
+pub use profile::{MarkSettings, Profile};
 
 /// Lowest sample rate the engine accepts, Hz.
 pub const MIN_RATE: u32 = 8_000;
@@ -63,6 +66,9 @@ pub enum EngineError {
     /// Strength outside the accepted range.
     #[error("strength {0} is outside the accepted range 0.05–8")]
     BadStrength(f32),
+    /// A profile name that is not one of [`Profile::ALL`].
+    #[error("unknown profile {0:?}: use transparent, balanced or robust")]
+    BadProfile(String),
     /// A fingerprint of the wrong length.
     #[error("a fingerprint has {0} bits; the engine carries exactly {FINGERPRINT_POSITIONS}", FINGERPRINT_POSITIONS = layout::FINGERPRINT_POSITIONS)]
     BadFingerprint(usize),

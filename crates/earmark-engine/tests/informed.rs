@@ -19,7 +19,7 @@ fn master_and_marked_copy(key: &SecretKey, payload: u64) -> (Vec<f32>, Vec<f32>)
         .join("../../tests/fixtures/speech_en_f_8k_allison_demo-congrats.wav");
     let audio = earmark_audio_io::read(&path).unwrap();
     let mut marked = audio.channels.clone();
-    embed(&mut marked, audio.rate, key, payload, 1.0).unwrap();
+    embed(&mut marked, audio.rate, key, payload, Default::default()).unwrap();
     (
         mono_8k(&audio.channels, audio.rate),
         mono_8k(&marked, audio.rate),

@@ -72,6 +72,7 @@ async fn make_template() -> Template {
                     out: copies.into(),
                     format: earmark::Format::Wav,
                     title: Some("call".into()),
+                    settings: Default::default(),
                 },
                 std::sync::Arc::new(NoProgress),
             )

@@ -30,7 +30,7 @@ use std::path::PathBuf;
 
 use apalis::prelude::TaskSink;
 use apalis_sqlite::{SqlitePool, SqliteStorage};
-use earmark::{Format, Home, User};
+use earmark::{Format, Home, Profile, User};
 use serde::{Deserialize, Serialize};
 
 pub use error::JobError;
@@ -82,6 +82,9 @@ enum JobRequest {
         work: i64,
         recipients: Recipients,
         format: Format,
+        /// Jobs queued before profiles existed carry none: the default.
+        #[serde(default)]
+        profile: Profile,
     },
     /// Renders the copy a delivery link fetches.
     Render { link: i64, work: i64 },
@@ -152,7 +155,8 @@ impl Jobs {
             .await
     }
 
-    /// Queues the marking of work `work` for `recipients` in `format`, for
+    /// Queues the marking of work `work` for `recipients` in `format`, with
+    /// `profile`, for
     /// `user`, who must be allowed to mark. The work must be registered
     /// with its master kept, and the recipients must exist: both are
     /// checked now, so that a mistake is answered at once.
@@ -162,6 +166,7 @@ impl Jobs {
         work: i64,
         recipients: Recipients,
         format: Format,
+        profile: Profile,
     ) -> Result<JobView, JobError> {
         require(user, earmark::Action::Mark)?;
         let found = self.home.work(work).await?;
@@ -177,6 +182,7 @@ impl Jobs {
             work,
             recipients,
             format,
+            profile,
         };
         self.enqueue(&user.name, &id, JobKind::Mark, &request, None)
             .await

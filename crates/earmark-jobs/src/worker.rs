@@ -154,6 +154,7 @@ impl Jobs {
                 work,
                 recipients,
                 format,
+                profile,
             } => {
                 let sink = JobDeliveries(DirectorySink {
                     dir: self.deliveries(id),
@@ -165,6 +166,7 @@ impl Jobs {
                         recipients.selection(),
                         Destination::Sink(Arc::new(sink)),
                         *format,
+                        earmark::MarkSettings::profile(*profile),
                         progress,
                     )
                     .await?;

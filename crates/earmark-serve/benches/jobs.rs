@@ -61,6 +61,7 @@ async fn prepared(dir: &Path) -> (Home, String, Vec<PathBuf>) {
                 out: dir.join("copies").into(),
                 format: Format::Wav,
                 title: None,
+                settings: Default::default(),
             },
             Arc::new(NoProgress),
         )

@@ -44,6 +44,7 @@ async fn marked_home(dir: &Path) -> (PathBuf, PathBuf) {
                 out: dir.join("copies").into(),
                 format: Format::Wav,
                 title: None,
+                settings: Default::default(),
             },
             Arc::new(NoProgress),
         )

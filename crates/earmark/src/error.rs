@@ -200,7 +200,11 @@ impl Error {
             Error::Audio(AudioError::MissingTool { .. }) => K::MissingTool,
             Error::Audio(_) => K::BadAudio,
             Error::Engine(EngineError::TooLittleSignal { .. }) => K::TooLittleSignal,
-            Error::Engine(EngineError::BadStrength(_) | EngineError::BadFingerprint(_)) => K::Usage,
+            Error::Engine(
+                EngineError::BadStrength(_)
+                | EngineError::BadProfile(_)
+                | EngineError::BadFingerprint(_),
+            ) => K::Usage,
             Error::Engine(EngineError::BadChannels | EngineError::BadRate(_)) => K::BadAudio,
             Error::Ledger(e) => ledger_kind(e),
             Error::Key { .. } => K::BadKey,

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use earmark_engine::{Detection, EmbedReport, SearchGrid};
+use earmark_engine::{Detection, EmbedReport, MarkSettings, SearchGrid};
 use earmark_keys::SecretKey;
 
 use crate::{Error, Result};
@@ -81,14 +81,14 @@ pub fn embed_file(
     output: &Path,
     key: &SecretKey,
     payload: u64,
-    strength: f32,
+    settings: MarkSettings,
     progress: &dyn crate::Progress,
 ) -> Result<EmbedReport> {
     let reader = earmark_audio_io::AudioReader::open(input)?;
     let mut seconds =
         crate::AudioSeconds::start(progress, "embedding", reader.rate(), reader.frames_hint());
     let mut embedder =
-        earmark_engine::Embedder::new(reader.rate(), reader.channels(), key, payload, strength)?;
+        earmark_engine::Embedder::new(reader.rate(), reader.channels(), key, payload, settings)?;
     let writer = earmark_audio_io::AudioWriter::create(
         output,
         reader.rate(),

@@ -48,6 +48,7 @@
 //!     out: dir.path().join("copies").into(),
 //!     format: Format::Wav,
 //!     title: Some("Board meeting".into()),
+//!     settings: Default::default(),
 //! };
 //! let marked = home.mark(&request, Arc::new(NoProgress)).await?;
 //! assert_eq!(marked.copies.len(), 3);
@@ -118,7 +119,9 @@ pub use works::AddedWork;
 
 pub use earmark_align::{Edit, Match, Registration, Stretch};
 pub use earmark_audio_io::{inside_decoder, AudioError};
-pub use earmark_engine::{Detection, EmbedReport, EngineError, Found, Segment};
+pub use earmark_engine::{
+    Detection, EmbedReport, EngineError, Found, MarkSettings, Profile, Segment,
+};
 pub use earmark_keys::SecretKey;
 pub use earmark_ledger::actor::acting_as;
 pub use earmark_ledger::names::terminal_safe;

@@ -12,7 +12,9 @@ use earmark_ledger::{Download, Link, NewLink};
 use zeroize::Zeroizing;
 
 use crate::users::{expiry, is_past, random_hex, token_hash};
-use crate::{Destination, Error, Format, Home, MarkReport, Progress, Result, Selection};
+use crate::{
+    Destination, Error, Format, Home, MarkReport, MarkSettings, Progress, Result, Selection,
+};
 
 /// How every link secret starts.
 pub const LINK_PREFIX: &str = "eml_";
@@ -243,6 +245,7 @@ impl Home {
             Selection::Ids(vec![link.recipient_id]),
             out,
             format,
+            MarkSettings::default(),
             progress,
         )
         .await

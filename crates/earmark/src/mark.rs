@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use earmark_audio_io::Audio;
 use earmark_codes::{Identifier, IdentifierCipher, TardosCode};
 use earmark_engine::layout::FINGERPRINT_POSITIONS;
-use earmark_engine::SearchGrid;
+use earmark_engine::{MarkSettings, SearchGrid};
 use earmark_keys::{Label, SecretKey};
 use earmark_ledger::{CopyRecord, LedgerError, Recipient, WorkSpec};
 use rayon::prelude::*;
@@ -82,6 +82,8 @@ pub struct MarkRequest {
     pub format: Format,
     /// Title recorded with the work.
     pub title: Option<String>,
+    /// Profile and strength of every copy's mark.
+    pub settings: MarkSettings,
 }
 
 /// One delivered copy.
@@ -121,6 +123,15 @@ struct CopyNames<'a> {
     /// The work's file stem, slugged.
     stem: &'a str,
     format: Format,
+    settings: MarkSettings,
+}
+
+/// What one copy's mark carries, and how it is made.
+struct Mark<'a> {
+    key: &'a SecretKey,
+    payload: u64,
+    fingerprint: &'a [bool],
+    settings: MarkSettings,
 }
 
 /// One copy written and verified, not yet in place or recorded.
@@ -251,6 +262,7 @@ impl Home {
                     sink: &*sink,
                     stem,
                     format: request.format,
+                    settings: request.settings,
                 },
                 progress,
             )?;
@@ -328,7 +340,12 @@ impl Home {
         out: &CopyNames,
         progress: &dyn Progress,
     ) -> Result<Vec<Prepared>> {
-        let CopyNames { sink, stem, format } = *out;
+        let CopyNames {
+            sink,
+            stem,
+            format,
+            settings,
+        } = *out;
         let engine_key = self.inner.master.derive(ENGINE_KEY_LABEL);
         let cipher = IdentifierCipher::for_home(&self.inner.master, &self.inner.id);
         let code = TardosCode::new(&self.inner.master, work_id as u32, FINGERPRINT_POSITIONS);
@@ -346,16 +363,15 @@ impl Home {
                     .map_err(|e| Error::Recipients(e.to_string()))?;
                 let target = sink.target(&copy_file_name(stem, r, ext));
                 let partial = sink.staging_path(&partial_file_name(stem, r, ext));
-                let result = prepare_copy(
-                    audio,
-                    &engine_key,
+                let fingerprint = code.codeword(r.id as u32);
+                let mark = Mark {
+                    key: &engine_key,
                     payload,
-                    &code.codeword(r.id as u32),
-                    format,
-                    &partial,
-                    progress,
-                )
-                .and_then(|()| file_hash(&partial));
+                    fingerprint: &fingerprint,
+                    settings,
+                };
+                let result = prepare_copy(audio, &mark, format, &partial, progress)
+                    .and_then(|()| file_hash(&partial));
                 progress.advance(1);
                 match result {
                     Ok(hash) => Ok(Prepared {
@@ -421,21 +437,19 @@ pub(crate) fn require_regular_file(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Streams a copy of `audio` carrying `payload` and `fingerprint` into
+/// Streams a copy of `audio` carrying `mark` into
 /// `partial` (fsynced) and checks that it reads back before it may count as
 /// delivered. Lossy formats are marked, then encoded, then checked: the
 /// check reads the encoded file.
 fn prepare_copy(
     audio: &Audio,
-    key: &SecretKey,
-    payload: u64,
-    fingerprint: &[bool],
+    mark: &Mark,
     format: Format,
     partial: &Path,
     progress: &dyn Progress,
 ) -> Result<()> {
     match format.encoder() {
-        None => stream_marked(audio, key, payload, fingerprint, partial, progress)?,
+        None => stream_marked(audio, mark, partial, progress)?,
         Some(options) => {
             let dir = partial.parent().unwrap_or(Path::new("."));
             let wav = tempfile::Builder::new()
@@ -443,7 +457,7 @@ fn prepare_copy(
                 .suffix(".wav")
                 .tempfile_in(dir)
                 .map_err(|e| Error::write_failed(dir.display(), e))?;
-            stream_marked(audio, key, payload, fingerprint, wav.path(), progress)?;
+            stream_marked(audio, mark, wav.path(), progress)?;
             encode_lossy(wav.path(), audio.channels.len(), options, partial)?;
         }
     }
@@ -452,7 +466,7 @@ fn prepare_copy(
         let mut extractor = earmark_engine::Extractor::new(
             reader.rate(),
             reader.channels(),
-            key,
+            mark.key,
             SearchGrid::exact(),
         )?;
         while let Some(chunk) = reader.next_chunk()? {
@@ -460,7 +474,7 @@ fn prepare_copy(
         }
         extractor.finish()
     };
-    if detection.found.first().map(|f| f.payload) != Some(payload) {
+    if detection.found.first().map(|f| f.payload) != Some(mark.payload) {
         return Err(Error::write(format!(
             "the copy at {} did not read back; nothing recorded",
             partial.display()
@@ -471,17 +485,15 @@ fn prepare_copy(
 
 /// Embeds chunk by chunk from the shared master into `output` (WAV or FLAC
 /// by its extension, the master's sample format), fsynced.
-fn stream_marked(
-    audio: &Audio,
-    key: &SecretKey,
-    payload: u64,
-    fingerprint: &[bool],
-    output: &Path,
-    progress: &dyn Progress,
-) -> Result<()> {
-    let mut embedder =
-        earmark_engine::Embedder::new(audio.rate, audio.channels.len(), key, payload, 1.0)?
-            .with_fingerprint(fingerprint)?;
+fn stream_marked(audio: &Audio, mark: &Mark, output: &Path, progress: &dyn Progress) -> Result<()> {
+    let mut embedder = earmark_engine::Embedder::new(
+        audio.rate,
+        audio.channels.len(),
+        mark.key,
+        mark.payload,
+        mark.settings,
+    )?
+    .with_fingerprint(mark.fingerprint)?;
     let mut writer = earmark_audio_io::AudioWriter::create(
         output,
         audio.rate,

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::home::slug;
 use crate::mark::require_regular_file;
 use crate::{Destination, Error, Format, Home, MarkReport, MarkRequest, Progress, Result, Wait};
-use crate::{Selection, Work};
+use crate::{MarkSettings, Selection, Work};
 
 /// How many times registering a new work is tried when another process
 /// takes its id meanwhile.
@@ -118,6 +118,7 @@ impl Home {
         recipients: Selection,
         out: Destination,
         format: Format,
+        settings: MarkSettings,
         progress: Arc<dyn Progress>,
     ) -> Result<MarkReport> {
         let found = self.checked_work(work).await?;
@@ -144,6 +145,7 @@ impl Home {
             out,
             format,
             title: None,
+            settings,
         };
         let home = self.clone();
         crate::blocking(move || home.mark_blocking(&request, &stem, &*progress)).await

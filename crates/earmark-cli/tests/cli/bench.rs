@@ -427,3 +427,61 @@ fn text_bench_reports_density_and_never_accuses_a_third() {
     let again = bench(&args, &[]);
     assert_eq!(again.stdout, run.stdout);
 }
+
+/// The three profiles are ordered on a bundled call: from `robust` through
+/// `balanced` to `transparent` the mean depth falls and the SNR rises, and
+/// ViSQOL (speech mode) never falls. ViSQOL comes from the PyPI package
+/// (`scripts/test.sh` sets `EARMARK_PYTHON` to an interpreter that has it).
+#[test]
+fn profiles_trade_depth_for_quality_in_order() {
+    let Ok(python) = std::env::var("EARMARK_PYTHON") else {
+        panic!("EARMARK_PYTHON is not set: run scripts/test.sh, or export the interpreter `scripts/setup.sh --perceptual` prints");
+    };
+    let corpus = tempfile::tempdir().unwrap();
+    let name = "speech_en_f_8k_allison_demo-congrats.wav";
+    std::fs::copy(fixture(name), corpus.path().join(name)).unwrap();
+    let measured: Vec<(f64, f64, f64)> = ["robust", "balanced", "transparent"]
+        .iter()
+        .map(|profile| {
+            let out_dir = tempfile::tempdir().unwrap();
+            let out = bench(
+                &[
+                    "--corpus",
+                    corpus.path().to_str().unwrap(),
+                    "--attacks",
+                    "clean",
+                    "--perceptual",
+                    "--profile",
+                    profile,
+                    "--false-alarms",
+                    "0",
+                    "--out",
+                    out_dir.path().to_str().unwrap(),
+                ],
+                &[("EARMARK_PYTHON", python.as_str())],
+            );
+            assert!(
+                out.status.success(),
+                "{profile}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let report = report(out_dir.path());
+            let file = &report["files"][0];
+            let quality = &file["quality"];
+            let visqol = quality["perceptual"]["visqol"]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{profile}: no ViSQOL in {quality}"));
+            (
+                file["mean_depth_db"].as_f64().unwrap(),
+                quality["snr_db"].as_f64().unwrap(),
+                visqol,
+            )
+        })
+        .collect();
+    for pair in measured.windows(2) {
+        let ((depth, snr, visqol), (next_depth, next_snr, next_visqol)) = (pair[0], pair[1]);
+        assert!(next_depth < depth, "depth {measured:?}");
+        assert!(next_snr > snr, "SNR {measured:?}");
+        assert!(next_visqol >= visqol, "ViSQOL {measured:?}");
+    }
+}

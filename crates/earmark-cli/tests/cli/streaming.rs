@@ -24,9 +24,9 @@ fn chunked_embedding_is_bit_identical_to_one_pass() {
         .collect();
     let key = SecretKey::from_seed(11);
     let mut whole = long.clone();
-    earmark_engine::embed(&mut whole, audio.rate, &key, 42, 1.0).unwrap();
+    earmark_engine::embed(&mut whole, audio.rate, &key, 42, Default::default()).unwrap();
     for step in [4410usize, 100_003] {
-        let mut embedder = Embedder::new(audio.rate, 2, &key, 42, 1.0).unwrap();
+        let mut embedder = Embedder::new(audio.rate, 2, &key, 42, Default::default()).unwrap();
         let mut out = vec![Vec::new(); 2];
         let mut pos = 0;
         while pos < long[0].len() {

@@ -5,7 +5,7 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use earmark::{acting_as, Action, Format};
+use earmark::{acting_as, Action, Format, Profile};
 use earmark_jobs::{JobKind, Recipients};
 use utoipa::ToSchema;
 
@@ -14,7 +14,8 @@ use crate::routes::{ErrorBody, JobBody, UploadForm};
 use crate::upload::receive;
 use crate::{ApiError, Caller, Service};
 
-/// A mark to queue: recipients by name or by ledger id, and the format.
+/// A mark to queue: recipients by name or by ledger id, the format and the
+/// profile.
 #[derive(serde::Deserialize, ToSchema)]
 pub(crate) struct NewMark {
     /// Names (strings) or ledger ids (integers), not a mixture.
@@ -24,6 +25,10 @@ pub(crate) struct NewMark {
     #[serde(default = "wav")]
     #[schema(value_type = String)]
     format: Format,
+    /// `transparent`, `balanced` (the default) or `robust`.
+    #[serde(default)]
+    #[schema(value_type = String)]
+    profile: Profile,
 }
 
 fn wav() -> Format {
@@ -132,7 +137,7 @@ pub(crate) async fn add_mark(
     let recipients = recipients_of(&new.recipients)?;
     let job = service
         .jobs
-        .submit_mark(user, work, recipients, new.format)
+        .submit_mark(user, work, recipients, new.format, new.profile)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }

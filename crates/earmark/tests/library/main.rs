@@ -26,6 +26,7 @@ fn demo_request(out: PathBuf) -> MarkRequest {
         out: out.into(),
         format: Format::Wav,
         title: None,
+        settings: Default::default(),
     }
 }
 
@@ -61,6 +62,7 @@ async fn a_home_marks_and_traces_inside_a_tokio_runtime() {
                 out: out.clone().into(),
                 format: Format::Wav,
                 title: Some("Demo".into()),
+                settings: Default::default(),
             },
             std::sync::Arc::new(NoProgress),
         )
@@ -190,6 +192,7 @@ async fn marks_and_traces_run_at_once_on_one_home() {
                     out: out.into(),
                     format: Format::Wav,
                     title: None,
+                    settings: Default::default(),
                 },
                 std::sync::Arc::new(NoProgress),
             )

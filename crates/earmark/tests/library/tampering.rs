@@ -109,6 +109,7 @@ async fn rows_another_process_appends_are_taken_in() {
                 out: dir.path().join("more").into(),
                 format: Format::Wav,
                 title: None,
+                settings: Default::default(),
             },
             Arc::new(NoProgress),
         )
