@@ -14,6 +14,16 @@ use crate::perceptual::Perceptual;
 use crate::tools::write_float_wav;
 use crate::BenchError;
 
+/// Who read a leak, in the room table.
+enum Reader {
+    /// earmark, from the leak alone.
+    Blind,
+    /// The external tool, from the leak alone.
+    External,
+    /// earmark, registered against the original.
+    Informed,
+}
+
 /// A whole run.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -547,36 +557,45 @@ impl Report {
             md,
             "Leaks named per room, over every distance and codec chained after it; wrongly named in brackets where any.\n"
         );
+        // earmark blind, the external tool blind (when one ran), earmark informed.
+        let mut readers = vec![("blind".to_string(), Reader::Blind)];
+        if let Some(name) = &self.external {
+            readers.push((format!("{name} blind"), Reader::External));
+        }
+        readers.push(("informed".to_string(), Reader::Informed));
         let mut header = String::from("| RT60 |");
         let mut rule = String::from("|---|");
-        for kind in ["blind", "informed"] {
+        for (label, _) in &readers {
             for l in &lengths {
-                header.push_str(&format!(" {kind} {l} s |"));
+                header.push_str(&format!(" {label} {l} s |"));
                 rule.push_str("---|");
             }
         }
         let _ = writeln!(md, "{header}\n{rule}");
         for rt60 in rooms {
             let mut row = format!("| {rt60} s |");
-            for informed in [false, true] {
+            for (_, reader) in &readers {
                 for &length in &lengths {
                     let (mut named, mut trials, mut wrong) = (0, 0, 0);
                     for (case, attack) in &cases {
                         if case.rt60_s != rt60 || case.excerpt_s != length {
                             continue;
                         }
-                        match (&attack.informed, informed) {
-                            (Some(i), true) => {
-                                named += i.named;
-                                trials += i.trials;
-                                wrong += i.wrong;
-                            }
-                            (_, false) => {
-                                named += attack.recovered;
-                                trials += attack.trials;
-                                wrong += attack.wrong;
-                            }
-                            (None, true) => {}
+                        let counts = match reader {
+                            Reader::Blind => Some((attack.recovered, attack.trials, attack.wrong)),
+                            Reader::External => attack
+                                .external
+                                .as_ref()
+                                .map(|e| (e.recovered, e.trials, e.wrong)),
+                            Reader::Informed => attack
+                                .informed
+                                .as_ref()
+                                .map(|i| (i.named, i.trials, i.wrong)),
+                        };
+                        if let Some((n, t, w)) = counts {
+                            named += n;
+                            trials += t;
+                            wrong += w;
                         }
                     }
                     let cell = if trials == 0 {
