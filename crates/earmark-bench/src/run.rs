@@ -359,6 +359,16 @@ fn mark_one(
         &fingerprint,
         config.settings,
     ) {
+        // The blind trials read excerpts of the copy alone: a copy too
+        // short or quiet for that is left out, as the tables would only
+        // measure its length.
+        Ok(embedded) if !embedded.blind_readable => {
+            report.status = format!(
+                "skipped: too short or quiet to read back blind: {:.1} s with {:.1} s of sound",
+                embedded.duration_s, embedded.marked_s
+            );
+            return (report, None);
+        }
         Ok(embedded) => report.mean_depth_db = Some(embedded.mean_depth_db),
         Err(e) => {
             report.status = format!("skipped: {e}");

@@ -405,6 +405,9 @@ pub async fn mark(home: Option<&Path>, args: MarkArgs) -> Result<ExitCode, Failu
         settings: args.marking.settings(),
     };
     let report = home.mark(&request, std::sync::Arc::new(Bar::new())).await?;
+    if let Some(warning) = &report.warning {
+        eprintln!("earmark: warning: {}", earmark::terminal_safe(warning));
+    }
     if args.json {
         print_json(&report);
     } else {

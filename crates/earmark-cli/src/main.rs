@@ -362,6 +362,9 @@ async fn run(command: Command, home: Option<&std::path::Path>) -> Result<ExitCod
                 marking.settings(),
                 &progress::Bar::new(),
             )?;
+            if let Some(warning) = report.shortfall() {
+                eprintln!("earmark: warning: {warning}");
+            }
             if json {
                 home::print_json(&report);
             } else {

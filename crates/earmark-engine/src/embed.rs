@@ -67,6 +67,32 @@ pub struct EmbedReport {
     pub snr_db: f32,
     /// Mean modulation depth of the marked cells, dB.
     pub mean_depth_db: f32,
+    /// Long enough, with enough sound, for the mark to be read back from
+    /// the copy alone ([`BLIND_READ_S`], [`BLIND_READ_SOUND_S`]). A copy
+    /// short of that carries its mark all the same, for tracing against
+    /// the master.
+    pub blind_readable: bool,
+}
+
+/// Audio a copy needs for its mark to be read back from it alone, seconds:
+/// every coded bit several times over, in two blocks.
+pub const BLIND_READ_S: f64 = 2.0 * BLOCK_S;
+/// Sound within that, seconds: one block's worth of marked cells.
+pub const BLIND_READ_SOUND_S: f64 = BLOCK_S;
+
+impl EmbedReport {
+    /// A warning when the copy is too short or too quiet for its mark to be
+    /// read back without the master.
+    pub fn shortfall(&self) -> Option<String> {
+        (!self.blind_readable).then(|| {
+            format!(
+                "only {:.1} s of this {:.1} s recording has sound to carry the mark; it can be \
+                 traced against its master, but reading it from the copy alone needs {:.0} s \
+                 with {:.0} s of sound",
+                self.marked_s, self.duration_s, BLIND_READ_S, BLIND_READ_SOUND_S
+            )
+        })
+    }
 }
 
 /// Seconds of output per processing segment of the streaming embedder: a
@@ -362,8 +388,9 @@ impl Embedder {
         }
     }
 
-    /// Marks what is left and returns it with the report; refuses input too
-    /// short or too silent to carry the mark.
+    /// Marks what is left and returns it with the report; refuses input
+    /// with no sound at all (the report warns of too little, see
+    /// [`EmbedReport::shortfall`]).
     pub fn finish(mut self) -> Result<(Vec<Vec<f32>>, EmbedReport), EngineError> {
         let mut out = vec![Vec::new(); self.buffer.len()];
         let ready = self.ready_segments();
@@ -386,24 +413,17 @@ impl Embedder {
         available / self.segment
     }
 
-    /// The report over everything marked so far; an error if that is too
-    /// short or too silent to carry the mark.
+    /// The report over everything marked so far; an error if none of it
+    /// had sound to carry the mark.
     fn report(&self) -> Result<EmbedReport, EngineError> {
         let stats = &self.stats;
         let duration_s = stats.frames as f64 / self.rate as f64;
         let marked_s = stats.active_cells as f64 / BANDS as f64 * TILES_PER_CELL as f64 * TILE_S;
-        // Reading back needs every coded bit several times over: two blocks of
-        // audio, at least one block's worth of it with sound.
-        let needed_s = 2.0 * BLOCK_S;
-        if duration_s < needed_s || marked_s < BLOCK_S {
-            return Err(EngineError::TooLittleSignal {
-                duration_s,
-                marked_s,
-                needed_s,
-                needed_sound_s: BLOCK_S,
-            });
+        if stats.active_cells == 0 {
+            return Err(EngineError::NoSound { duration_s });
         }
         Ok(EmbedReport {
+            blind_readable: duration_s >= BLIND_READ_S && marked_s >= BLIND_READ_SOUND_S,
             profile: self.profile,
             duration_s,
             marked_s,

@@ -73,20 +73,10 @@ pub enum EngineError {
     #[error("a fingerprint has {0} bits; the engine carries exactly {FINGERPRINT_POSITIONS}", FINGERPRINT_POSITIONS = layout::FINGERPRINT_POSITIONS)]
     BadFingerprint(usize),
     /// Not enough audible audio to carry one block.
-    #[error(
-        "input too short or too silent to carry the mark: {duration_s:.1} s long with \
-         {marked_s:.1} s of sound; at least {needed_s:.1} s of audio with {needed_sound_s:.1} s \
-         of sound is needed (10 s to read it back reliably)"
-    )]
-    TooLittleSignal {
+    #[error("input has no sound to carry the mark: {duration_s:.1} s of silence")]
+    NoSound {
         /// Input duration, seconds.
         duration_s: f64,
-        /// Audio found able to carry the mark, seconds.
-        marked_s: f64,
-        /// Duration needed, seconds.
-        needed_s: f64,
-        /// Sound needed, seconds.
-        needed_sound_s: f64,
     },
 }
 

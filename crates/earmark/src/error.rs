@@ -199,7 +199,7 @@ impl Error {
             }
             Error::Audio(AudioError::MissingTool { .. }) => K::MissingTool,
             Error::Audio(_) => K::BadAudio,
-            Error::Engine(EngineError::TooLittleSignal { .. }) => K::TooLittleSignal,
+            Error::Engine(EngineError::NoSound { .. }) => K::TooLittleSignal,
             Error::Engine(
                 EngineError::BadStrength(_)
                 | EngineError::BadProfile(_)

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use earmark_audio_io::Audio;
 use earmark_codes::{Identifier, IdentifierCipher, TardosCode};
 use earmark_engine::layout::FINGERPRINT_POSITIONS;
-use earmark_engine::{MarkSettings, SearchGrid};
+use earmark_engine::{payload_tail, EmbedReport, KnownPayloads, MarkSettings, SearchGrid};
 use earmark_keys::{Label, SecretKey};
 use earmark_ledger::{CopyRecord, LedgerError, Recipient, WorkSpec};
 use rayon::prelude::*;
@@ -101,6 +101,8 @@ pub struct CopyReport {
     pub output_hash: String,
     /// The sealed identifier it carries (hex).
     pub payload: String,
+    /// Seconds of it whose sound carries the mark.
+    pub marked_s: f64,
 }
 
 /// What `mark` delivered.
@@ -114,6 +116,10 @@ pub struct MarkReport {
     pub out: PathBuf,
     /// One per recipient.
     pub copies: Vec<CopyReport>,
+    /// Set when the recording is too short or quiet for its mark to be
+    /// read back from a copy alone: its copies are traced against the
+    /// master.
+    pub warning: Option<String>,
 }
 
 /// Where a set of copies goes and how its files are named.
@@ -138,6 +144,7 @@ struct Mark<'a> {
 struct Prepared {
     recipient: Recipient,
     payload: u64,
+    embedded: EmbedReport,
     partial: PathBuf,
     target: PathBuf,
     hash: String,
@@ -309,7 +316,9 @@ impl Home {
                     return Err(e.into());
                 }
             };
+            let warning = prepared.first().and_then(|p| p.embedded.shortfall());
             return Ok(MarkReport {
+                warning,
                 work: work.id,
                 title: work.title.clone().unwrap_or_else(|| stem.to_string()),
                 out: sink.location(),
@@ -322,6 +331,7 @@ impl Home {
                         format: request.format,
                         output_hash: p.hash,
                         payload: format!("{:016x}", p.payload),
+                        marked_s: p.embedded.marked_s,
                     })
                     .collect(),
             });
@@ -371,12 +381,13 @@ impl Home {
                     settings,
                 };
                 let result = prepare_copy(audio, &mark, format, &partial, progress)
-                    .and_then(|()| file_hash(&partial));
+                    .and_then(|embedded| Ok((embedded, file_hash(&partial)?)));
                 progress.advance(1);
                 match result {
-                    Ok(hash) => Ok(Prepared {
+                    Ok((embedded, hash)) => Ok(Prepared {
                         recipient: r.clone(),
                         payload,
+                        embedded,
                         partial,
                         target,
                         hash,
@@ -440,15 +451,16 @@ pub(crate) fn require_regular_file(path: &Path) -> Result<()> {
 /// Streams a copy of `audio` carrying `mark` into
 /// `partial` (fsynced) and checks that it reads back before it may count as
 /// delivered. Lossy formats are marked, then encoded, then checked: the
-/// check reads the encoded file.
+/// check reads the encoded file, from the copy alone where the recording
+/// is long and loud enough for that, else through the master.
 fn prepare_copy(
     audio: &Audio,
     mark: &Mark,
     format: Format,
     partial: &Path,
     progress: &dyn Progress,
-) -> Result<()> {
-    match format.encoder() {
+) -> Result<EmbedReport> {
+    let embedded = match format.encoder() {
         None => stream_marked(audio, mark, partial, progress)?,
         Some(options) => {
             let dir = partial.parent().unwrap_or(Path::new("."));
@@ -457,12 +469,30 @@ fn prepare_copy(
                 .suffix(".wav")
                 .tempfile_in(dir)
                 .map_err(|e| Error::write_failed(dir.display(), e))?;
-            stream_marked(audio, mark, wav.path(), progress)?;
+            let embedded = stream_marked(audio, mark, wav.path(), progress)?;
             encode_lossy(wav.path(), audio.channels.len(), options, partial)?;
+            embedded
         }
+    };
+    let read_back = if embedded.blind_readable {
+        reads_back_blind(mark, partial)?
+    } else {
+        reads_back_through_master(audio, mark, partial)?
+    };
+    if !read_back {
+        return Err(Error::write(format!(
+            "the copy at {} did not read back; nothing recorded",
+            partial.display()
+        )));
     }
+    Ok(embedded)
+}
+
+/// Whether the mark in `copy` decodes to `mark`'s payload from the copy
+/// alone.
+fn reads_back_blind(mark: &Mark, copy: &Path) -> Result<bool> {
     let detection = {
-        let mut reader = earmark_audio_io::AudioReader::open(partial)?;
+        let mut reader = earmark_audio_io::AudioReader::open(copy)?;
         let mut extractor = earmark_engine::Extractor::new(
             reader.rate(),
             reader.channels(),
@@ -474,18 +504,40 @@ fn prepare_copy(
         }
         extractor.finish()
     };
-    if detection.found.first().map(|f| f.payload) != Some(mark.payload) {
-        return Err(Error::write(format!(
-            "the copy at {} did not read back; nothing recorded",
-            partial.display()
-        )));
-    }
-    Ok(())
+    Ok(detection.found.first().map(|f| f.payload) == Some(mark.payload))
+}
+
+/// How improbable a random payload's score must be for a copy read
+/// through its master to count as reading back (the same test `trace`'s
+/// informed identifier makes, held to far more than any accusation).
+const READ_BACK_TAIL: f64 = 1e-9;
+
+/// Whether `copy`, registered against `audio` and read through it, carries
+/// `mark`'s payload: the whole copy's soft bits score it beyond what a
+/// random payload reaches with probability [`READ_BACK_TAIL`].
+fn reads_back_through_master(audio: &Audio, mark: &Mark, copy: &Path) -> Result<bool> {
+    let master = crate::informed::analysis_signal(audio);
+    let copy = crate::informed::analysis_signal(&earmark_audio_io::read(copy)?);
+    let Ok(informed) = crate::informed::read_through_master(&master, &copy, mark.key) else {
+        return Ok(false);
+    };
+    let own = KnownPayloads::new(mark.key, &[mark.payload]);
+    let reading = &informed.reading;
+    Ok(reading
+        .soft_bits
+        .iter()
+        .take(reading.whole_entries.max(1))
+        .any(|(_, soft)| payload_tail(soft, own.scores(soft)[0].score) < READ_BACK_TAIL))
 }
 
 /// Embeds chunk by chunk from the shared master into `output` (WAV or FLAC
 /// by its extension, the master's sample format), fsynced.
-fn stream_marked(audio: &Audio, mark: &Mark, output: &Path, progress: &dyn Progress) -> Result<()> {
+fn stream_marked(
+    audio: &Audio,
+    mark: &Mark,
+    output: &Path,
+    progress: &dyn Progress,
+) -> Result<EmbedReport> {
     let mut embedder = earmark_engine::Embedder::new(
         audio.rate,
         audio.channels.len(),
@@ -515,12 +567,13 @@ fn stream_marked(audio: &Audio, mark: &Mark, output: &Path, progress: &dyn Progr
         writer.write_chunk(&embedder.push(&chunk))?;
         start = end;
     }
-    let (tail, _) = embedder.finish()?;
+    let (tail, embedded) = embedder.finish()?;
     writer.write_chunk(&tail)?;
     writer.finish()?;
     std::fs::File::open(output)
         .and_then(|f| f.sync_all())
-        .map_err(|e| Error::write_failed(output.display(), e))
+        .map_err(|e| Error::write_failed(output.display(), e))?;
+    Ok(embedded)
 }
 
 /// Encodes the WAV at `input` to `output` with ffmpeg's `options`; the

@@ -133,16 +133,38 @@ fn missing_file_and_unknown_output_format() {
     );
 }
 
+/// A 4 s recording is marked, with a warning that reading its mark back
+/// needs the master; a silent one is refused.
 #[test]
-fn too_short_input_says_how_much_is_needed() {
+fn short_input_is_marked_with_a_warning_and_silence_is_refused() {
     let s = Scratch::new();
     let input = fixture("speech_en_m_16k_cmuarctic_a0007.wav");
     let out = s.path("out.wav");
-    expect_failure(
-        &embed_args(&input, &out, &s, "0000000000000001"),
-        7,
-        "is needed",
+    let done = earmark(&embed_args(&input, &out, &s, "0000000000000001"));
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning:") && stderr.contains("against its master"),
+        "{stderr}"
     );
+    assert!(out.is_file());
+    let silence = s.path("silence.wav");
+    earmark_audio_io::write(
+        &silence,
+        &earmark_audio_io::Audio {
+            channels: vec![vec![0.0; 12 * 8000]],
+            rate: 8000,
+            sample_format: earmark_audio_io::SampleFormat::Int(16),
+        },
+    )
+    .unwrap();
+    let out = s.path("silence-out.wav");
+    expect_failure(
+        &embed_args(&silence, &out, &s, "0000000000000001"),
+        7,
+        "no sound to carry the mark",
+    );
+    assert!(!out.exists(), "nothing is left behind");
 }
 
 #[test]

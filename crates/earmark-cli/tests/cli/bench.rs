@@ -154,7 +154,7 @@ fn smoke_suite_holds_its_gate() {
     assert!(short["status"]
         .as_str()
         .unwrap()
-        .starts_with("skipped: input too short"));
+        .starts_with("skipped: too short or quiet"));
     for f in report["files"]
         .as_array()
         .unwrap()

@@ -279,3 +279,68 @@ fn a_leak_cut_from_one_piece_is_one_stretch() {
     let segments = value["accused"][0]["segments"].as_array().unwrap();
     assert_eq!(segments.len(), 1, "{value:#}");
 }
+
+/// A quiet recording, 12 s with 3.6 s of sound (a voice in wind, as a
+/// field recording), is marked rather than refused: `mark` warns that its
+/// copies are read back through the master, records how much of each
+/// carries the mark, and `trace` names the recipient whose copy leaked,
+/// and nobody else. Marked `transparent`, as such a recording would be.
+#[test]
+fn a_quiet_recording_is_marked_and_its_copies_are_traced() {
+    let home = TestHome::new();
+    let voice =
+        earmark_audio_io::read(&fixture("speech_en_f_8k_allison_demo-congrats.wav")).unwrap();
+    let rate = voice.rate as usize;
+    // 3.6 s of the call in the middle of 12 s of silence.
+    let mut samples = vec![0.0f32; 12 * rate];
+    let from = 4 * rate;
+    let sound = (3.6 * rate as f64) as usize;
+    samples[from..from + sound].copy_from_slice(&voice.channels[0][2 * rate..2 * rate + sound]);
+    let work = home.path("wind.wav");
+    earmark_audio_io::write(
+        &work,
+        &earmark_audio_io::Audio {
+            channels: vec![samples],
+            rate: voice.rate,
+            sample_format: earmark_audio_io::SampleFormat::Int(16),
+        },
+    )
+    .unwrap();
+    let csv = home.path("people.csv");
+    std::fs::write(
+        &csv,
+        "name,email,org\nr01,a@example.org,P\nr02,b@example.org,P\nr03,c@example.org,P\n",
+    )
+    .unwrap();
+    home.ok(&["recipient", "import", csv.to_str().unwrap()]);
+    let out = home.path("copies");
+    let marked = home.run(&[
+        "mark",
+        work.to_str().unwrap(),
+        "--all",
+        "--out",
+        out.to_str().unwrap(),
+        "--profile",
+        "transparent",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&marked.stderr);
+    assert!(marked.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("against the master") || stderr.contains("against its master"),
+        "{stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&marked.stdout).unwrap();
+    assert!(report["warning"].is_string(), "{report}");
+    for copy in report["copies"].as_array().unwrap() {
+        let marked_s = copy["marked_s"].as_f64().unwrap();
+        assert!((1.0..=3.7).contains(&marked_s), "{copy}");
+    }
+    let leak = common::copy_named(&out, "wind", "r02", "wav");
+    let (code, verdict) = home.trace(&leak);
+    assert_eq!(
+        accused(&verdict),
+        vec!["r02".to_string()],
+        "exit {code}: {verdict}"
+    );
+}
