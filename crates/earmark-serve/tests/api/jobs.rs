@@ -178,3 +178,57 @@ where
     }
     out
 }
+
+/// A mark job names its profile; one that is not `transparent`, `balanced`
+/// or `robust` is refused before anything is queued (422, as every body
+/// that does not fit its schema), saying which profiles there are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mark_job_takes_a_profile_and_refuses_an_unknown_one() {
+    let server = Server::start().await;
+    let (status, _) = server
+        .post_json(
+            Role::Admin,
+            "/api/v1/recipients",
+            serde_json::json!({"name": "Ana", "org": "Board"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, work) = server
+        .upload(
+            Role::Sender,
+            "/api/v1/works",
+            Server::form(
+                std::fs::read(master()).unwrap(),
+                &[("title", "Board meeting")],
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{work}");
+    let marks = format!("/api/v1/works/{}/marks", work["id"]);
+    let (status, refused) = server
+        .post_json(
+            Role::Sender,
+            &marks,
+            serde_json::json!({"recipients": ["Ana"], "profile": "loud"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("transparent"),
+        "{refused}"
+    );
+    let (status, job) = server
+        .post_json(
+            Role::Sender,
+            &marks,
+            serde_json::json!({"recipients": ["Ana"], "profile": "robust"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{job}");
+    let path = format!("/api/v1/marks/{}", job["id"].as_str().unwrap());
+    let done = server
+        .finished(Role::Sender, &path, Duration::from_secs(120))
+        .await;
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["result"]["copies"].as_array().unwrap().len(), 1);
+}
