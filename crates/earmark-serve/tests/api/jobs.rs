@@ -9,9 +9,9 @@ use earmark::{Epsilon, Leak, NoProgress, Role};
 
 use crate::{master, opus_voice_16k, Server};
 
-/// Adds `names` through the API as the admin, uploads and marks the master
-/// for them as the sender, and returns the mark job's result.
-async fn mark_for(server: &Server, names: &[&str]) -> serde_json::Value {
+/// Adds `names` through the API as the admin, then uploads the master as
+/// the sender; the work.
+async fn recipients_and_work(server: &Server, names: &[&str]) -> serde_json::Value {
     for name in names {
         let (status, added) = server
             .post_json(
@@ -33,6 +33,13 @@ async fn mark_for(server: &Server, names: &[&str]) -> serde_json::Value {
         )
         .await;
     assert_eq!(status, 201, "{work}");
+    work
+}
+
+/// Adds `names` through the API as the admin, uploads and marks the master
+/// for them as the sender, and returns the mark job's result.
+async fn mark_for(server: &Server, names: &[&str]) -> serde_json::Value {
+    let work = recipients_and_work(server, names).await;
     let (status, job) = server
         .post_json(
             Role::Sender,
@@ -185,25 +192,7 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mark_job_takes_a_profile_and_refuses_an_unknown_one() {
     let server = Server::start().await;
-    let (status, _) = server
-        .post_json(
-            Role::Admin,
-            "/api/v1/recipients",
-            serde_json::json!({"name": "Ana", "org": "Board"}),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let (status, work) = server
-        .upload(
-            Role::Sender,
-            "/api/v1/works",
-            Server::form(
-                std::fs::read(master()).unwrap(),
-                &[("title", "Board meeting")],
-            ),
-        )
-        .await;
-    assert_eq!(status, 201, "{work}");
+    let work = recipients_and_work(&server, &["Ana"]).await;
     let marks = format!("/api/v1/works/{}/marks", work["id"]);
     let (status, refused) = server
         .post_json(
