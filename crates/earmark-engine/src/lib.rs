@@ -3,7 +3,8 @@
 //!
 //! Owns: the mark's geometry and keyed layout ([`layout`]), the cell readings
 //! shared by embedder and detector ([`features`]), the payload and its
-//! authentication tag ([`payload`]), embedding ([`embed()`]), blind
+//! authentication tag ([`payload`]), embedding ([`embed()`]) with its
+//! profiles ([`profile`]) and masking model ([`perceptual`]), blind
 //! detection with its false-positive bound ([`extract`]), and the informed
 //! reading against a master ([`informed`]) with its models of what the
 //! channel made of the host: of levels, or of the room a leak was played in.
@@ -37,7 +38,7 @@ pub mod informed;
 pub mod layout;
 pub mod payload;
 pub mod perceptual;
-mod profile;
+pub mod profile;
 mod room;
 
 pub use detect::{
